@@ -1,0 +1,43 @@
+"""The `chatterbox` command: a thin Typer layer over the engine, one module per command."""
+
+from __future__ import annotations
+
+import typer
+
+from chatterbox_cli import __version__
+from chatterbox_cli.cli import say as say_cmd
+from chatterbox_cli.cli import voice as voice_cmd
+
+app = typer.Typer(
+    name="chatterbox",
+    help="Batch and streaming speech synthesis with Resemble AI's Chatterbox models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("say")(say_cmd.say)
+app.add_typer(voice_cmd.app, name="voice")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"chatterbox-cli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """Batch and streaming speech synthesis with Resemble AI's Chatterbox models."""
+
+
+def main() -> None:
+    import logging
+
+    from chatterbox_cli.engine import debug_enabled
+
+    logging.basicConfig(level=logging.DEBUG if debug_enabled() else logging.ERROR)
+    app()

@@ -1,0 +1,39 @@
+"""The one error-mapping layer: typed errors -> one line on stderr + exit code."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import typer
+
+from chatterbox_cli.engine import debug_enabled
+from chatterbox_cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, ChatterboxError
+from chatterbox_cli.output import Output
+
+
+def mapped_errors(fn: Callable) -> Callable:
+    """Run a command so that no expected failure ever shows a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        out = Output()
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except ChatterboxError as exc:
+            out.error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            out.error("interrupted; nothing half-written was left behind")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception as exc:
+            if debug_enabled():
+                raise
+            out.error(
+                f"unexpected {type(exc).__name__}: {exc} (set CHATTERBOX_DEBUG=1 for a traceback)"
+            )
+            raise typer.Exit(EXIT_FAILURE) from None
+
+    return wrapper

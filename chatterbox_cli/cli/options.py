@@ -1,0 +1,66 @@
+"""Option aliases shared by every command (one definition, one help text, one env var)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from chatterbox_cli.audio import DEFAULT_LUFS
+from chatterbox_cli.engine import SamplingParams
+
+_S = SamplingParams()
+
+ModelOpt = Annotated[
+    str, typer.Option("--model", "-m", envvar="CHATTERBOX_MODEL", help="Model family (turbo).")
+]
+ModelDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--model-dir",
+        envvar="CHATTERBOX_MODEL_DIR",
+        help="Local checkpoint directory (from_local layout); default: Hugging Face Hub/cache.",
+        file_okay=False,
+    ),
+]
+DeviceOpt = Annotated[
+    str,
+    typer.Option(
+        "--device", envvar="CHATTERBOX_DEVICE", help="auto|cpu|cuda|mps (auto: cuda > mps > cpu)."
+    ),
+]
+VoiceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--voice",
+        "-v",
+        help="Cached voice name, a voice .pt, or a 5-10 s reference clip; default: built-in.",
+    ),
+]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Make the run reproducible.")]
+TemperatureOpt = Annotated[float, typer.Option("--temperature", help="Sampling temperature.")]
+TopPOpt = Annotated[float, typer.Option("--top-p", help="Nucleus sampling threshold.")]
+TopKOpt = Annotated[int, typer.Option("--top-k", help="Top-k sampling (0 disables).")]
+RepetitionPenaltyOpt = Annotated[
+    float, typer.Option("--repetition-penalty", help="Penalty for repeated speech tokens.")
+]
+MaxNewTokensOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-new-tokens",
+        help="Speech-token cap per group (25 tokens = 1 s); default: sized from the text.",
+    ),
+]
+LufsOpt = Annotated[float, typer.Option("--lufs", help="Target integrated loudness (LUFS).")]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+
+DEFAULTS = {
+    "temperature": _S.temperature,
+    "top_p": _S.top_p,
+    "top_k": _S.top_k,
+    "repetition_penalty": _S.repetition_penalty,
+    "lufs": DEFAULT_LUFS,
+}

@@ -1,0 +1,173 @@
+"""`chatterbox say`: one text to one audio file."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from chatterbox_cli.cli.errors import mapped_errors
+from chatterbox_cli.cli.options import (
+    DEFAULTS,
+    DeviceOpt,
+    JsonOpt,
+    LufsOpt,
+    MaxNewTokensOpt,
+    ModelDirOpt,
+    ModelOpt,
+    OverwriteOpt,
+    QuietOpt,
+    RepetitionPenaltyOpt,
+    SeedOpt,
+    TemperatureOpt,
+    TopKOpt,
+    TopPOpt,
+    VoiceOpt,
+)
+from chatterbox_cli.errors import BadInput, VoiceError
+from chatterbox_cli.output import Output
+from chatterbox_cli.pipeline import DEFAULT_PAUSE_S
+from chatterbox_cli.sinks import FORMATS, AudioFormat, check_writable
+from chatterbox_cli.text import decode_bytes, slug, split_groups
+
+
+def read_text(text: str | None, file: Path | None) -> str:
+    """TEXT argument, -f FILE, or stdin (`-`, or whenever stdin is not a terminal)."""
+    if text is not None and file is not None:
+        raise BadInput("give the text either as an argument or with -f FILE, not both")
+    if file is not None and str(file) != "-":
+        if not file.is_file():
+            raise BadInput(f"text file {file} does not exist")
+        return decode_bytes(file.read_bytes(), str(file))
+    if text == "-" or str(file) == "-" or (text is None and not sys.stdin.isatty()):
+        stream = getattr(sys.stdin, "buffer", None)
+        data = stream.read() if stream is not None else sys.stdin.read().encode()
+        return decode_bytes(data, "standard input")
+    if text is None:
+        raise BadInput('no text given; run `chatterbox say "Hello."`, use -f FILE, or pipe text in')
+    return text
+
+
+def output_target(output: str | None, text: str, fmt: AudioFormat) -> Path:
+    """`-o FILE`, `-o DIR/`, or a slug of the text in the current directory."""
+    name = slug(text) + fmt.suffix
+    if output is None:
+        return Path(name)
+    if output.endswith(("/", os.sep)) or Path(output).is_dir():
+        return Path(output) / name
+    path = Path(output)
+    return path if path.suffix else path.with_suffix(fmt.suffix)
+
+
+def audio_format(output: str | None, fmt: str | None, subtype: str) -> AudioFormat:
+    """--format wins; else the -o suffix (.wav/.flac); else WAV."""
+    if fmt is None and output and Path(output).suffix and not output.endswith(("/", os.sep)):
+        suffix = Path(output).suffix.lower().lstrip(".")
+        if suffix not in FORMATS:
+            raise BadInput(f"cannot write .{suffix} files; use a .wav or .flac output name")
+        fmt = suffix
+    return AudioFormat(fmt or "wav", subtype).check()
+
+
+@mapped_errors
+def say(
+    text: Annotated[
+        str | None, typer.Argument(help="Text to speak; '-' reads stdin.", show_default=False)
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Read the text from a UTF-8 file ('-': stdin).")
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="Output file, or DIR/; default: a slug of the text."),
+    ] = None,
+    voice: VoiceOpt = None,
+    model: ModelOpt = "turbo",
+    model_dir: ModelDirOpt = None,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = None,
+    temperature: TemperatureOpt = DEFAULTS["temperature"],
+    top_p: TopPOpt = DEFAULTS["top_p"],
+    top_k: TopKOpt = DEFAULTS["top_k"],
+    repetition_penalty: RepetitionPenaltyOpt = DEFAULTS["repetition_penalty"],
+    max_new_tokens: MaxNewTokensOpt = None,
+    lufs: LufsOpt = DEFAULTS["lufs"],
+    pause: Annotated[
+        float, typer.Option("--pause", help="Silence between sentence groups (s); 0 crossfades.")
+    ] = DEFAULT_PAUSE_S,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="wav|flac; default from the -o suffix.")
+    ] = None,
+    subtype: Annotated[str, typer.Option("--subtype", help="PCM_16|FLOAT sample format.")] = "PCM_16",
+    overwrite: OverwriteOpt = False,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Speak TEXT into a loudness-normalized, watermarked audio file."""
+    from chatterbox_cli import voices
+    from chatterbox_cli.engine import ModelSource, SamplingParams, load_engine
+    from chatterbox_cli.metrics import RunMetrics, rtf
+    from chatterbox_cli.pipeline import RenderOptions, conditionals, render
+    from chatterbox_cli.sinks import write_file
+
+    out = Output(quiet=quiet, json=json_out)
+    raw = read_text(text, file)
+    groups = split_groups(raw)
+    if not groups:
+        raise BadInput("the text is empty after normalization; give some words to speak")
+    opts = RenderOptions(
+        sampling=SamplingParams(temperature, top_p, top_k, repetition_penalty),
+        max_new_tokens=max_new_tokens,
+        seed=seed,
+        lufs=lufs,
+        pause_s=pause,
+    ).check()
+    audio_fmt = audio_format(output, fmt, subtype)
+    target = output_target(output, raw, audio_fmt)
+    check_writable(target, overwrite)
+    spec = voices.resolve(voice)
+    source = ModelSource(model, model_dir)
+    source.check()
+    if spec.kind == "builtin" and source.has_builtin_voice is False:
+        raise VoiceError(
+            f"{model_dir} has no built-in voice (conds.pt); pass --voice REF.wav or a cached voice"
+        )
+
+    with out.status(f"Loading {model} from {source.describe()}…"):
+        engine = load_engine(source, device)
+    t0 = time.perf_counter()
+    with out.status(f"Preparing voice {spec.label}…"):
+        conds = conditionals(engine, spec)
+    voice_s = time.perf_counter() - t0
+
+    with out.progress(len(groups), f"Synthesizing {len(groups)} group(s)") as advance:
+        rendered = render(engine, groups, conds, opts, on_chunk=advance)
+    write_file(target, rendered.audio, rendered.sample_rate, audio_fmt, overwrite)
+
+    out.say_report(
+        RunMetrics(
+            model=model,
+            model_source=source.describe(),
+            device=engine.device,
+            voice=spec.label,
+            output=str(target),
+            load_s=engine.load_s,
+            voice_s=voice_s,
+            ttfa_s=rendered.ttfa_s,
+            synth_s=rendered.synth_s,
+            post_s=rendered.post_s,
+            audio_s=rendered.audio_s,
+            rtf=rtf(rendered.synth_s, rendered.audio_s),
+            lufs_target=lufs,
+            lufs_measured=rendered.loudness.measured_lufs,
+            peak_limited=rendered.loudness.peak_limited,
+            seed=seed,
+            groups=rendered.groups,
+        )
+    )
+    if rendered.loudness.peak_limited:
+        out.warn(f"peaks limited the gain; output is quieter than {lufs} LUFS")

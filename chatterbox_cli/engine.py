@@ -1,0 +1,317 @@
+"""Model loading, device choice and the synthesis generator (groups -> tokens -> audio chunks).
+
+Heavy imports (torch, chatterbox) happen inside functions so `chatterbox --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import os
+import random
+import sys
+import time
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chatterbox_cli.errors import BadInput, ModelUnavailable
+from chatterbox_cli.text import TextGroup
+
+SAMPLE_RATE = 24000
+TOKENS_PER_SECOND = 25
+HUB_REPO = {"turbo": "ResembleAI/chatterbox-turbo"}
+MODEL_FILES = {
+    "turbo": ("ve.safetensors", "t3_turbo_v1.safetensors", "s3gen_meanflow.safetensors"),
+}
+MODELS = tuple(HUB_REPO)
+DEVICES = ("auto", "cpu", "cuda", "mps")
+MAX_TOKENS_CEILING = 900
+"""36 s of speech: well under upstream's hidden 1000-token (40 s) limit."""
+
+
+# Upstream's S3Gen shows a tqdm bar per flow step; our progress is ours to show.
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("CHATTERBOX_DEBUG", "") not in ("", "0")
+
+
+@contextlib.contextmanager
+def upstream_quiet():
+    """Upstream prints progress and notices on stdout, which is our data channel: swallow them."""
+    if debug_enabled():
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+        return
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def auto_max_tokens(text: str) -> int:
+    """A cap no real group should reach: ~6 chars/s (slow speech) plus one second of slack."""
+    return min(MAX_TOKENS_CEILING, TOKENS_PER_SECOND + math.ceil(len(text) * TOKENS_PER_SECOND / 6))
+
+
+def resolve_device(name: str = "auto") -> str:
+    import torch
+
+    name = (name or "auto").lower()
+    if name not in DEVICES:
+        raise BadInput(f"unknown device {name!r}; use one of: {', '.join(DEVICES)}")
+    has_mps = getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise BadInput("--device cuda: no CUDA GPU is visible to torch; use --device cpu")
+    if name == "mps" and not has_mps:
+        raise BadInput("--device mps: Apple MPS is not available here; use --device cpu")
+    return name
+
+
+def configure_device(device: str) -> None:
+    import torch
+
+    if device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every RNG the pipeline draws from: T3 sampling, flow noise, HiFiGAN's source."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Upstream Turbo's `generate()` defaults."""
+
+    temperature: float = 0.8
+    top_p: float = 0.95
+    top_k: int = 1000
+    repetition_penalty: float = 1.2
+
+    def check(self) -> SamplingParams:
+        if not self.temperature > 0:
+            raise BadInput("--temperature must be > 0")
+        if not 0 < self.top_p <= 1:
+            raise BadInput("--top-p must be in (0, 1]")
+        if self.top_k < 0:
+            raise BadInput("--top-k must be >= 0 (0 disables it)")
+        if not self.repetition_penalty > 0:
+            raise BadInput("--repetition-penalty must be > 0")
+        return self
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where weights come from: a local checkpoint directory, else the Hugging Face Hub."""
+
+    kind: str = "turbo"
+    model_dir: Path | None = None
+
+    def describe(self) -> str:
+        return str(self.model_dir) if self.model_dir else f"hf://{HUB_REPO[self.kind]}"
+
+    def check(self) -> None:
+        """Fail fast (before any heavy import) on a model dir that can't be a checkpoint."""
+        if self.kind not in HUB_REPO:
+            raise BadInput(f"unknown model {self.kind!r}; available: {', '.join(MODELS)}")
+        if self.model_dir is None:
+            return
+        d = self.model_dir
+        if not d.is_dir():
+            raise ModelUnavailable(f"model dir {d} does not exist; pass --model-dir DIR")
+        missing = [f for f in MODEL_FILES[self.kind] if not (d / f).is_file()]
+        if not (d / "tokenizer.json").is_file() and not (d / "vocab.json").is_file():
+            missing.append("tokenizer.json")
+        if missing:
+            raise ModelUnavailable(
+                f"model dir {d} lacks {', '.join(missing)}; "
+                f"point --model-dir at a Chatterbox {self.kind} checkpoint"
+            )
+
+    @property
+    def has_builtin_voice(self) -> bool | None:
+        """None when unknown before loading (hub)."""
+        return (self.model_dir / "conds.pt").is_file() if self.model_dir else None
+
+
+@dataclass
+class AudioChunk:
+    """One synthesized group, before post-processing, with the metrics that belong to it."""
+
+    group: TextGroup
+    audio: np.ndarray
+    sample_rate: int
+    speech_tokens: list[int]
+    stopped: bool
+    t3_prefill_s: float
+    t3_decode_s: float
+    s3gen_s: float
+    synth_s: float
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+
+@dataclass
+class Engine:
+    """A loaded upstream `ChatterboxTurboTTS` plus our decode loop."""
+
+    tts: Any
+    device: str
+    source: ModelSource
+    load_s: float
+    builtin_voice: Any = None
+    sample_rate: int = SAMPLE_RATE
+
+    @property
+    def watermarker(self):
+        return self.tts.watermarker
+
+    def prepare_reference(self, path: Path):
+        """Upstream `prepare_conditionals` on a reference clip; returns its `Conditionals`."""
+        import torch
+
+        with upstream_quiet(), torch.inference_mode():
+            self.tts.prepare_conditionals(str(path))
+        conds, self.tts.conds = self.tts.conds, self.builtin_voice
+        return conds
+
+    def text_tokens(self, text: str):
+        """Exactly upstream's text path: punc_norm, then the GPT-2 tokenizer."""
+        from chatterbox.tts_turbo import punc_norm
+
+        ids = self.tts.tokenizer(punc_norm(text), return_tensors="pt", padding=True, truncation=True)
+        return ids.input_ids.to(self.device)
+
+    def synthesize(
+        self,
+        groups: Iterable[TextGroup],
+        conds,
+        params: SamplingParams | None = None,
+        max_new_tokens: int | None = None,
+        seed: int | None = None,
+        cfm_steps: int = 2,
+    ) -> Iterator[AudioChunk]:
+        """Yield one `AudioChunk` per group, as soon as it is ready."""
+        import torch
+        from chatterbox.models.s3gen.const import S3GEN_SIL
+
+        from chatterbox_cli.t3_decode import SPEECH_VOCAB, DecodeStats, decode
+
+        params = params or SamplingParams()
+        if seed is not None:
+            seed_everything(seed)
+        t3, s3gen = self.tts.t3, self.tts.s3gen
+        for group in groups:
+            t0 = time.perf_counter()
+            stats = DecodeStats()
+            cap = max_new_tokens or auto_max_tokens(group.text)
+            with torch.inference_mode():
+                ids = self.text_tokens(group.text)
+                tokens = [int(t[0]) for t in decode(t3, conds.t3, ids, params, cap, stats)]
+                kept = [t for t in tokens if t < SPEECH_VOCAB]
+                speech = torch.tensor([*kept, S3GEN_SIL, S3GEN_SIL, S3GEN_SIL], device=self.device)
+                t1 = time.perf_counter()
+                with upstream_quiet():
+                    wav, _ = s3gen.inference(
+                        speech_tokens=speech, ref_dict=conds.gen, n_cfm_timesteps=cfm_steps
+                    )
+                audio = wav.squeeze(0).float().cpu().numpy()
+            t2 = time.perf_counter()
+            yield AudioChunk(
+                group=group,
+                audio=audio,
+                sample_rate=self.sample_rate,
+                speech_tokens=kept,
+                stopped=stats.stopped,
+                t3_prefill_s=stats.prefill_s,
+                t3_decode_s=stats.decode_s,
+                s3gen_s=t2 - t1,
+                synth_s=t2 - t0,
+            )
+
+
+_CACHE: dict[tuple[ModelSource, str], Engine] = {}
+
+
+def _hub_error(exc: BaseException, source: ModelSource) -> ModelUnavailable:
+    repo = HUB_REPO[source.kind]
+    name = type(exc).__name__
+    if "GatedRepo" in name or "RepositoryNotFound" in name:
+        return ModelUnavailable(
+            f"the Hugging Face Hub refused {repo} ({name}); log in (`hf auth login` or HF_TOKEN) "
+            "or pass --model-dir DIR"
+        )
+    return ModelUnavailable(
+        f"model weights for {repo} are not in the Hugging Face cache and the hub can't be "
+        f"reached ({name}); go online once to download them, point HF_HOME at a cache that has "
+        "them, or pass --model-dir DIR (env CHATTERBOX_MODEL_DIR)"
+    )
+
+
+def load_engine(source: ModelSource, device: str = "auto") -> Engine:
+    """Load (once per process) the upstream model for `source` on `device`."""
+    source.check()
+    device = resolve_device(device)
+    key = (source, device)
+    if key in _CACHE:
+        return _CACHE[key]
+    configure_device(device)
+    t0 = time.perf_counter()
+    with upstream_quiet():
+        import perth
+        from chatterbox.tts_turbo import ChatterboxTurboTTS
+
+        if perth.PerthImplicitWatermarker is None:
+            raise ModelUnavailable(
+                "Perth's watermarker failed to import (it needs pkg_resources); "
+                "reinstall with `pip install 'setuptools<81'`"
+            )
+        if source.model_dir is not None:
+            tts = ChatterboxTurboTTS.from_local(source.model_dir, device)
+        else:
+            tts = _from_hub(ChatterboxTurboTTS, source, device)
+    engine = Engine(tts=tts, device=device, source=source, load_s=time.perf_counter() - t0)
+    engine.builtin_voice = tts.conds
+    _CACHE[key] = engine
+    return engine
+
+
+def _from_hub(cls, source: ModelSource, device: str):
+    from huggingface_hub import errors as hf_errors
+
+    expected = (
+        hf_errors.LocalEntryNotFoundError,
+        hf_errors.OfflineModeIsEnabled,
+        hf_errors.HfHubHTTPError,
+        ConnectionError,
+        TimeoutError,
+    )
+    with contextlib.suppress(ImportError):
+        import httpx
+
+        expected = (*expected, httpx.TransportError)
+    try:
+        return cls.from_pretrained(device)
+    except expected as exc:
+        raise _hub_error(exc, source) from exc
+    except OSError as exc:
+        if "connect" in str(exc).lower() or "offline" in str(exc).lower():
+            raise _hub_error(exc, source) from exc
+        raise

@@ -1,0 +1,28 @@
+"""Typed errors: each carries the exit code and a one-line message that names the fix."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class ChatterboxError(Exception):
+    """An expected failure: shown as one line on stderr, no traceback."""
+
+    exit_code = EXIT_FAILURE
+
+
+class BadInput(ChatterboxError):
+    """The user's input (text, file, voice, flag value) is unusable."""
+
+    exit_code = EXIT_USAGE
+
+
+class ModelUnavailable(ChatterboxError):
+    """Weights could not be found or loaded."""
+
+
+class VoiceError(BadInput):
+    """A voice reference or cached voice is missing or invalid."""

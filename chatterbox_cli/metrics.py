@@ -1,0 +1,49 @@
+"""Metrics that ride along with the audio: plain dataclasses, so `asdict` gives the JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+def rtf(synth_s: float, audio_s: float) -> float | None:
+    """Real-time factor: seconds of compute per second of audio (lower is faster)."""
+    return synth_s / audio_s if audio_s > 0 else None
+
+
+@dataclass
+class GroupMetrics:
+    index: int
+    text: str
+    chars: int
+    speech_tokens: int
+    stopped: bool
+    audio_s: float
+    synth_s: float
+    t3_prefill_s: float
+    t3_decode_s: float
+    s3gen_s: float
+    rtf: float | None
+
+
+@dataclass
+class RunMetrics:
+    model: str
+    model_source: str
+    device: str
+    voice: str
+    output: str | None = None
+    load_s: float = 0.0
+    voice_s: float = 0.0
+    ttfa_s: float | None = None
+    synth_s: float = 0.0
+    post_s: float = 0.0
+    audio_s: float = 0.0
+    rtf: float | None = None
+    lufs_target: float | None = None
+    lufs_measured: float | None = None
+    peak_limited: bool = False
+    seed: int | None = None
+    groups: list[GroupMetrics] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,123 @@
+"""The whole job for one text: groups -> engine chunks -> join -> loudness -> watermark."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from chatterbox_cli.audio import DEFAULT_LUFS, LoudnessInfo, join, master
+from chatterbox_cli.engine import AudioChunk, Engine, SamplingParams
+from chatterbox_cli.errors import BadInput, VoiceError
+from chatterbox_cli.metrics import GroupMetrics, rtf
+from chatterbox_cli.text import TextGroup
+from chatterbox_cli.voices import VoiceSpec, load_cached
+
+DEFAULT_PAUSE_S = 0.2
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    max_new_tokens: int | None = None
+    seed: int | None = None
+    lufs: float = DEFAULT_LUFS
+    pause_s: float = DEFAULT_PAUSE_S
+    cfm_steps: int = 2
+
+    def check(self) -> RenderOptions:
+        self.sampling.check()
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise BadInput("--max-new-tokens must be >= 1")
+        if not -70 <= self.lufs <= -5:
+            raise BadInput("--lufs must be between -70 and -5 (LUFS)")
+        if not 0 <= self.pause_s <= 5:
+            raise BadInput("--pause must be between 0 and 5 seconds")
+        return self
+
+
+@dataclass
+class Rendered:
+    audio: np.ndarray
+    sample_rate: int
+    groups: list[GroupMetrics]
+    ttfa_s: float | None
+    synth_s: float
+    post_s: float
+    loudness: LoudnessInfo
+
+    @property
+    def audio_s(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+
+def conditionals(engine: Engine, spec: VoiceSpec):
+    """The upstream `Conditionals` for a resolved voice, on the engine's device."""
+    if spec.kind == "builtin":
+        if engine.builtin_voice is None:
+            raise VoiceError(
+                f"{engine.source.describe()} has no built-in voice (conds.pt); "
+                "pass --voice REF.wav or a cached voice name"
+            )
+        return engine.builtin_voice
+    if spec.kind == "cached":
+        return load_cached(spec.path, engine.source.kind).to(engine.device)
+    return engine.prepare_reference(spec.path)
+
+
+def group_metrics(chunk: AudioChunk) -> GroupMetrics:
+    return GroupMetrics(
+        index=chunk.group.index,
+        text=chunk.group.text,
+        chars=len(chunk.group.text),
+        speech_tokens=len(chunk.speech_tokens),
+        stopped=chunk.stopped,
+        audio_s=chunk.duration_s,
+        synth_s=chunk.synth_s,
+        t3_prefill_s=chunk.t3_prefill_s,
+        t3_decode_s=chunk.t3_decode_s,
+        s3gen_s=chunk.s3gen_s,
+        rtf=rtf(chunk.synth_s, chunk.duration_s),
+    )
+
+
+def render(
+    engine: Engine,
+    groups: list[TextGroup],
+    conds,
+    opts: RenderOptions,
+    on_chunk: Callable[[AudioChunk], None] | None = None,
+) -> Rendered:
+    """Synthesize every group, then post-process the whole (loudness needs the whole)."""
+    t0 = time.perf_counter()
+    ttfa = None
+    chunks: list[AudioChunk] = []
+    for chunk in engine.synthesize(
+        groups,
+        conds,
+        opts.sampling,
+        max_new_tokens=opts.max_new_tokens,
+        seed=opts.seed,
+        cfm_steps=opts.cfm_steps,
+    ):
+        if ttfa is None:
+            ttfa = time.perf_counter() - t0
+        chunks.append(chunk)
+        if on_chunk:
+            on_chunk(chunk)
+    t1 = time.perf_counter()
+    sr = engine.sample_rate
+    joined = join([c.audio for c in chunks], sr, pause_s=opts.pause_s)
+    marked, loudness = master(joined, sr, engine.watermarker, opts.lufs)
+    t2 = time.perf_counter()
+    return Rendered(
+        audio=marked,
+        sample_rate=sr,
+        groups=[group_metrics(c) for c in chunks],
+        ttfa_s=ttfa,
+        synth_s=t1 - t0,
+        post_s=t2 - t1,
+        loudness=loudness,
+    )

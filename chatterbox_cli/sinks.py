@@ -1,0 +1,82 @@
+"""Where finished audio goes. Files are written atomically: temp file beside the target, then
+rename, so an interrupted run never leaves a half-written file under the target name."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from chatterbox_cli.errors import BadInput
+
+FORMATS = ("wav", "flac")
+SUBTYPES = ("PCM_16", "FLOAT")
+TEMP_PREFIX = ".chatterbox-"
+
+
+@dataclass(frozen=True)
+class AudioFormat:
+    format: str = "wav"
+    subtype: str = "PCM_16"
+
+    def check(self) -> AudioFormat:
+        fmt, sub = self.format.lower(), self.subtype.upper()
+        if fmt not in FORMATS:
+            raise BadInput(f"unknown format {self.format!r}; use one of: {', '.join(FORMATS)}")
+        if sub not in SUBTYPES:
+            raise BadInput(f"unknown subtype {self.subtype!r}; use one of: {', '.join(SUBTYPES)}")
+        if fmt == "flac" and sub == "FLOAT":
+            raise BadInput("FLAC stores integer samples; use --subtype PCM_16 or --format wav")
+        return AudioFormat(fmt, sub)
+
+    @property
+    def suffix(self) -> str:
+        return f".{self.format}"
+
+
+def check_writable(path: Path, overwrite: bool) -> None:
+    """Refuse early (before loading a model) what the final rename would refuse later."""
+    if path.exists() and path.is_dir():
+        raise BadInput(f"{path} is a directory; give a file name or end -o with '/'")
+    if path.exists() and not overwrite:
+        raise BadInput(f"{path} already exists; pass --overwrite to replace it")
+    parent = path.parent
+    if parent.exists() and not parent.is_dir():
+        raise BadInput(f"cannot write {path}: {parent} is not a directory")
+    probe = parent
+    while not probe.exists():
+        probe = probe.parent
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise BadInput(f"cannot write to {probe}: permission denied; choose another -o")
+
+
+def write_file(
+    path: Path, wav: np.ndarray, sr: int, fmt: AudioFormat, overwrite: bool = False
+) -> Path:
+    """Write atomically. Without `overwrite` an existing target is never replaced."""
+    import soundfile as sf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=fmt.suffix + ".part", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            sf.write(fh, wav, sr, format=fmt.format.upper(), subtype=fmt.subtype)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise BadInput(f"{path} already exists; pass --overwrite to replace it") from None
+            tmp.unlink()
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return path

@@ -1,0 +1,111 @@
+"""Our T3 decode loop: upstream modules, upstream sampling, but a generator with a token cap.
+
+Upstream `T3.inference_turbo` hides `max_gen_len`, prints tqdm and returns only at the end.
+This loop calls the same pieces in the same order (prepare_input_embeds, GPT-2 with KV cache,
+speech_emb, speech_head, the same logits processors, torch.multinomial), so with the same RNG
+state it samples the same tokens - tests/test_parity.py proves it against upstream itself.
+Tensors keep a leading batch dimension so batch size > 1 can be added without a rewrite.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from transformers.generation.logits_process import (
+    LogitsProcessorList,
+    RepetitionPenaltyLogitsProcessor,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+
+from chatterbox_cli.engine import SamplingParams
+
+SPEECH_VOCAB = 6561
+"""Speech tokens S3Gen understands; start (6561) and stop (6562) lie above."""
+
+
+@dataclass
+class DecodeStats:
+    prefill_s: float = 0.0
+    decode_s: float = 0.0
+    steps: int = 0
+    stopped: bool = False
+    """True when the model emitted its stop token, False when the cap ended the group."""
+
+
+def logits_processors(p: SamplingParams) -> LogitsProcessorList:
+    """Built exactly as `T3.inference_turbo` builds them (same order, same conditions)."""
+    procs = LogitsProcessorList()
+    if p.temperature > 0 and p.temperature != 1.0:
+        procs.append(TemperatureLogitsWarper(p.temperature))
+    if p.top_k > 0:
+        procs.append(TopKLogitsWarper(p.top_k))
+    if p.top_p < 1.0:
+        procs.append(TopPLogitsWarper(p.top_p))
+    if p.repetition_penalty != 1.0:
+        procs.append(RepetitionPenaltyLogitsProcessor(p.repetition_penalty))
+    return procs
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@torch.inference_mode()
+def decode(
+    t3,
+    t3_cond,
+    text_tokens: torch.Tensor,
+    params: SamplingParams,
+    max_new_tokens: int,
+    stats: DecodeStats | None = None,
+) -> Iterator[torch.Tensor]:
+    """Yield sampled speech tokens, shape (B,), until stop or `max_new_tokens` samples.
+
+    The stop token is not yielded. `max_new_tokens` counts every sample, so it equals
+    upstream's `max_gen_len + 1` (upstream samples once before its loop).
+    """
+    stats = stats if stats is not None else DecodeStats()
+    procs = logits_processors(params)
+    stop = t3.hp.stop_speech_token
+    device = t3.device
+
+    t0 = time.perf_counter()
+    start = t3.hp.start_speech_token * torch.ones_like(text_tokens[:, :1])
+    embeds, _ = t3.prepare_input_embeds(
+        t3_cond=t3_cond, text_tokens=text_tokens, speech_tokens=start, cfg_weight=0.0
+    )
+    out = t3.tfmr(inputs_embeds=embeds, use_cache=True)
+    past = out.past_key_values
+    logits = t3.speech_head(out[0][:, -1:])
+    history = start
+    _sync(device)
+    t1 = time.perf_counter()
+    stats.prefill_s += t1 - t0
+
+    generated: list[torch.Tensor] = []
+    for step in range(max_new_tokens):
+        if step > 0:
+            t1 = time.perf_counter()
+            out = t3.tfmr(inputs_embeds=t3.speech_emb(token), past_key_values=past, use_cache=True)
+            past = out.past_key_values
+            logits = t3.speech_head(out[0])
+        scores = procs(history, logits[:, -1, :])
+        if step > 0 and torch.all(scores == -float("inf")):
+            break
+        token = torch.multinomial(F.softmax(scores, dim=-1), num_samples=1)
+        _sync(device)
+        stats.decode_s += time.perf_counter() - t1
+        stats.steps += 1
+        if torch.all(token == stop):
+            stats.stopped = True
+            break
+        generated.append(token)
+        history = torch.cat(generated, dim=1)
+        yield token[:, 0]

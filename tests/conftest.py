@@ -1,0 +1,57 @@
+"""Shared fixtures: one random-weight, full-size checkpoint per machine, one engine per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from chatterbox_cli.random_checkpoint import build, reference_clip
+
+REPO = Path(__file__).resolve().parent.parent
+CHECKPOINT = Path(os.environ.get("CHATTERBOX_TEST_CHECKPOINT", REPO / ".cache" / "random-turbo"))
+
+
+@pytest.fixture(scope="session")
+def checkpoint() -> Path:
+    """Built once (~30 s, ~3 GB) and reused by later sessions; see random_checkpoint.py."""
+    return build(CHECKPOINT)
+
+
+@pytest.fixture(scope="session")
+def engine(checkpoint):
+    from chatterbox_cli.engine import ModelSource, load_engine
+
+    return load_engine(ModelSource("turbo", checkpoint), "cpu")
+
+
+@pytest.fixture(scope="session")
+def reference_wav(tmp_path_factory) -> Path:
+    import soundfile as sf
+
+    path = tmp_path_factory.mktemp("ref") / "speaker.wav"
+    sf.write(path, reference_clip(6.0), 24000)
+    return path
+
+
+@pytest.fixture
+def voices_dir(tmp_path, monkeypatch) -> Path:
+    d = tmp_path / "voices"
+    monkeypatch.setenv("CHATTERBOX_VOICES_DIR", str(d))
+    return d
+
+
+@pytest.fixture
+def cli(monkeypatch, voices_dir):
+    """Invoke the real Typer app in-process (the loaded engine is reused across calls)."""
+    from chatterbox_cli.cli import app
+
+    monkeypatch.delenv("CHATTERBOX_MODEL_DIR", raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | bytes | None = None):
+        return runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
+
+    return invoke
