@@ -35,22 +35,20 @@ MAX_TOKENS_CEILING = 900
 """36 s of speech: well under upstream's hidden 1000-token (40 s) limit."""
 
 
-# Upstream's S3Gen shows a tqdm bar per flow step; our progress is ours to show.
-os.environ.setdefault("TQDM_DISABLE", "1")
-
-
 def debug_enabled() -> bool:
     return os.environ.get("CHATTERBOX_DEBUG", "") not in ("", "0")
 
 
 @contextlib.contextmanager
 def upstream_quiet():
-    """Upstream prints progress and notices on stdout, which is our data channel: swallow them."""
+    """Upstream prints notices on stdout (our data channel) and tqdm bars on stderr (where our
+    own progress goes): swallow both unless CHATTERBOX_DEBUG is set."""
     if debug_enabled():
         with contextlib.redirect_stdout(sys.stderr):
             yield
         return
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
 

@@ -32,7 +32,7 @@ def reference_wav(tmp_path_factory) -> Path:
     import soundfile as sf
 
     path = tmp_path_factory.mktemp("ref") / "speaker.wav"
-    sf.write(path, reference_clip(6.0), 24000)
+    sf.write(path, reference_clip(6.5, seed=1), 24000)
     return path
 
 

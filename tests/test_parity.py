@@ -1,0 +1,76 @@
+"""Our decode loop + S3Gen call must equal upstream `ChatterboxTurboTTS.generate()` exactly."""
+
+import numpy as np
+import pytest
+import torch
+
+from chatterbox_cli.engine import SamplingParams
+from chatterbox_cli.text import TextGroup
+
+
+class NoWatermark:
+    """Test-only: lets us compare upstream's waveform before its watermark."""
+
+    def apply_watermark(self, wav, sample_rate):
+        return wav
+
+
+@pytest.mark.parametrize(
+    "params",
+    [SamplingParams(), SamplingParams(temperature=1.0, top_p=0.9, top_k=50, repetition_penalty=1.0)],
+    ids=["defaults", "no-temperature-no-penalty"],
+)
+def test_tokens_and_waveform_equal_upstream(engine, monkeypatch, params):
+    tts = engine.tts
+    text = "hello there: this is a parity check… with “quotes”"
+    cap = 12
+    seed = 1234
+    captured = {}
+    upstream_t3 = tts.t3.inference_turbo
+
+    def capped(*args, **kwargs):
+        kwargs["max_gen_len"] = cap - 1  # upstream samples once before its loop
+        captured["tokens"] = upstream_t3(*args, **kwargs)
+        return captured["tokens"]
+
+    monkeypatch.setattr(tts.t3, "inference_turbo", capped)
+    monkeypatch.setattr(tts, "watermarker", NoWatermark())
+    monkeypatch.setattr(tts, "conds", engine.builtin_voice)
+    torch.manual_seed(seed)
+    upstream_wav = tts.generate(
+        text,
+        temperature=params.temperature,
+        top_p=params.top_p,
+        top_k=params.top_k,
+        repetition_penalty=params.repetition_penalty,
+    )[0].numpy()
+    upstream_tokens = captured["tokens"][0]
+    upstream_tokens = upstream_tokens[upstream_tokens < 6561].tolist()
+
+    (chunk,) = engine.synthesize(
+        [TextGroup(0, text, 0)], engine.builtin_voice, params, max_new_tokens=cap, seed=seed
+    )
+    assert len(upstream_tokens) == cap  # random weights never stopped early here
+    assert chunk.speech_tokens == upstream_tokens
+    assert chunk.audio.shape == upstream_wav.shape
+    np.testing.assert_array_equal(chunk.audio, upstream_wav)
+
+
+def test_same_seed_same_audio_other_seed_differs(engine):
+    group = [TextGroup(0, "Seeds make runs reproducible.", 0)]
+    run = lambda seed: next(  # noqa: E731
+        engine.synthesize(group, engine.builtin_voice, max_new_tokens=8, seed=seed)
+    )
+    a, b, c = run(7), run(7), run(8)
+    assert a.speech_tokens == b.speech_tokens
+    np.testing.assert_array_equal(a.audio, b.audio)
+    assert a.speech_tokens != c.speech_tokens
+
+
+def test_token_cap_bounds_every_group(engine):
+    groups = [TextGroup(0, "One group.", 0), TextGroup(1, "Another group here.", 0)]
+    chunks = list(engine.synthesize(groups, engine.builtin_voice, max_new_tokens=5, seed=0))
+    assert [len(c.speech_tokens) for c in chunks] == [5, 5]
+    assert all(not c.stopped for c in chunks)
+    # 5 tokens + 3 silence tokens at 25 tokens/s, 24 kHz (S3Gen makes 2 mel frames per token)
+    assert all(abs(c.duration_s - 8 / 25) < 0.05 for c in chunks)
