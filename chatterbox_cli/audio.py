@@ -25,7 +25,9 @@ def _fade(n: int) -> np.ndarray:
     return (0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, n))).astype(np.float32)
 
 
-def join(parts: list[np.ndarray], sr: int, pause_s: float = 0.2, fade_s: float = 0.01) -> np.ndarray:
+def join(
+    parts: list[np.ndarray], sr: int, pause_s: float = 0.2, fade_s: float = 0.01
+) -> np.ndarray:
     """Concatenate group audio with a pause; edges get raised-cosine fades so seams never click.
 
     With `pause_s == 0` neighbours crossfade over `fade_s` instead.
@@ -61,7 +63,7 @@ def join(parts: list[np.ndarray], sr: int, pause_s: float = 0.2, fade_s: float =
 def normalize_loudness(
     wav: np.ndarray, sr: int, target_lufs: float = DEFAULT_LUFS, peak_dbfs: float = PEAK_DBFS
 ) -> tuple[np.ndarray, LoudnessInfo]:
-    """Gain to `target_lufs` (ITU-R BS.1770 via pyloudnorm), reduced if peaks would pass `peak_dbfs`."""
+    """Gain to `target_lufs` (BS.1770 via pyloudnorm), reduced if peaks would pass `peak_dbfs`."""
     import pyloudnorm
 
     wav = np.asarray(wav, dtype=np.float32)

@@ -48,7 +48,11 @@ def upstream_quiet():
             yield
         return
     sink = io.StringIO()
-    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), warnings.catch_warnings():
+    with (
+        contextlib.redirect_stdout(sink),
+        contextlib.redirect_stderr(sink),
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("ignore")
         yield
 
@@ -194,7 +198,9 @@ class Engine:
         """Exactly upstream's text path: punc_norm, then the GPT-2 tokenizer."""
         from chatterbox.tts_turbo import punc_norm
 
-        ids = self.tts.tokenizer(punc_norm(text), return_tensors="pt", padding=True, truncation=True)
+        ids = self.tts.tokenizer(
+            punc_norm(text), return_tensors="pt", padding=True, truncation=True
+        )
         return ids.input_ids.to(self.device)
 
     def synthesize(

@@ -90,7 +90,12 @@ class Output:
         for g in m.groups:
             tokens = f"{g.speech_tokens}" + ("" if g.stopped else "*")
             table.add_row(
-                str(g.index + 1), str(g.chars), tokens, _fmt(g.audio_s), _fmt(g.synth_s), _fmt(g.rtf)
+                str(g.index + 1),
+                str(g.chars),
+                tokens,
+                _fmt(g.audio_s),
+                _fmt(g.synth_s),
+                _fmt(g.rtf),
             )
         self.console.print(table)
         totals = Table.grid(padding=(0, 2))

@@ -13,7 +13,7 @@ from chatterbox_cli.engine import AudioChunk, Engine, SamplingParams
 from chatterbox_cli.errors import BadInput, VoiceError
 from chatterbox_cli.metrics import GroupMetrics, rtf
 from chatterbox_cli.text import TextGroup
-from chatterbox_cli.voices import VoiceSpec, load_cached
+from chatterbox_cli.voices import VoiceSpec
 
 DEFAULT_PAUSE_S = 0.2
 
@@ -63,7 +63,7 @@ def conditionals(engine: Engine, spec: VoiceSpec):
             )
         return engine.builtin_voice
     if spec.kind == "cached":
-        return load_cached(spec.path, engine.source.kind).to(engine.device)
+        return spec.conds.to(engine.device)
     return engine.prepare_reference(spec.path)
 
 

@@ -29,7 +29,9 @@ def reference_clip(seconds: float = 6.0, sr: int = 24000, seed: int = 0) -> np.n
     """A synthetic voiced signal (glottal pulses, vibrato, syllable envelope) as a voice prompt."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sr)) / sr
-    f0 = 100 + 60 * rng.random() + 15 * np.sin(2 * np.pi * 0.7 * t) + 5 * np.sin(2 * np.pi * 5.5 * t)
+    f0 = (
+        100 + 60 * rng.random() + 15 * np.sin(2 * np.pi * 0.7 * t) + 5 * np.sin(2 * np.pi * 5.5 * t)
+    )
     phase = 2 * np.pi * np.cumsum(f0) / sr
     voiced = sum(np.sin(k * phase) / k for k in range(1, 30))
     envelope = 0.5 * (1 + np.sin(2 * np.pi * 3.0 * t - np.pi / 2)) ** 1.5

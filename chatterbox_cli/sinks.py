@@ -61,7 +61,9 @@ def write_file(
     import soundfile as sf
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=fmt.suffix + ".part", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=TEMP_PREFIX, suffix=fmt.suffix + ".part", dir=path.parent
+    )
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:

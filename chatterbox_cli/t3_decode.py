@@ -84,7 +84,7 @@ def decode(
     out = t3.tfmr(inputs_embeds=embeds, use_cache=True)
     past = out.past_key_values
     logits = t3.speech_head(out[0][:, -1:])
-    history = start
+    history = token = start
     _sync(device)
     t1 = time.perf_counter()
     stats.prefill_s += t1 - t0

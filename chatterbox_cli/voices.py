@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from chatterbox_cli.errors import VoiceError
 
@@ -29,11 +31,13 @@ def voices_dir() -> Path:
 
 @dataclass(frozen=True)
 class VoiceSpec:
-    """What `--voice` resolved to, before any model is loaded."""
+    """What `--voice` resolved to, validated before any model is loaded."""
 
     kind: str  # "builtin" | "cached" | "reference"
     label: str
     path: Path | None = None
+    conds: Any = None
+    """For cached voices: the upstream `Conditionals`, on CPU."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,9 @@ def inspect_reference(path: Path) -> ReferenceInfo:
         try:
             import librosa
 
-            wav, sr = librosa.load(str(path), sr=None, mono=False)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                wav, sr = librosa.load(str(path), sr=None, mono=False)
             channels = 1 if wav.ndim == 1 else wav.shape[0]
             duration = wav.shape[-1] / sr
         except Exception as exc:
@@ -91,7 +97,7 @@ def inspect_reference(path: Path) -> ReferenceInfo:
     return ReferenceInfo(path, duration, int(sr), int(channels))
 
 
-def resolve(value: str | None) -> VoiceSpec:
+def resolve(value: str | None, model: str = "turbo") -> VoiceSpec:
     """`--voice` value -> spec: None (built-in), a `.pt` path, an audio path, or a cached name."""
     if not value:
         return VoiceSpec("builtin", "built-in")
@@ -100,13 +106,13 @@ def resolve(value: str | None) -> VoiceSpec:
     if suffix == ".pt":
         if not path.is_file():
             raise VoiceError(f"voice file {path} does not exist")
-        return VoiceSpec("cached", path.stem, path)
+        return VoiceSpec("cached", path.stem, path, load_cached(path, model))
     if suffix in AUDIO_SUFFIXES:
         inspect_reference(path)
         return VoiceSpec("reference", path.name, path)
     cached = voices_dir() / f"{value}.pt"
     if "/" not in value and cached.is_file():
-        return VoiceSpec("cached", value, cached)
+        return VoiceSpec("cached", value, cached, load_cached(cached, model))
     raise VoiceError(
         f"no voice named {value!r} in {voices_dir()}; see `chatterbox voice list`, "
         "or pass a .pt or .wav path"
@@ -123,9 +129,15 @@ def load_cached(path: Path, model: str = "turbo", map_location: str = "cpu"):
 
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-        raise VoiceError(f"{path} is not a chatterbox voice file ({first})") from None
+    except pickle.UnpicklingError:
+        raise VoiceError(
+            f"{path} is not a chatterbox voice file (it holds pickled Python objects, which are "
+            "never loaded); make one with `chatterbox voice cache REF.wav`"
+        ) from None
+    except (RuntimeError, EOFError, ValueError, OSError) as exc:
+        raise VoiceError(
+            f"{path} is not a chatterbox voice file (unreadable: {type(exc).__name__})"
+        ) from None
     if not isinstance(data, dict) or not {"t3", "gen"} <= data.keys():
         raise VoiceError(
             f"{path} is not a chatterbox voice file (expected keys t3 and gen); "

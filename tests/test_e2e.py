@@ -19,7 +19,12 @@ def detector():
 
 def assert_watermarked_at_target(path, detector, lufs=-27.0):
     info = sf.info(str(path))
-    assert (info.samplerate, info.channels, info.subtype, info.format) == (24000, 1, "PCM_16", "WAV")
+    assert (info.samplerate, info.channels, info.subtype, info.format) == (
+        24000,
+        1,
+        "PCM_16",
+        "WAV",
+    )
     wav, sr = sf.read(str(path), dtype="float32")
     loudness = pyloudnorm.Meter(sr).integrated_loudness(wav.astype(np.float64))
     assert abs(loudness - lufs) <= 0.5, loudness
@@ -50,20 +55,51 @@ def test_say_writes_leveled_watermarked_wav(cli, checkpoint, tmp_path, detector,
 def test_seeded_runs_are_identical(cli, checkpoint, tmp_path, engine):
     a, b, c = tmp_path / "a.wav", tmp_path / "b.wav", tmp_path / "c.wav"
     for path, seed in ((a, 5), (b, 5), (c, 6)):
-        r = cli("say", "Same seed, same audio.", "--model-dir", checkpoint, "-o", path,
-                "--seed", seed, "--max-new-tokens", 12, "-q")
+        r = cli(
+            "say",
+            "Same seed, same audio.",
+            "--model-dir",
+            checkpoint,
+            "-o",
+            path,
+            "--seed",
+            seed,
+            "--max-new-tokens",
+            12,
+            "-q",
+        )
         assert r.exit_code == 0 and r.output == ""
     assert a.read_bytes() == b.read_bytes()
     assert a.read_bytes() != c.read_bytes()
 
 
 def test_flac_float_and_dir_outputs(cli, checkpoint, tmp_path, engine):
-    r = cli("say", "Flac output.", "--model-dir", checkpoint, "-o", tmp_path / "x.flac",
-            "--max-new-tokens", 10, "-q")
+    r = cli(
+        "say",
+        "Flac output.",
+        "--model-dir",
+        checkpoint,
+        "-o",
+        tmp_path / "x.flac",
+        "--max-new-tokens",
+        10,
+        "-q",
+    )
     assert r.exit_code == 0, r.output
     assert sf.info(str(tmp_path / "x.flac")).format == "FLAC"
-    r = cli("say", "Into a new directory.", "--model-dir", checkpoint, "-o", f"{tmp_path}/sub/",
-            "--subtype", "FLOAT", "--max-new-tokens", 10, "-q")
+    r = cli(
+        "say",
+        "Into a new directory.",
+        "--model-dir",
+        checkpoint,
+        "-o",
+        f"{tmp_path}/sub/",
+        "--subtype",
+        "FLOAT",
+        "--max-new-tokens",
+        10,
+        "-q",
+    )
     assert r.exit_code == 0, r.output
     written = tmp_path / "sub" / "into-a-new-directory.wav"
     assert sf.info(str(written)).subtype == "FLOAT"
@@ -72,19 +108,49 @@ def test_flac_float_and_dir_outputs(cli, checkpoint, tmp_path, engine):
 def test_text_from_file_and_stdin(cli, checkpoint, tmp_path, engine):
     src = tmp_path / "in.txt"
     src.write_text("From a file.", encoding="utf-8")
-    r = cli("say", "-f", src, "--model-dir", checkpoint, "-o", tmp_path / "f.wav",
-            "--max-new-tokens", 8, "--json", "-q")
+    r = cli(
+        "say",
+        "-f",
+        src,
+        "--model-dir",
+        checkpoint,
+        "-o",
+        tmp_path / "f.wav",
+        "--max-new-tokens",
+        8,
+        "--json",
+        "-q",
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["groups"][0]["text"] == "From a file."
-    r = cli("say", "--model-dir", checkpoint, "-o", tmp_path / "s.wav", "--max-new-tokens", 8,
-            "--json", "-q", input="From standard input.")
+    r = cli(
+        "say",
+        "--model-dir",
+        checkpoint,
+        "-o",
+        tmp_path / "s.wav",
+        "--max-new-tokens",
+        8,
+        "--json",
+        "-q",
+        input="From standard input.",
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["groups"][0]["text"] == "From standard input."
 
 
 def test_voice_cache_round_trip(cli, checkpoint, tmp_path, reference_wav, voices_dir, detector):
-    r = cli("voice", "cache", reference_wav, "--name", "narrator", "--model-dir", checkpoint,
-            "--json", "-q")
+    r = cli(
+        "voice",
+        "cache",
+        reference_wav,
+        "--name",
+        "narrator",
+        "--model-dir",
+        checkpoint,
+        "--json",
+        "-q",
+    )
     assert r.exit_code == 0, r.output
     record = json.loads(r.stdout)
     cached = voices_dir / "narrator.pt"
@@ -104,12 +170,27 @@ def test_voice_cache_round_trip(cli, checkpoint, tmp_path, reference_wav, voices
 
     by_name, by_path, by_clip = (tmp_path / n for n in ("n.wav", "p.wav", "c.wav"))
     for voice, out in (("narrator", by_name), (cached, by_path), (reference_wav, by_clip)):
-        r = cli("say", "Cloned voice.", "--model-dir", checkpoint, "--voice", voice, "-o", out,
-                "--seed", 9, *TOKENS, "--json", "-q")
+        r = cli(
+            "say",
+            "Cloned voice.",
+            "--model-dir",
+            checkpoint,
+            "--voice",
+            voice,
+            "-o",
+            out,
+            "--seed",
+            9,
+            *TOKENS,
+            "--json",
+            "-q",
+        )
         assert r.exit_code == 0, r.output
         assert_watermarked_at_target(out, detector)
     # A cached voice is the same conditioning as preparing the clip on the fly.
     assert by_name.read_bytes() == by_path.read_bytes() == by_clip.read_bytes()
     builtin = tmp_path / "b.wav"
-    cli("say", "Cloned voice.", "--model-dir", checkpoint, "-o", builtin, "--seed", 9, *TOKENS, "-q")
+    cli(
+        "say", "Cloned voice.", "--model-dir", checkpoint, "-o", builtin, "--seed", 9, *TOKENS, "-q"
+    )
     assert builtin.read_bytes() != by_name.read_bytes()

@@ -17,7 +17,10 @@ class NoWatermark:
 
 @pytest.mark.parametrize(
     "params",
-    [SamplingParams(), SamplingParams(temperature=1.0, top_p=0.9, top_k=50, repetition_penalty=1.0)],
+    [
+        SamplingParams(),
+        SamplingParams(temperature=1.0, top_p=0.9, top_k=50, repetition_penalty=1.0),
+    ],
     ids=["defaults", "no-temperature-no-penalty"],
 )
 def test_tokens_and_waveform_equal_upstream(engine, monkeypatch, params):

@@ -104,7 +104,19 @@ def test_normalize_strips_controls_and_whitespace():
 
 
 def test_abbreviation_list_covers_the_issue():
-    for abbr in ("dr.", "mr.", "u.s.", "e.g.", "i.e.", "etc.", "st.", "a.m.", "p.m.", "jan.", "no."):
+    for abbr in (
+        "dr.",
+        "mr.",
+        "u.s.",
+        "e.g.",
+        "i.e.",
+        "etc.",
+        "st.",
+        "a.m.",
+        "p.m.",
+        "jan.",
+        "no.",
+    ):
         assert abbr in ABBREVIATIONS
 
 

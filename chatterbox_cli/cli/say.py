@@ -79,7 +79,8 @@ def say(
         str | None, typer.Argument(help="Text to speak; '-' reads stdin.", show_default=False)
     ] = None,
     file: Annotated[
-        Path | None, typer.Option("--file", "-f", help="Read the text from a UTF-8 file ('-': stdin).")
+        Path | None,
+        typer.Option("--file", "-f", help="Read the text from a UTF-8 file ('-': stdin)."),
     ] = None,
     output: Annotated[
         str | None,
@@ -102,14 +103,16 @@ def say(
     fmt: Annotated[
         str | None, typer.Option("--format", help="wav|flac; default from the -o suffix.")
     ] = None,
-    subtype: Annotated[str, typer.Option("--subtype", help="PCM_16|FLOAT sample format.")] = "PCM_16",
+    subtype: Annotated[
+        str, typer.Option("--subtype", help="PCM_16|FLOAT sample format.")
+    ] = "PCM_16",
     overwrite: OverwriteOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Speak TEXT into a loudness-normalized, watermarked audio file."""
     from chatterbox_cli import voices
-    from chatterbox_cli.engine import ModelSource, SamplingParams, load_engine
+    from chatterbox_cli.engine import ModelSource, SamplingParams, load_engine, resolve_device
     from chatterbox_cli.metrics import RunMetrics, rtf
     from chatterbox_cli.pipeline import RenderOptions, conditionals, render
     from chatterbox_cli.sinks import write_file
@@ -129,9 +132,10 @@ def say(
     audio_fmt = audio_format(output, fmt, subtype)
     target = output_target(output, raw, audio_fmt)
     check_writable(target, overwrite)
-    spec = voices.resolve(voice)
+    spec = voices.resolve(voice, model)
     source = ModelSource(model, model_dir)
     source.check()
+    device = resolve_device(device)
     if spec.kind == "builtin" and source.has_builtin_voice is False:
         raise VoiceError(
             f"{model_dir} has no built-in voice (conds.pt); pass --voice REF.wav or a cached voice"

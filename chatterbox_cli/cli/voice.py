@@ -57,7 +57,7 @@ def cache(
     quiet: QuietOpt = False,
 ) -> None:
     """Prepare a voice once from a reference clip and save it for instant reuse with --voice."""
-    from chatterbox_cli.engine import ModelSource, load_engine
+    from chatterbox_cli.engine import ModelSource, load_engine, resolve_device
     from chatterbox_cli.voices import (
         USED_REFERENCE_S,
         VoiceMeta,
@@ -78,6 +78,7 @@ def cache(
         )
     source = ModelSource(model, model_dir)
     source.check()
+    device = resolve_device(device)
     with out.status(f"Loading {model} from {source.describe()}…"):
         engine = load_engine(source, device)
     t0 = time.perf_counter()
@@ -96,7 +97,9 @@ def cache(
     record = {"path": str(target), "prepare_s": round(prepare_s, 3), **meta.__dict__}
     if json_out:
         out.data(record)
-    out.info(f"saved voice [bold]{meta.name}[/] to {target} ({prepare_s:.1f} s); use --voice {meta.name}")
+    out.info(
+        f"saved voice [bold]{meta.name}[/] to {target} ({prepare_s:.1f} s); use --voice {meta.name}"
+    )
 
 
 @app.command("list")
@@ -120,12 +123,15 @@ def list_(
         out.data([asdict(e) for e in entries])
         return
     if not entries:
-        out.info(f"no cached voices in {directory or voices_dir()}; make one with `chatterbox voice cache REF.wav`")
+        where = directory or voices_dir()
+        out.info(f"no cached voices in {where}; make one with `chatterbox voice cache REF.wav`")
         return
     table = Table(show_edge=False)
     for col in ("name", "model", "duration s", "size KB", "created", "path"):
         table.add_column(col)
     for e in entries:
         duration = "-" if e.duration_s is None else f"{e.duration_s:.1f}"
-        table.add_row(e.name, e.model, duration, f"{e.size_bytes / 1024:.0f}", e.created or "-", e.path)
+        table.add_row(
+            e.name, e.model, duration, f"{e.size_bytes / 1024:.0f}", e.created or "-", e.path
+        )
     out.console.print(table)

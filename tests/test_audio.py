@@ -1,0 +1,112 @@
+"""Post-processing and sinks: joins without clicks, loudness with a peak guard, atomic files."""
+
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from chatterbox_cli.audio import join, master, normalize_loudness
+from chatterbox_cli.errors import BadInput
+from chatterbox_cli.random_checkpoint import reference_clip
+from chatterbox_cli.sinks import AudioFormat, check_writable, write_file
+
+SR = 24000
+
+
+def tone(seconds, freq=220.0, amp=0.5):
+    t = np.arange(int(seconds * SR)) / SR
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def test_join_inserts_pause_and_fades_edges():
+    a, b = tone(0.5), tone(0.5, 330)
+    out = join([a, b], SR, pause_s=0.25)
+    assert len(out) == len(a) + len(b) + int(0.25 * SR)
+    assert abs(out[len(a) - 1]) < 1e-3  # faded to silence before the pause
+    assert abs(out[len(a) + int(0.25 * SR)]) < 1e-3  # and faded in after it
+    steepest = max(np.max(np.abs(np.diff(x))) for x in (a, b))
+    assert np.max(np.abs(np.diff(out))) <= steepest + 1e-6
+
+
+def test_crossfade_join_has_no_step():
+    a, b = np.full(SR // 2, 0.5, np.float32), np.full(SR // 2, -0.5, np.float32)
+    out = join([a, b], SR, pause_s=0, fade_s=0.01)
+    assert len(out) == len(a) + len(b) - int(0.01 * SR)
+    assert np.max(np.abs(np.diff(out))) < 0.01  # a hard cut would jump by 1.0
+
+
+def test_loudness_hits_target_and_peak_guard_limits():
+    import pyloudnorm
+
+    wav = reference_clip(4.0)
+    out, info = normalize_loudness(wav, SR, -23.0)
+    assert pyloudnorm.Meter(SR).integrated_loudness(out.astype(np.float64)) == pytest.approx(
+        -23, abs=0.05
+    )
+    assert not info.peak_limited
+    spiky = tone(2.0, amp=0.01)
+    spiky[1000] = 0.9
+    out, info = normalize_loudness(spiky, SR, -10.0)
+    assert info.peak_limited and np.max(np.abs(out)) <= 10 ** (-1 / 20) + 1e-6
+
+
+def test_too_short_or_silent_audio_is_left_alone():
+    for wav in (tone(0.1), np.zeros(SR, np.float32)):
+        out, info = normalize_loudness(wav, SR)
+        assert info.measured_lufs is None
+        np.testing.assert_array_equal(out, wav)
+
+
+def test_master_watermarks_then_trims_to_target():
+    import perth
+    import pyloudnorm
+
+    wm = perth.PerthImplicitWatermarker()
+    clean = reference_clip(5.0, seed=3)
+    out, info = master(clean, SR, wm, -27.0)
+    assert pyloudnorm.Meter(SR).integrated_loudness(out.astype(np.float64)) == pytest.approx(
+        -27, abs=0.1
+    )
+    assert wm.get_watermark(out, sample_rate=SR) > 0.5
+    assert wm.get_watermark(normalize_loudness(clean, SR)[0], sample_rate=SR) < 0.5
+
+
+def test_atomic_write_never_replaces_without_overwrite(tmp_path):
+    target = tmp_path / "a.wav"
+    fmt = AudioFormat().check()
+    write_file(target, tone(0.2), SR, fmt)
+    first = target.read_bytes()
+    with pytest.raises(BadInput, match="--overwrite"):
+        write_file(target, tone(0.3), SR, fmt)
+    assert target.read_bytes() == first
+    write_file(target, tone(0.3), SR, fmt, overwrite=True)
+    assert sf.info(str(target)).frames == int(0.3 * SR)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav"]
+
+
+def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
+    import soundfile
+
+    def interrupted(fh, *args, **kwargs):
+        fh.write(b"RIFF half a header")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(soundfile, "write", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_file(tmp_path / "x.wav", tone(0.2), SR, AudioFormat().check())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_writable(tmp_path):
+    (tmp_path / "d").mkdir()
+    with pytest.raises(BadInput, match="directory"):
+        check_writable(tmp_path / "d", overwrite=True)
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(BadInput, match="not a directory"):
+        check_writable(tmp_path / "f" / "out.wav", overwrite=False)
+    check_writable(tmp_path / "new" / "deep" / "out.wav", overwrite=False)
+    if os.geteuid() != 0:
+        (tmp_path / "ro").mkdir(mode=0o500)
+        with pytest.raises(BadInput, match="permission"):
+            check_writable(tmp_path / "ro" / "out.wav", overwrite=False)
