@@ -13,7 +13,7 @@ import random
 import sys
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,14 @@ def configure_device(device: str) -> None:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
+
+
+def _sync(device: str) -> None:
+    """Wait for queued GPU work so wall-clock stage times are honest."""
+    if device == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
 
 
 def seed_everything(seed: int) -> None:
@@ -160,14 +168,20 @@ class AudioChunk:
     sample_rate: int
     speech_tokens: list[int]
     stopped: bool
+    text_s: float
     t3_prefill_s: float
     t3_decode_s: float
-    s3gen_s: float
+    flow_s: float
+    hifigan_s: float
     synth_s: float
 
     @property
     def duration_s(self) -> float:
         return len(self.audio) / self.sample_rate
+
+    @property
+    def s3gen_s(self) -> float:
+        return self.flow_s + self.hifigan_s
 
 
 @dataclass
@@ -208,11 +222,14 @@ class Engine:
         groups: Iterable[TextGroup],
         conds,
         params: SamplingParams | None = None,
-        max_new_tokens: int | None = None,
+        max_new_tokens: int | Sequence[int] | None = None,
         seed: int | None = None,
         cfm_steps: int = 2,
     ) -> Iterator[AudioChunk]:
-        """Yield one `AudioChunk` per group, as soon as it is ready."""
+        """Yield one `AudioChunk` per group, as soon as it is ready.
+
+        `max_new_tokens`: one cap for every group, one cap per group, or None (sized from text).
+        """
         import torch
         from chatterbox.models.s3gen.const import S3GEN_SIL
 
@@ -221,34 +238,52 @@ class Engine:
         params = params or SamplingParams()
         if seed is not None:
             seed_everything(seed)
-        t3, s3gen = self.tts.t3, self.tts.s3gen
-        for group in groups:
+        t3 = self.tts.t3
+        for i, group in enumerate(groups):
             t0 = time.perf_counter()
             stats = DecodeStats()
-            cap = max_new_tokens or auto_max_tokens(group.text)
+            cap = max_new_tokens[i] if isinstance(max_new_tokens, Sequence) else max_new_tokens
+            cap = cap or auto_max_tokens(group.text)
             with torch.inference_mode():
                 ids = self.text_tokens(group.text)
+                text_s = time.perf_counter() - t0
                 tokens = [int(t[0]) for t in decode(t3, conds.t3, ids, params, cap, stats)]
                 kept = [t for t in tokens if t < SPEECH_VOCAB]
                 speech = torch.tensor([*kept, S3GEN_SIL, S3GEN_SIL, S3GEN_SIL], device=self.device)
                 t1 = time.perf_counter()
-                with upstream_quiet():
-                    wav, _ = s3gen.inference(
-                        speech_tokens=speech, ref_dict=conds.gen, n_cfm_timesteps=cfm_steps
-                    )
-                audio = wav.squeeze(0).float().cpu().numpy()
-            t2 = time.perf_counter()
+                mels = self._flow(speech, conds.gen, cfm_steps)
+                t2 = time.perf_counter()
+                audio = self._vocode(mels).squeeze(0).float().cpu().numpy()
+            t3_end = time.perf_counter()
             yield AudioChunk(
                 group=group,
                 audio=audio,
                 sample_rate=self.sample_rate,
                 speech_tokens=kept,
                 stopped=stats.stopped,
+                text_s=text_s,
                 t3_prefill_s=stats.prefill_s,
                 t3_decode_s=stats.decode_s,
-                s3gen_s=t2 - t1,
-                synth_s=t2 - t0,
+                flow_s=t2 - t1,
+                hifigan_s=t3_end - t2,
+                synth_s=t3_end - t0,
             )
+
+    def _flow(self, speech_tokens, ref_dict: dict, cfm_steps: int):
+        """`S3Token2Wav.inference` is flow then HiFiGAN; called apart to time each stage."""
+        s3gen = self.tts.s3gen
+        with upstream_quiet():
+            mels = s3gen.flow_inference(
+                speech_tokens, ref_dict=ref_dict, n_cfm_timesteps=cfm_steps, finalize=True
+            )
+        _sync(self.device)
+        return mels.to(dtype=s3gen.dtype)
+
+    def _vocode(self, mels):
+        s3gen = self.tts.s3gen
+        wav, _ = s3gen.hift_inference(mels, None)
+        wav[:, : len(s3gen.trim_fade)] *= s3gen.trim_fade  # upstream's fade-in, as in inference()
+        return wav
 
 
 _CACHE: dict[tuple[ModelSource, str], Engine] = {}
@@ -295,6 +330,17 @@ def load_engine(source: ModelSource, device: str = "auto") -> Engine:
     engine.builtin_voice = tts.conds
     _CACHE[key] = engine
     return engine
+
+
+def hub_cached(kind: str = "turbo") -> bool:
+    """Whether the hub weights are already in the local Hugging Face cache (no network)."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        path = Path(snapshot_download(HUB_REPO[kind], local_files_only=True))
+    except Exception:
+        return False
+    return all((path / f).is_file() for f in MODEL_FILES[kind])
 
 
 def _from_hub(cls, source: ModelSource, device: str):

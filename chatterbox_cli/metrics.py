@@ -19,9 +19,11 @@ class GroupMetrics:
     stopped: bool
     audio_s: float
     synth_s: float
+    text_s: float
     t3_prefill_s: float
     t3_decode_s: float
-    s3gen_s: float
+    flow_s: float
+    hifigan_s: float
     rtf: float | None
 
 
@@ -37,6 +39,7 @@ class RunMetrics:
     ttfa_s: float | None = None
     synth_s: float = 0.0
     post_s: float = 0.0
+    """Join, loudness and watermark, after synthesis."""
     audio_s: float = 0.0
     rtf: float | None = None
     lufs_target: float | None = None

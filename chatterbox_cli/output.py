@@ -117,3 +117,98 @@ class Output:
         self.console.print(totals)
         if any(not g.stopped for g in m.groups):
             self.console.print("[dim]* group ended at the token cap, not at the model's stop[/]")
+
+    def bench_header(self, env: dict) -> None:
+        if self.quiet:
+            return
+        weights = "[bold yellow]RANDOM weights (fixed tokens)[/]" if env["random_weights"] else ""
+        self.console.print(
+            f"chatterbox-tts {env['chatterbox_tts']} · torch {env['torch']} · {env['device']} "
+            f"({env['device_name']}) · {env['dtype']} · {env['threads']} threads\n"
+            f"model {env['model']} {weights} · voice {env['voice']} · seed {env['seed']} · "
+            f"tokens {env['tokens'] or 'natural stop'} · load {env['load_s']:.1f} s"
+        )
+
+    def bench_tables(self, summary: dict, modes: list[str]) -> None:
+        if self.quiet:
+            return
+        main = Table(title="Benchmark (median, min–max)", title_justify="left", show_edge=False)
+        for col in (
+            "Mode",
+            "Text",
+            "TTFA s",
+            "Total s (min–max)",
+            "Audio s",
+            "RTF",
+            "tok/s",
+            "×up",
+        ):
+            main.add_column(col, justify="left" if col in ("Mode", "Text") else "right")
+        stages = Table(title="Stages (median s)", title_justify="left", show_edge=False)
+        from chatterbox_cli.bench import STAGES
+
+        short = {"t3_prefill": "prefill", "t3_decode": "decode", "loudness": "loud"}
+        for col in ("Mode", "Text", *(short.get(k, k) for k in STAGES), "RSS MB"):
+            stages.add_column(col, justify="left" if col in ("Mode", "Text") else "right")
+        for mode, item, e in _rows(summary, modes):
+            main.add_row(
+                mode,
+                item,
+                _fmt(_med(e["ttfa_s"])),
+                _range(e["total_s"]),
+                _fmt(_med(e["audio_s"])),
+                _fmt(_med(e["rtf"]), 3),
+                _fmt(_med(e["t3_tok_s"]), 1),
+                _fmt(e["vs_upstream"], 2),
+            )
+            stages.add_row(
+                mode,
+                item,
+                *[_fmt(_med(e["stages"][k]), 3) if e["stages"][k] else "n/m" for k in STAGES],
+                _fmt(_med(e["peak_rss_mb"]), 0),
+            )
+        self.console.print(main)
+        self.console.print(stages)
+        self.console.print("[dim]n/m: not measured in that mode[/]")
+
+    def bench_markdown(self, summary: dict, modes: list[str]) -> str:
+        lines = [
+            "| Mode | Text | TTFA s | Total s | Audio s | RTF | tok/s | × upstream |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for mode, item, e in _rows(summary, modes):
+            lines.append(
+                f"| {mode} | {item} | {_fmt(_med(e['ttfa_s']))} | {_fmt(_med(e['total_s']))} | "
+                f"{_fmt(_med(e['audio_s']))} | {_fmt(_med(e['rtf']), 3)} | "
+                f"{_fmt(_med(e['t3_tok_s']), 1)} | {_fmt(e['vs_upstream'], 2)} |"
+            )
+        return "\n".join(lines) + "\n"
+
+    def bench_comparison(self, rows: list, tolerance: float) -> None:
+        if self.quiet:
+            return
+        table = Table(title=f"vs baseline (tolerance {tolerance:.0%})", title_justify="left")
+        for col in ("Mode", "Text", "Figure", "old", "new", "new/old", ""):
+            table.add_column(col)
+        for r in rows:
+            flag = "[red]REGRESSED[/]" if r.regressed else "ok"
+            table.add_row(
+                r.mode, r.item, r.figure, _fmt(r.old, 3), _fmt(r.new, 3), _fmt(r.ratio, 3), flag
+            )
+        self.console.print(table)
+
+
+def _med(stat: dict | None) -> float | None:
+    return None if stat is None else stat["median"]
+
+
+def _range(stat: dict | None) -> str:
+    if stat is None:
+        return "-"
+    return f"{stat['median']:.2f} ({stat['min']:.1f}–{stat['max']:.1f})"
+
+
+def _rows(summary: dict, modes: list[str]):
+    for mode in modes:
+        for item, entry in summary.get(mode, {}).items():
+            yield mode, item, entry

@@ -76,9 +76,11 @@ def group_metrics(chunk: AudioChunk) -> GroupMetrics:
         stopped=chunk.stopped,
         audio_s=chunk.duration_s,
         synth_s=chunk.synth_s,
+        text_s=chunk.text_s,
         t3_prefill_s=chunk.t3_prefill_s,
         t3_decode_s=chunk.t3_decode_s,
-        s3gen_s=chunk.s3gen_s,
+        flow_s=chunk.flow_s,
+        hifigan_s=chunk.hifigan_s,
         rtf=rtf(chunk.synth_s, chunk.duration_s),
     )
 
