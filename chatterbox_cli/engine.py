@@ -185,6 +185,17 @@ class AudioChunk:
 
 
 @dataclass
+class Job:
+    """One group to synthesize in a batch, with its own voice, sampling and seed."""
+
+    group: TextGroup
+    conds: Any
+    params: SamplingParams
+    max_new_tokens: int
+    seed: int | None = None
+
+
+@dataclass
 class Engine:
     """A loaded upstream `ChatterboxTurboTTS` plus our decode loop."""
 
@@ -231,9 +242,8 @@ class Engine:
         `max_new_tokens`: one cap for every group, one cap per group, or None (sized from text).
         """
         import torch
-        from chatterbox.models.s3gen.const import S3GEN_SIL
 
-        from chatterbox_cli.t3_decode import SPEECH_VOCAB, DecodeStats, decode
+        from chatterbox_cli.t3_decode import DecodeStats, decode
 
         params = params or SamplingParams()
         if seed is not None:
@@ -248,26 +258,69 @@ class Engine:
                 ids = self.text_tokens(group.text)
                 text_s = time.perf_counter() - t0
                 tokens = [int(t[0]) for t in decode(t3, conds.t3, ids, params, cap, stats)]
-                kept = [t for t in tokens if t < SPEECH_VOCAB]
-                speech = torch.tensor([*kept, S3GEN_SIL, S3GEN_SIL, S3GEN_SIL], device=self.device)
-                t1 = time.perf_counter()
-                mels = self._flow(speech, conds.gen, cfm_steps)
-                t2 = time.perf_counter()
-                audio = self._vocode(mels).squeeze(0).float().cpu().numpy()
-            t3_end = time.perf_counter()
-            yield AudioChunk(
-                group=group,
-                audio=audio,
-                sample_rate=self.sample_rate,
-                speech_tokens=kept,
-                stopped=stats.stopped,
-                text_s=text_s,
-                t3_prefill_s=stats.prefill_s,
-                t3_decode_s=stats.decode_s,
-                flow_s=t2 - t1,
-                hifigan_s=t3_end - t2,
-                synth_s=t3_end - t0,
+            yield self._to_audio(group, tokens, conds, cfm_steps, stats, text_s, t0)
+
+    def synthesize_batch(self, jobs: list[Job], cfm_steps: int = 2) -> list[AudioChunk]:
+        """T3 for all jobs in one batched decode, then S3Gen per job.
+
+        A job with a seed gets its own T3 generator and a seeded S3Gen, so its audio does not
+        depend on what else is in the batch. T3 time is shared equally among the jobs.
+        """
+        import torch
+
+        from chatterbox_cli.t3_decode import DecodeStats, Row, decode_batch
+
+        t0 = time.perf_counter()
+        rows = []
+        for job in jobs:
+            generator = None
+            if job.seed is not None:
+                generator = torch.Generator(device=self.device).manual_seed(job.seed)
+            ids = self.text_tokens(job.group.text)
+            rows.append(Row(job.conds.t3, ids, job.params, job.max_new_tokens, generator))
+        text_s = (time.perf_counter() - t0) / len(jobs)
+        stats = DecodeStats()
+        tokens = decode_batch(self.tts.t3, rows, stats)
+        share = DecodeStats(stats.prefill_s / len(jobs), stats.decode_s / len(jobs))
+        chunks = []
+        for job, row_tokens in zip(jobs, tokens, strict=True):
+            if job.seed is not None:
+                seed_everything(job.seed)
+            share.stopped = len(row_tokens) < job.max_new_tokens
+            start = time.perf_counter() - text_s - share.prefill_s - share.decode_s
+            chunks.append(
+                self._to_audio(job.group, row_tokens, job.conds, cfm_steps, share, text_s, start)
             )
+        return chunks
+
+    def _to_audio(self, group, tokens, conds, cfm_steps, stats, text_s, t0) -> AudioChunk:
+        """Upstream's tail of `generate()`: drop ids >= 6561, add 3 silence tokens, S3Gen."""
+        import torch
+        from chatterbox.models.s3gen.const import S3GEN_SIL
+
+        from chatterbox_cli.t3_decode import SPEECH_VOCAB
+
+        kept = [t for t in tokens if t < SPEECH_VOCAB]
+        with torch.inference_mode():
+            speech = torch.tensor([*kept, S3GEN_SIL, S3GEN_SIL, S3GEN_SIL], device=self.device)
+            t1 = time.perf_counter()
+            mels = self._flow(speech, conds.gen, cfm_steps)
+            t2 = time.perf_counter()
+            audio = self._vocode(mels).squeeze(0).float().cpu().numpy()
+        end = time.perf_counter()
+        return AudioChunk(
+            group=group,
+            audio=audio,
+            sample_rate=self.sample_rate,
+            speech_tokens=kept,
+            stopped=stats.stopped,
+            text_s=text_s,
+            t3_prefill_s=stats.prefill_s,
+            t3_decode_s=stats.decode_s,
+            flow_s=t2 - t1,
+            hifigan_s=end - t2,
+            synth_s=end - t0,
+        )
 
     def _flow(self, speech_tokens, ref_dict: dict, cfm_steps: int):
         """`S3Token2Wav.inference` is flow then HiFiGAN; called apart to time each stage."""

@@ -79,6 +79,41 @@ class Output:
 
             yield advance
 
+    @contextlib.contextmanager
+    def batch_progress(self, total: int) -> Iterator[Callable[[dict], None]]:
+        """Items done/total, audio seconds produced, running RTF and ETA, on stderr."""
+        if self.quiet:
+            yield lambda rec: None
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        audio = synth = 0.0
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[audio]:.1f} s audio · RTF {task.fields[rtf]}"),
+            TimeRemainingColumn(),
+            console=self.console,
+        ) as bar:
+            task = bar.add_task("Synthesizing", total=total, audio=0.0, rtf="-")
+
+            def update(rec: dict) -> None:
+                nonlocal audio, synth
+                audio += rec.get("audio_s") or 0.0
+                synth += rec.get("synth_s") or 0.0
+                bar.update(
+                    task, advance=1, audio=audio, rtf=f"{synth / audio:.2f}" if audio else "-"
+                )
+
+            yield update
+
     def say_report(self, m: RunMetrics) -> None:
         if self.json:
             self.data(m.to_dict())

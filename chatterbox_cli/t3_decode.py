@@ -109,3 +109,92 @@ def decode(
         generated.append(token)
         history = torch.cat(generated, dim=1)
         yield token[:, 0]
+
+
+@dataclass
+class Row:
+    """One sequence of a batched decode, with its own sampling and its own RNG."""
+
+    t3_cond: object
+    text_tokens: torch.Tensor
+    params: SamplingParams
+    max_new_tokens: int
+    generator: torch.Generator | None = None
+
+
+@torch.inference_mode()
+def decode_batch(t3, rows: list[Row], stats: DecodeStats | None = None) -> list[list[int]]:
+    """Decode several rows at once: left padding, attention mask, absolute positions from the
+    mask (GPT-2 has learned absolute positions), per-row stop, cap, sampling and generator.
+
+    Each row sees exactly what it would alone (same positions, pads masked out); with a per-row
+    generator its samples do not depend on the batch's composition.
+    """
+    stats = stats if stats is not None else DecodeStats()
+    device = t3.device
+    stop = t3.hp.stop_speech_token
+    t0 = time.perf_counter()
+    embeds = []
+    for row in rows:
+        start = t3.hp.start_speech_token * torch.ones_like(row.text_tokens[:, :1])
+        e, _ = t3.prepare_input_embeds(
+            t3_cond=row.t3_cond, text_tokens=row.text_tokens, speech_tokens=start, cfg_weight=0.0
+        )
+        embeds.append(e[0])
+    width = max(e.shape[0] for e in embeds)
+    x = embeds[0].new_zeros(len(rows), width, embeds[0].shape[-1])
+    mask = torch.zeros(len(rows), width, dtype=torch.long, device=device)
+    for i, e in enumerate(embeds):
+        x[i, width - e.shape[0] :] = e
+        mask[i, width - e.shape[0] :] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    out = t3.tfmr(inputs_embeds=x, attention_mask=mask, position_ids=positions, use_cache=True)
+    past = out.past_key_values
+    logits = t3.speech_head(out[0][:, -1:])
+    next_position = positions[:, -1:] + 1
+    _sync(device)
+    t1 = time.perf_counter()
+    stats.prefill_s += t1 - t0
+
+    procs = [logits_processors(row.params) for row in rows]
+    start_ids = torch.full((1, 1), t3.hp.start_speech_token, dtype=torch.long, device=device)
+    history = [start_ids] * len(rows)
+    tokens: list[list[int]] = [[] for _ in rows]
+    done = [False] * len(rows)
+    feed = None
+    for step in range(max(row.max_new_tokens for row in rows)):
+        if step > 0:
+            t1 = time.perf_counter()
+            mask = torch.cat([mask, mask.new_ones(len(rows), 1)], dim=1)
+            out = t3.tfmr(
+                inputs_embeds=t3.speech_emb(feed),
+                attention_mask=mask,
+                position_ids=next_position,
+                past_key_values=past,
+                use_cache=True,
+            )
+            past = out.past_key_values
+            logits = t3.speech_head(out[0])
+            next_position = next_position + 1
+        feed = torch.full((len(rows), 1), stop, dtype=torch.long, device=device)
+        for i, row in enumerate(rows):
+            if done[i]:
+                continue
+            scores = procs[i](history[i], logits[i : i + 1, -1, :])
+            if step > 0 and torch.all(scores == -float("inf")):
+                done[i] = True
+                continue
+            token = torch.multinomial(F.softmax(scores, dim=-1), 1, generator=row.generator)
+            if int(token) == stop:
+                done[i] = True
+                continue
+            tokens[i].append(int(token))
+            history[i] = token if step == 0 else torch.cat([history[i], token], dim=1)
+            feed[i] = token[0]
+            done[i] = len(tokens[i]) >= row.max_new_tokens
+        _sync(device)
+        stats.decode_s += time.perf_counter() - t1
+        stats.steps += 1
+        if all(done):
+            break
+    return tokens

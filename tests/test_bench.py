@@ -49,8 +49,22 @@ def bench_run(tmp_path_factory, checkpoint, engine):
     from chatterbox_cli.cli import app
 
     out = tmp_path_factory.mktemp("bench") / "run.json"
-    args = ["bench", "--model-dir", str(checkpoint), "--text", "One short text.", "--text",
-            TWO_GROUPS, "--tokens", "6", "--repeats", "2", "--json", str(out), "--markdown"]
+    args = [
+        "bench",
+        "--model-dir",
+        str(checkpoint),
+        "--text",
+        "One short text.",
+        "--text",
+        TWO_GROUPS,
+        "--tokens",
+        "6",
+        "--repeats",
+        "2",
+        "--json",
+        str(out),
+        "--markdown",
+    ]
     result = CliRunner().invoke(app, args, catch_exceptions=False)
     return result, json.loads(out.read_text())
 
@@ -101,8 +115,23 @@ def test_markdown_table_on_stdout(bench_run):
 
 def test_compare_exit_codes(bench_run, cli, checkpoint, tmp_path):
     _, doc = bench_run
-    quick = ["bench", "--model-dir", checkpoint, "--text", "One short text.", "--tokens", "6",
-             "--mode", "simple", "--repeats", "1", "--warmup", "0", "-q"]
+    quick = [
+        "bench",
+        "--model-dir",
+        checkpoint,
+        "--text",
+        "One short text.",
+        "--tokens",
+        "6",
+        "--mode",
+        "simple",
+        "--repeats",
+        "1",
+        "--warmup",
+        "0",
+        "-q",
+    ]
+
     def baseline(k):
         """The run's own summary, made k times slower (k > 1) or faster (k < 1)."""
         scaled = json.loads(json.dumps(doc))
@@ -135,8 +164,23 @@ def test_interrupt_prints_what_was_measured(cli, checkpoint, tmp_path, monkeypat
 
     monkeypatch.setattr(harness, "measure", measure_then_interrupt)
     out = tmp_path / "partial.json"
-    r = cli("bench", "--model-dir", checkpoint, "--text", "Hi there.", "--tokens", "4",
-            "--mode", "simple", "--warmup", "0", "--repeats", "3", "--json", out)
+    r = cli(
+        "bench",
+        "--model-dir",
+        checkpoint,
+        "--text",
+        "Hi there.",
+        "--tokens",
+        "4",
+        "--mode",
+        "simple",
+        "--warmup",
+        "0",
+        "--repeats",
+        "3",
+        "--json",
+        out,
+    )
     assert r.exit_code == 130
     doc = json.loads(out.read_text())
     assert doc["interrupted"] is True and len(doc["runs"]) == 1

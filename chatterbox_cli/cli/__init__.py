@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from chatterbox_cli import __version__
+from chatterbox_cli.cli import batch as batch_cmd
 from chatterbox_cli.cli import bench as bench_cmd
 from chatterbox_cli.cli import say as say_cmd
 from chatterbox_cli.cli import voice as voice_cmd
@@ -18,6 +19,7 @@ app = typer.Typer(
 )
 app.command("say")(say_cmd.say)
 app.add_typer(voice_cmd.app, name="voice")
+app.command("batch")(batch_cmd.batch)
 app.command("bench")(bench_cmd.bench)
 
 

@@ -1,0 +1,165 @@
+"""`chatterbox batch`: many texts to many files — validated first, resumable, batched."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from chatterbox_cli.cli.errors import mapped_errors
+from chatterbox_cli.cli.options import (
+    DEFAULTS,
+    DeviceOpt,
+    JsonOpt,
+    LufsOpt,
+    MaxNewTokensOpt,
+    ModelDirOpt,
+    ModelOpt,
+    OverwriteOpt,
+    QuietOpt,
+    RepetitionPenaltyOpt,
+    SeedOpt,
+    TemperatureOpt,
+    TopKOpt,
+    TopPOpt,
+    VoiceOpt,
+)
+from chatterbox_cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, BadInput
+from chatterbox_cli.output import Output
+from chatterbox_cli.pipeline import DEFAULT_PAUSE_S
+
+
+@mapped_errors
+def batch(
+    inputs: Annotated[
+        list[str], typer.Argument(help=".csv/.tsv/.jsonl/.txt files, or '-' for stdin.")
+    ],
+    outdir: Annotated[Path, typer.Option("--outdir", "-d", help="Directory for the outputs.")],
+    input_format: Annotated[
+        str | None, typer.Option("--input-format", help="csv|tsv|jsonl|txt (default: suffix).")
+    ] = None,
+    unit: Annotated[
+        str, typer.Option("--unit", help="For .txt: one output per 'line' or per 'file'.")
+    ] = "line",
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Go on with the valid rows.")
+    ] = False,
+    fail_fast: Annotated[
+        bool, typer.Option("--fail-fast", help="Stop at the first failure.")
+    ] = False,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Sentence groups decoded together (auto).")
+    ] = None,
+    voice: VoiceOpt = None,
+    model: ModelOpt = "turbo",
+    model_dir: ModelDirOpt = None,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = None,
+    temperature: TemperatureOpt = DEFAULTS["temperature"],
+    top_p: TopPOpt = DEFAULTS["top_p"],
+    top_k: TopKOpt = DEFAULTS["top_k"],
+    repetition_penalty: RepetitionPenaltyOpt = DEFAULTS["repetition_penalty"],
+    max_new_tokens: MaxNewTokensOpt = None,
+    lufs: LufsOpt = DEFAULTS["lufs"],
+    pause: Annotated[
+        float, typer.Option("--pause", help="Silence between sentence groups (s).")
+    ] = DEFAULT_PAUSE_S,
+    fmt: Annotated[str, typer.Option("--format", help="wav|flac.")] = "wav",
+    subtype: Annotated[str, typer.Option("--subtype", help="PCM_16|FLOAT.")] = "PCM_16",
+    overwrite: OverwriteOpt = False,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Synthesize one file per row/line into OUTDIR, with a manifest; re-run to resume."""
+    from chatterbox_cli import batch as job
+    from chatterbox_cli import voices
+    from chatterbox_cli.engine import ModelSource, SamplingParams, load_engine, resolve_device
+    from chatterbox_cli.pipeline import RenderOptions
+    from chatterbox_cli.sinks import AudioFormat
+
+    out = Output(quiet=quiet, json=json_out)
+    opts = RenderOptions(
+        sampling=SamplingParams(temperature, top_p, top_k, repetition_penalty),
+        max_new_tokens=max_new_tokens,
+        lufs=lufs,
+        pause_s=pause,
+    ).check()
+    audio_fmt = AudioFormat(fmt, subtype).check()
+    if batch_size is not None and batch_size < 1:
+        raise BadInput("--batch-size must be >= 1")
+    stdin = getattr(sys.stdin, "buffer", None)
+    items, invalid = job.read_inputs(inputs, input_format, unit, stdin)
+    if invalid:
+        for row in invalid:
+            out.console.print(f"[red]invalid[/] {row}")
+        if not skip_invalid:
+            raise BadInput(
+                f"{len(invalid)} invalid row(s) (listed above); fix them or pass --skip-invalid"
+            )
+        out.warn(f"skipping {len(invalid)} invalid row(s)")
+    if not items:
+        raise BadInput("no rows to synthesize")
+    for warning in job.assign_names(items):
+        out.warn(warning)
+    if outdir.exists() and not outdir.is_dir():
+        raise BadInput(f"--outdir {outdir} is not a directory")
+    outdir.mkdir(parents=True, exist_ok=True)
+    job.clean_temp_files(outdir)
+    done = job.read_manifest(outdir)
+    todo = []
+    for item in items:
+        path = job.output_path(outdir, item.name, audio_fmt.suffix)
+        rec = done.get(path.name)
+        if not overwrite and path.is_file() and rec and rec.get("status") == "ok":
+            continue
+        todo.append(item)
+    skipped = len(items) - len(todo)
+    if skipped:
+        out.info(f"resuming: {skipped} of {len(items)} item(s) already done in {outdir}")
+    if not todo:
+        out.info("nothing to do")
+        return
+    if voice:
+        voices.resolve(voice, model)
+    source = ModelSource(model, model_dir)
+    source.check()
+    device = resolve_device(device)
+    with out.status(f"Loading {model} from {source.describe()}…"):
+        engine = load_engine(source, device)
+    cfg = job.BatchConfig(
+        outdir=outdir,
+        fmt=audio_fmt,
+        opts=opts,
+        voice=voice,
+        seed=seed,
+        batch_size=batch_size or (16 if device == "cuda" else 8),
+    )
+    failed = 0
+    manifest = job.Manifest(outdir)
+    try:
+        with out.batch_progress(len(todo)) as update:
+
+            def on_record(rec: dict) -> None:
+                nonlocal failed
+                failed += rec["status"] != "ok"
+                if json_out:
+                    out.data(rec)
+                if rec["status"] != "ok":
+                    out.warn(f"{rec['source']}:{rec['line']} failed: {rec['error']}")
+                update(rec)
+
+            job.run_jobs(engine, todo, cfg, manifest, on_record)
+    except job.StopBatch as exc:
+        out.error(f"stopped at the first failure (--fail-fast): {exc}")
+        raise typer.Exit(EXIT_FAILURE) from None
+    except KeyboardInterrupt:
+        out.error("interrupted; finished items are kept — run the same command again to resume")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    finally:
+        manifest.close()
+        job.clean_temp_files(outdir)
+    out.info(f"{len(todo) - failed} written, {failed} failed, {skipped} skipped -> {outdir}")
+    if failed:
+        raise typer.Exit(EXIT_FAILURE)
