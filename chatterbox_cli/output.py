@@ -208,7 +208,7 @@ class Output:
 
     def bench_markdown(self, summary: dict, modes: list[str]) -> str:
         lines = [
-            "| Mode | Text | TTFA s | Total s | Audio s | RTF | tok/s | × upstream |",
+            "| Mode | Text | TTFA s | Total s | Audio s | RTF | tok/s | speed-up vs upstream |",
             "|---|---|---:|---:|---:|---:|---:|---:|",
         ]
         for mode, item, e in _rows(summary, modes):

@@ -61,6 +61,10 @@ def bench_run(tmp_path_factory, checkpoint, engine):
         "6",
         "--repeats",
         "2",
+        "--items",
+        "2",
+        "--batch-size",
+        "3",
         "--json",
         str(out),
         "--markdown",
@@ -76,8 +80,8 @@ def test_bench_json_schema_and_medians(bench_run):
     assert doc["env"]["random_weights"] is True and doc["env"]["device"] == "cpu"
     assert doc["config"]["budgets"] == {"text1": 6, "text2": 6}
     runs = doc["runs"]
-    assert len(runs) == 2 * 2 * 2  # modes x texts x repeats (warm-up not recorded)
-    for mode in ("upstream", "simple"):
+    assert len(runs) == 3 * 2 * 2  # modes x texts x repeats (warm-up not recorded)
+    for mode in ("upstream", "simple", "batch"):
         for item in ("text1", "text2"):
             mine = [r for r in runs if r["mode"] == mode and r["item"] == item]
             entry = doc["summary"][mode][item]
@@ -91,15 +95,18 @@ def test_bench_json_schema_and_medians(bench_run):
                 assert r["stages"]["t3_decode"] > 0 and r["stages"]["flow"] > 0
                 assert r["peak_rss_mb"] > 1000
         ratio = doc["summary"][mode]["text1"]["vs_upstream"]
-        up = doc["summary"]["upstream"]["text1"]["total_s"]["median"]
-        own = doc["summary"][mode]["text1"]["total_s"]["median"]
-        assert ratio == pytest.approx(own / up)
+        up = doc["summary"]["upstream"]["text1"]["rtf"]["median"]
+        own = doc["summary"][mode]["text1"]["rtf"]["median"]
+        assert ratio == pytest.approx(up / own)  # a speed-up: higher is faster
     assert doc["summary"]["upstream"]["text1"]["stages"]["loudness"] is None  # not measured
 
 
 def test_fixed_tokens_are_equal_across_modes(bench_run):
     _, doc = bench_run
-    assert {r["speech_tokens"] for r in doc["runs"]} == {6}
+    per_text = {r["speech_tokens"] for r in doc["runs"] if r["mode"] != "batch"}
+    assert per_text == {6}
+    batch = {r["speech_tokens"] for r in doc["runs"] if r["mode"] == "batch"}
+    assert batch == {2 * 6}  # --items 2
     simple = [r for r in doc["runs"] if r["mode"] == "simple" and r["item"] == "text2"]
     upstream = [r for r in doc["runs"] if r["mode"] == "upstream" and r["item"] == "text2"]
     # same tokens -> same audio length (ours adds a 0.2 s pause between its two groups)
@@ -109,7 +116,7 @@ def test_fixed_tokens_are_equal_across_modes(bench_run):
 def test_markdown_table_on_stdout(bench_run):
     result, _ = bench_run
     lines = [line for line in result.stdout.splitlines() if line.startswith("|")]
-    assert lines[0].startswith("| Mode | Text |") and len(lines) == 2 + 4
+    assert lines[0].startswith("| Mode | Text |") and len(lines) == 2 + 3 * 2
     assert any(line.startswith("| upstream | text1 |") and "| 1.00 |" in line for line in lines)
 
 
@@ -139,7 +146,8 @@ def test_compare_exit_codes(bench_run, cli, checkpoint, tmp_path):
             for entry in per_item.values():
                 for figure in ("ttfa_s", "total_s", "rtf"):
                     entry[figure]["median"] *= k
-                entry["t3_tok_s"]["median"] /= k
+                for figure in ("t3_tok_s", "throughput"):
+                    entry[figure]["median"] /= k
         return scaled
 
     (tmp_path / "slow_old.json").write_text(json.dumps(baseline(100.0)))

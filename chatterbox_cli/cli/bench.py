@@ -47,7 +47,9 @@ def load_baseline(path: Path | None) -> dict | None:
 def bench(
     mode: Annotated[
         list[str] | None,
-        typer.Option("--mode", help="Mode to run (repeatable): upstream, simple. Default: all."),
+        typer.Option(
+            "--mode", help="Mode to run (repeatable): upstream, simple, batch. Default: all."
+        ),
     ] = None,
     text: Annotated[
         list[str] | None, typer.Option("--text", help="Benchmark this text (repeatable).")
@@ -58,6 +60,9 @@ def bench(
     items: Annotated[
         int, typer.Option("--items", help="Texts processed by throughput modes (batch).")
     ] = 16,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Batch mode: groups decoded together.")
+    ] = None,
     voice: VoiceOpt = None,
     model: ModelOpt = "turbo",
     model_dir: ModelDirOpt = None,
@@ -100,8 +105,10 @@ def bench(
     unknown = [m for m in modes if m not in harness.MODES]
     if unknown:
         raise BadInput(f"unknown mode {unknown[0]!r}; available: {', '.join(harness.MODES)}")
-    if repeats < 1 or warmup < 0 or items < 1 or tolerance < 0:
-        raise BadInput("--repeats and --items must be >= 1, --warmup and --tolerance >= 0")
+    if repeats < 1 or warmup < 0 or items < 1 or tolerance < 0 or (batch_size or 1) < 1:
+        raise BadInput(
+            "--repeats, --items and --batch-size must be >= 1, --warmup and --tolerance >= 0"
+        )
     tokens = harness.parse_tokens(tokens)
     bench_texts = bench_items(text, file)
     baseline = load_baseline(compare_path)
@@ -118,7 +125,9 @@ def bench(
     with out.status(f"Loading {model} from {source.describe()}…"):
         engine = load_engine(source, device)
     conds = conditionals(engine, spec)
-    ctx = harness.BenchContext(engine=engine, conds=conds, seed=seed, tokens=tokens)
+    ctx = harness.BenchContext(
+        engine=engine, conds=conds, seed=seed, tokens=tokens, items=items, batch_size=batch_size
+    )
     env = harness.environment(ctx, spec.label)
     env["load_s"] = engine.load_s
     config = {
