@@ -51,16 +51,23 @@ def join(
     gap = np.zeros(int(pause_s * sr), dtype=np.float32)
     shaped = []
     for i, part in enumerate(parts):
-        part = part.copy()
-        n = min(n_fade, len(part) // 2)
-        if i > 0 and n:
-            part[:n] *= _fade(n)
-        if i < len(parts) - 1 and n:
-            part[-n:] *= _fade(n)[::-1]
-        shaped.append(part)
+        shaped.append(shape_edges(part, sr, i > 0, i < len(parts) - 1, fade_s))
         if i < len(parts) - 1:
             shaped.append(gap)
     return np.concatenate(shaped)
+
+
+def shape_edges(
+    part: np.ndarray, sr: int, fade_in: bool, fade_out: bool, fade_s: float = 0.01
+) -> np.ndarray:
+    """Raised-cosine fades on the edges that meet a pause (what `join` does to each part)."""
+    part = np.asarray(part, dtype=np.float32).copy()
+    n = min(max(1, int(fade_s * sr)), len(part) // 2)
+    if fade_in and n:
+        part[:n] *= _fade(n)
+    if fade_out and n:
+        part[-n:] *= _fade(n)[::-1]
+    return part
 
 
 def normalize_loudness(

@@ -294,6 +294,47 @@ def mode_simple(ctx: BenchContext, item: BenchItem) -> dict:
     )
 
 
+def mode_stream(ctx: BenchContext, item: BenchItem) -> dict:
+    """`say -o -`: short first group, each group post-processed and emitted when ready."""
+    from chatterbox_cli.pipeline import stream
+
+    groups = split_groups(item.text, short_first=True)
+    budget = ctx.budget(item)
+    caps = spread(budget, [len(g.text) for g in groups]) if budget else None
+    opts = RenderOptions(
+        sampling=ctx.opts.sampling,
+        max_new_tokens=caps,
+        lufs=ctx.opts.lufs,
+        pause_s=ctx.opts.pause_s,
+        cfm_steps=ctx.opts.cfm_steps,
+    )
+    chunks: list = []
+    frames = 0
+    ttfa = None
+    t0 = time.perf_counter()
+    for piece in stream(ctx.engine, groups, ctx.conds, opts, on_chunk=chunks.append):
+        frames += len(piece)
+        if ttfa is None:
+            ttfa = time.perf_counter() - t0
+    total = time.perf_counter() - t0
+    stages = {
+        "text": sum(c.text_s for c in chunks),
+        "t3_prefill": sum(c.t3_prefill_s for c in chunks),
+        "t3_decode": sum(c.t3_decode_s for c in chunks),
+        "flow": sum(c.flow_s for c in chunks),
+        "hifigan": sum(c.hifigan_s for c in chunks),
+        "loudness": None,
+        "watermark": None,
+    }
+    return dict(
+        total_s=total,
+        ttfa_s=ttfa,
+        audio_s=frames / ctx.engine.sample_rate,
+        speech_tokens=sum(len(c.speech_tokens) for c in chunks),
+        stages=stages,
+    )
+
+
 def mode_batch(ctx: BenchContext, item: BenchItem) -> dict:
     """Throughput: `ctx.items` copies of the text (seeds differ), decoded in batches."""
     from chatterbox_cli.audio import join, master
@@ -354,6 +395,7 @@ def mode_batch(ctx: BenchContext, item: BenchItem) -> dict:
 MODES: dict[str, Callable[[BenchContext, BenchItem], dict]] = {
     "upstream": mode_upstream,
     "simple": mode_simple,
+    "stream": mode_stream,
     "batch": mode_batch,
 }
 

@@ -22,7 +22,9 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 class Output:
     quiet: bool = False
     json: bool = False
-    console: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+    console: Console = field(
+        default_factory=lambda: Console(file=sys.stderr, highlight=False)
+    )  # bound now, so upstream_quiet() redirecting sys.stderr cannot swallow our progress
 
     def info(self, message: str) -> None:
         if not self.quiet:

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from chatterbox_cli.audio import DEFAULT_LUFS, LoudnessInfo, join, master
+from chatterbox_cli.audio import (
+    DEFAULT_LUFS,
+    PEAK_DBFS,
+    LoudnessInfo,
+    join,
+    master,
+    normalize_loudness,
+    shape_edges,
+    watermark,
+)
 from chatterbox_cli.engine import AudioChunk, Engine, SamplingParams
 from chatterbox_cli.errors import BadInput, VoiceError
 from chatterbox_cli.metrics import GroupMetrics, rtf
@@ -123,3 +132,48 @@ def render(
         post_s=t2 - t1,
         loudness=loudness,
     )
+
+
+def stream(
+    engine: Engine,
+    groups: list[TextGroup],
+    conds,
+    opts: RenderOptions,
+    on_chunk: Callable[[AudioChunk], None] | None = None,
+) -> Iterator[np.ndarray]:
+    """Post-processed audio, one piece per group (pauses as their own pieces), as it is made.
+
+    The whole's loudness is unknown until the end, so the gain is fixed from the first group
+    (bounded to +-24 dB) and kept; a piece whose peaks would pass -1 dBFS is scaled down alone.
+    Every piece is watermarked, so the concatenated stream carries the watermark.
+    """
+    sr = engine.sample_rate
+    gain = None
+    gap = np.zeros(int(opts.pause_s * sr), dtype=np.float32)
+    for chunk in engine.synthesize(
+        groups,
+        conds,
+        opts.sampling,
+        max_new_tokens=opts.max_new_tokens,
+        seed=opts.seed,
+        cfm_steps=opts.cfm_steps,
+    ):
+        if on_chunk:
+            on_chunk(chunk)
+        i = chunk.group.index
+        part = shape_edges(
+            chunk.audio, sr, i > 0 and len(gap) > 0, i < len(groups) - 1 and len(gap) > 0
+        )
+        if gain is None:
+            _, info = normalize_loudness(part, sr, opts.lufs)
+            gain = (
+                float(np.clip(info.gain_db, -24.0, 24.0)) if info.measured_lufs is not None else 0.0
+            )
+        leveled = part * np.float32(10 ** (gain / 20))
+        peak = float(np.max(np.abs(leveled))) if len(leveled) else 0.0
+        limit = 10 ** (PEAK_DBFS / 20)
+        if peak > limit:
+            leveled *= np.float32(limit / peak)
+        if i > 0 and len(gap):
+            yield gap
+        yield watermark(leveled, sr, engine.watermarker)

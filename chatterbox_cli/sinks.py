@@ -82,3 +82,29 @@ def write_file(
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
     return path
+
+
+class PcmStream:
+    """16-bit mono PCM to a pipe, flushed per piece: WAV with an open-ended header, or raw.
+
+    The header's sizes are 0xFFFFFFFF ("unknown length", as sox and ffmpeg write when
+    streaming), so readers such as aplay, ffplay, sox and soundfile take data until EOF; the
+    stream is well-formed after every piece, even if the run is interrupted.
+    """
+
+    def __init__(self, fh, sr: int, raw: bool = False):
+        self.fh, self.sr, self.raw = fh, sr, raw
+        self.frames = 0
+        if not raw:
+            import struct
+
+            fmt = struct.pack("<IHHIIHH", 16, 1, 1, sr, sr * 2, 2, 16)
+            unknown = struct.pack("<I", 0xFFFFFFFF)
+            fh.write(b"RIFF" + unknown + b"WAVE" + b"fmt " + fmt + b"data" + unknown)
+            fh.flush()
+
+    def write(self, samples: np.ndarray) -> None:
+        pcm = np.clip(np.round(np.asarray(samples) * 32767), -32768, 32767).astype("<i2")
+        self.fh.write(pcm.tobytes())
+        self.fh.flush()
+        self.frames += len(pcm)

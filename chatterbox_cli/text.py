@@ -18,6 +18,8 @@ MAX_GROUP_CHARS = 250
 """Upper bound on a group's length; at a slow 6 chars/s that is ~40 s of speech at most."""
 
 SENTENCES_PER_GROUP = 3
+FIRST_GROUP_CHARS = 80
+"""Streaming starts with one short sentence (or its first clause) to cut time to first audio."""
 SHORT_TAIL_CHARS = 40
 """A last group shorter than this is merged into the previous one (when that fits)."""
 
@@ -153,14 +155,34 @@ def _group_paragraph(paragraph: str, max_chars: int, per_group: int) -> list[str
     return texts
 
 
+def _first_unit(paragraph: str) -> tuple[str, str]:
+    """The paragraph's first sentence (its first clause if long) and the rest."""
+    first, *rest = sentences(paragraph)
+    if len(first) > FIRST_GROUP_CHARS:
+        first, *more = split_long(first, FIRST_GROUP_CHARS)
+        rest = [" ".join(more), *rest] if more else rest
+    return first, " ".join(rest)
+
+
 def split_groups(
-    text: str, max_chars: int = MAX_GROUP_CHARS, per_group: int = SENTENCES_PER_GROUP
+    text: str,
+    max_chars: int = MAX_GROUP_CHARS,
+    per_group: int = SENTENCES_PER_GROUP,
+    short_first: bool = False,
 ) -> list[TextGroup]:
-    """Normalized text -> groups; paragraph breaks always end a group."""
+    """Normalized text -> groups; paragraph breaks always end a group.
+
+    `short_first` makes the first group a single short sentence (for streaming).
+    """
     groups: list[TextGroup] = []
     for p_index, paragraph in enumerate(normalize(text).split("\n\n")):
         if not paragraph:
             continue
+        if short_first and not groups:
+            first, paragraph = _first_unit(paragraph)
+            groups.append(TextGroup(index=0, text=first, paragraph=p_index))
+            if not paragraph:
+                continue
         for chunk in _group_paragraph(paragraph, max_chars, per_group):
             groups.append(TextGroup(index=len(groups), text=chunk, paragraph=p_index))
     return groups

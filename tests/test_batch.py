@@ -200,3 +200,18 @@ def test_interrupt_then_resume(cli, checkpoint, tmp_path):
     assert len(wavs) == len(lines) == len(recs)
     assert all(sf.info(str(w)).frames > 0 for w in wavs)
     assert not [p for p in outdir.iterdir() if p.name.startswith(".")]
+
+
+def test_manifest_survives_a_torn_line_and_stale_temp_files(tmp_path):
+    """What `kill -9` leaves behind: a half-written record and a temp file."""
+    (tmp_path / "a.wav").write_bytes(b"done")
+    (tmp_path / ".chatterbox-x.wav.part").write_bytes(b"half")
+    ok = {"output": str(tmp_path / "a.wav"), "status": "ok"}
+    (tmp_path / "manifest.jsonl").write_text(json.dumps(ok) + '\n{"output": "b.wav", "sta')
+    assert job.read_manifest(tmp_path) == {"a.wav": ok}
+    assert job.clean_temp_files(tmp_path) == 1
+    m = job.Manifest(tmp_path)
+    m.append({"output": str(tmp_path / "b.wav"), "status": "ok"})
+    m.close()
+    assert set(job.read_manifest(tmp_path)) == {"a.wav", "b.wav"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "manifest.jsonl"]

@@ -80,8 +80,8 @@ def test_bench_json_schema_and_medians(bench_run):
     assert doc["env"]["random_weights"] is True and doc["env"]["device"] == "cpu"
     assert doc["config"]["budgets"] == {"text1": 6, "text2": 6}
     runs = doc["runs"]
-    assert len(runs) == 3 * 2 * 2  # modes x texts x repeats (warm-up not recorded)
-    for mode in ("upstream", "simple", "batch"):
+    assert len(runs) == 4 * 2 * 2  # modes x texts x repeats (warm-up not recorded)
+    for mode in ("upstream", "simple", "stream", "batch"):
         for item in ("text1", "text2"):
             mine = [r for r in runs if r["mode"] == mode and r["item"] == item]
             entry = doc["summary"][mode][item]
@@ -90,7 +90,10 @@ def test_bench_json_schema_and_medians(bench_run):
             assert entry["total_s"]["min"] == min(totals) and entry["total_s"]["n"] == 2
             for r in mine:
                 assert r["rtf"] == pytest.approx(r["total_s"] / r["audio_s"])
-                assert r["ttfa_s"] == r["total_s"]  # non-streaming modes
+                if mode == "stream":
+                    assert 0 < r["ttfa_s"] <= r["total_s"]
+                else:
+                    assert r["ttfa_s"] == r["total_s"]  # the file exists only at the end
                 assert set(r["stages"]) == set(harness.STAGES)
                 assert r["stages"]["t3_decode"] > 0 and r["stages"]["flow"] > 0
                 assert r["peak_rss_mb"] > 1000
@@ -116,7 +119,7 @@ def test_fixed_tokens_are_equal_across_modes(bench_run):
 def test_markdown_table_on_stdout(bench_run):
     result, _ = bench_run
     lines = [line for line in result.stdout.splitlines() if line.startswith("|")]
-    assert lines[0].startswith("| Mode | Text |") and len(lines) == 2 + 3 * 2
+    assert lines[0].startswith("| Mode | Text |") and len(lines) == 2 + 4 * 2
     assert any(line.startswith("| upstream | text1 |") and "| 1.00 |" in line for line in lines)
 
 

@@ -48,7 +48,8 @@ def bench(
     mode: Annotated[
         list[str] | None,
         typer.Option(
-            "--mode", help="Mode to run (repeatable): upstream, simple, batch. Default: all."
+            "--mode",
+            help="Mode to run (repeatable): upstream, simple, stream, batch. Default: all.",
         ),
     ] = None,
     text: Annotated[

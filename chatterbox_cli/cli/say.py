@@ -73,6 +73,51 @@ def audio_format(output: str | None, fmt: str | None, subtype: str) -> AudioForm
     return AudioFormat(fmt or "wav", subtype).check()
 
 
+def check_stream_args(streaming: bool, fmt: str | None, subtype: str, json_out: bool) -> str:
+    """`-o -` streams WAV or raw PCM16 to stdout; refuse what can't work before loading."""
+    if not streaming:
+        if fmt == "raw":
+            raise BadInput("--format raw is for streaming; use it with -o -")
+        return ""
+    fmt = (fmt or "wav").lower()
+    if fmt not in ("wav", "raw"):
+        raise BadInput("-o - streams wav or raw; use --format wav|raw, or -o FILE.flac")
+    if subtype.upper() != "PCM_16":
+        raise BadInput("-o - streams 16-bit PCM; drop --subtype or write to a file")
+    if json_out:
+        raise BadInput("--json prints on stdout, which carries the audio with -o -; drop one")
+    if sys.stdout.isatty():
+        raise BadInput(
+            "refusing to write binary audio to a terminal; pipe it (| aplay) or use -o FILE"
+        )
+    return fmt
+
+
+def stream_to_stdout(engine, groups, conds, opts, fmt: str, out: Output, metrics) -> None:
+    """Each group's audio goes out as soon as it exists; TTFA is the first bytes written."""
+    from chatterbox_cli.metrics import rtf
+    from chatterbox_cli.pipeline import group_metrics, stream
+    from chatterbox_cli.sinks import PcmStream
+
+    if fmt == "raw":
+        out.info(f"raw audio on stdout: s16le, mono, {engine.sample_rate} Hz")
+    sink = PcmStream(sys.stdout.buffer, engine.sample_rate, raw=fmt == "raw")
+    t0 = time.perf_counter()
+    with out.progress(len(groups), f"Streaming {len(groups)} group(s)") as advance:
+
+        def on_chunk(chunk) -> None:
+            metrics.groups.append(group_metrics(chunk))
+            advance()
+
+        for piece in stream(engine, groups, conds, opts, on_chunk=on_chunk):
+            sink.write(piece)
+            if metrics.ttfa_s is None:
+                metrics.ttfa_s = time.perf_counter() - t0
+    metrics.synth_s = time.perf_counter() - t0
+    metrics.audio_s = sink.frames / engine.sample_rate
+    metrics.rtf = rtf(metrics.synth_s, metrics.audio_s)
+
+
 @mapped_errors
 def say(
     text: Annotated[
@@ -84,7 +129,9 @@ def say(
     ] = None,
     output: Annotated[
         str | None,
-        typer.Option("--output", "-o", help="Output file, or DIR/; default: a slug of the text."),
+        typer.Option(
+            "--output", "-o", help="Output file, DIR/, or - (stream to stdout); default: a slug."
+        ),
     ] = None,
     voice: VoiceOpt = None,
     model: ModelOpt = "turbo",
@@ -101,7 +148,8 @@ def say(
         float, typer.Option("--pause", help="Silence between sentence groups (s); 0 crossfades.")
     ] = DEFAULT_PAUSE_S,
     fmt: Annotated[
-        str | None, typer.Option("--format", help="wav|flac; default from the -o suffix.")
+        str | None,
+        typer.Option("--format", help="wav|flac (raw with -o -); default from the -o suffix."),
     ] = None,
     subtype: Annotated[
         str, typer.Option("--subtype", help="PCM_16|FLOAT sample format.")
@@ -118,8 +166,10 @@ def say(
     from chatterbox_cli.sinks import write_file
 
     out = Output(quiet=quiet, json=json_out)
+    streaming = output == "-"
+    stream_fmt = check_stream_args(streaming, fmt, subtype, json_out)
     raw = read_text(text, file)
-    groups = split_groups(raw)
+    groups = split_groups(raw, short_first=streaming)
     if not groups:
         raise BadInput("the text is empty after normalization; give some words to speak")
     opts = RenderOptions(
@@ -129,9 +179,11 @@ def say(
         lufs=lufs,
         pause_s=pause,
     ).check()
-    audio_fmt = audio_format(output, fmt, subtype)
-    target = output_target(output, raw, audio_fmt)
-    check_writable(target, overwrite)
+    audio_fmt = target = None
+    if not streaming:
+        audio_fmt = audio_format(output, fmt, subtype)
+        target = output_target(output, raw, audio_fmt)
+        check_writable(target, overwrite)
     spec = voices.resolve(voice, model)
     source = ModelSource(model, model_dir)
     source.check()
@@ -148,30 +200,33 @@ def say(
         conds = conditionals(engine, spec)
     voice_s = time.perf_counter() - t0
 
+    metrics = RunMetrics(
+        model=model,
+        model_source=source.describe(),
+        device=engine.device,
+        voice=spec.label,
+        output=str(target) if target else "-",
+        load_s=engine.load_s,
+        voice_s=voice_s,
+        lufs_target=lufs,
+        seed=seed,
+    )
+    if target is None:
+        stream_to_stdout(engine, groups, conds, opts, stream_fmt, out, metrics)
+        out.say_report(metrics)
+        return
     with out.progress(len(groups), f"Synthesizing {len(groups)} group(s)") as advance:
         rendered = render(engine, groups, conds, opts, on_chunk=advance)
     write_file(target, rendered.audio, rendered.sample_rate, audio_fmt, overwrite)
-
-    out.say_report(
-        RunMetrics(
-            model=model,
-            model_source=source.describe(),
-            device=engine.device,
-            voice=spec.label,
-            output=str(target),
-            load_s=engine.load_s,
-            voice_s=voice_s,
-            ttfa_s=rendered.ttfa_s,
-            synth_s=rendered.synth_s,
-            post_s=rendered.post_s,
-            audio_s=rendered.audio_s,
-            rtf=rtf(rendered.synth_s, rendered.audio_s),
-            lufs_target=lufs,
-            lufs_measured=rendered.loudness.measured_lufs,
-            peak_limited=rendered.loudness.peak_limited,
-            seed=seed,
-            groups=rendered.groups,
-        )
+    metrics.ttfa_s, metrics.synth_s, metrics.post_s = (
+        rendered.ttfa_s,
+        rendered.synth_s,
+        rendered.post_s,
     )
+    metrics.audio_s, metrics.rtf = rendered.audio_s, rtf(rendered.synth_s, rendered.audio_s)
+    metrics.lufs_measured = rendered.loudness.measured_lufs
+    metrics.peak_limited = rendered.loudness.peak_limited
+    metrics.groups = rendered.groups
+    out.say_report(metrics)
     if rendered.loudness.peak_limited:
         out.warn(f"peaks limited the gain; output is quieter than {lufs} LUFS")
