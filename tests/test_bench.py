@@ -59,6 +59,8 @@ def bench_run(tmp_path_factory, checkpoint, engine):
         TWO_GROUPS,
         "--tokens",
         "6",
+        "--warmup",
+        "0",
         "--repeats",
         "2",
         "--items",
