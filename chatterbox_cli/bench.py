@@ -13,7 +13,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -260,28 +260,34 @@ def mode_upstream(ctx: BenchContext, item: BenchItem) -> dict:
     )
 
 
-def mode_simple(ctx: BenchContext, item: BenchItem) -> dict:
-    """Our pipeline on the whole text (groups, loudness, watermark), no streaming."""
-    groups = split_groups(item.text)
+def _plan(ctx: BenchContext, item: BenchItem, short_first: bool = False):
+    """The item's groups and render options, with the token budget spread over the groups."""
+    groups = split_groups(item.text, short_first=short_first)
     budget = ctx.budget(item)
     caps = spread(budget, [len(g.text) for g in groups]) if budget else None
-    opts = RenderOptions(
-        sampling=ctx.opts.sampling,
-        max_new_tokens=caps,
-        lufs=ctx.opts.lufs,
-        pause_s=ctx.opts.pause_s,
-        cfm_steps=ctx.opts.cfm_steps,
-    )
+    return groups, replace(ctx.opts, max_new_tokens=caps, seed=None)
+
+
+def _synth_stages(parts) -> dict[str, float]:
+    """Stage sums over AudioChunks or GroupMetrics (they share these field names)."""
+    return {
+        "text": sum(p.text_s for p in parts),
+        "t3_prefill": sum(p.t3_prefill_s for p in parts),
+        "t3_decode": sum(p.t3_decode_s for p in parts),
+        "flow": sum(p.flow_s for p in parts),
+        "hifigan": sum(p.hifigan_s for p in parts),
+    }
+
+
+def mode_simple(ctx: BenchContext, item: BenchItem) -> dict:
+    """Our pipeline on the whole text (groups, loudness, watermark), no streaming."""
+    groups, opts = _plan(ctx, item)
     t0 = time.perf_counter()
     rendered = render(ctx.engine, groups, ctx.conds, opts)
     total = time.perf_counter() - t0
     g = rendered.groups
     stages = {
-        "text": sum(x.text_s for x in g),
-        "t3_prefill": sum(x.t3_prefill_s for x in g),
-        "t3_decode": sum(x.t3_decode_s for x in g),
-        "flow": sum(x.flow_s for x in g),
-        "hifigan": sum(x.hifigan_s for x in g),
+        **_synth_stages(g),
         "loudness": rendered.loudness.loudness_s,
         "watermark": rendered.loudness.watermark_s,
     }
@@ -298,16 +304,7 @@ def mode_stream(ctx: BenchContext, item: BenchItem) -> dict:
     """`say -o -`: short first group, each group post-processed and emitted when ready."""
     from chatterbox_cli.pipeline import stream
 
-    groups = split_groups(item.text, short_first=True)
-    budget = ctx.budget(item)
-    caps = spread(budget, [len(g.text) for g in groups]) if budget else None
-    opts = RenderOptions(
-        sampling=ctx.opts.sampling,
-        max_new_tokens=caps,
-        lufs=ctx.opts.lufs,
-        pause_s=ctx.opts.pause_s,
-        cfm_steps=ctx.opts.cfm_steps,
-    )
+    groups, opts = _plan(ctx, item, short_first=True)
     chunks: list = []
     frames = 0
     ttfa = None
@@ -317,15 +314,7 @@ def mode_stream(ctx: BenchContext, item: BenchItem) -> dict:
         if ttfa is None:
             ttfa = time.perf_counter() - t0
     total = time.perf_counter() - t0
-    stages = {
-        "text": sum(c.text_s for c in chunks),
-        "t3_prefill": sum(c.t3_prefill_s for c in chunks),
-        "t3_decode": sum(c.t3_decode_s for c in chunks),
-        "flow": sum(c.flow_s for c in chunks),
-        "hifigan": sum(c.hifigan_s for c in chunks),
-        "loudness": None,
-        "watermark": None,
-    }
+    stages = {**_synth_stages(chunks), "loudness": None, "watermark": None}
     return dict(
         total_s=total,
         ttfa_s=ttfa,
@@ -341,9 +330,8 @@ def mode_batch(ctx: BenchContext, item: BenchItem) -> dict:
     from chatterbox_cli.engine import Job, auto_max_tokens
 
     engine = ctx.engine
-    groups = split_groups(item.text)
-    budget = ctx.budget(item)
-    caps = spread(budget, [len(g.text) for g in groups]) if budget else None
+    groups, opts = _plan(ctx, item)
+    caps = opts.max_new_tokens
     size = ctx.batch_size or (16 if engine.device == "cuda" else 8)
     jobs = [
         (

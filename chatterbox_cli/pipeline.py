@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,7 +30,8 @@ DEFAULT_PAUSE_S = 0.2
 @dataclass(frozen=True)
 class RenderOptions:
     sampling: SamplingParams = field(default_factory=SamplingParams)
-    max_new_tokens: int | None = None
+    max_new_tokens: int | Sequence[int] | None = None
+    """One cap for every group, one per group, or None (sized from each group's text)."""
     seed: int | None = None
     lufs: float = DEFAULT_LUFS
     pause_s: float = DEFAULT_PAUSE_S
@@ -38,7 +39,7 @@ class RenderOptions:
 
     def check(self) -> RenderOptions:
         self.sampling.check()
-        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+        if isinstance(self.max_new_tokens, int) and self.max_new_tokens < 1:
             raise BadInput("--max-new-tokens must be >= 1")
         if not -70 <= self.lufs <= -5:
             raise BadInput("--lufs must be between -70 and -5 (LUFS)")
@@ -94,6 +95,18 @@ def group_metrics(chunk: AudioChunk) -> GroupMetrics:
     )
 
 
+def synthesize(engine: Engine, groups: list[TextGroup], conds, opts: RenderOptions):
+    """`Engine.synthesize` with the options of a render."""
+    return engine.synthesize(
+        groups,
+        conds,
+        opts.sampling,
+        max_new_tokens=opts.max_new_tokens,
+        seed=opts.seed,
+        cfm_steps=opts.cfm_steps,
+    )
+
+
 def render(
     engine: Engine,
     groups: list[TextGroup],
@@ -105,14 +118,7 @@ def render(
     t0 = time.perf_counter()
     ttfa = None
     chunks: list[AudioChunk] = []
-    for chunk in engine.synthesize(
-        groups,
-        conds,
-        opts.sampling,
-        max_new_tokens=opts.max_new_tokens,
-        seed=opts.seed,
-        cfm_steps=opts.cfm_steps,
-    ):
+    for chunk in synthesize(engine, groups, conds, opts):
         if ttfa is None:
             ttfa = time.perf_counter() - t0
         chunks.append(chunk)
@@ -150,14 +156,7 @@ def stream(
     sr = engine.sample_rate
     gain = None
     gap = np.zeros(int(opts.pause_s * sr), dtype=np.float32)
-    for chunk in engine.synthesize(
-        groups,
-        conds,
-        opts.sampling,
-        max_new_tokens=opts.max_new_tokens,
-        seed=opts.seed,
-        cfm_steps=opts.cfm_steps,
-    ):
+    for chunk in synthesize(engine, groups, conds, opts):
         if on_chunk:
             on_chunk(chunk)
         i = chunk.group.index
