@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from chatterbox_cli.cli.errors import mapped_errors
+from chatterbox_cli.cli.model import checked_source, load
 from chatterbox_cli.cli.options import (
     DEFAULTS,
     DeviceOpt,
@@ -18,9 +19,11 @@ from chatterbox_cli.cli.options import (
     ModelDirOpt,
     ModelOpt,
     OverwriteOpt,
+    PauseOpt,
     QuietOpt,
     RepetitionPenaltyOpt,
     SeedOpt,
+    SubtypeOpt,
     TemperatureOpt,
     TopKOpt,
     TopPOpt,
@@ -63,11 +66,9 @@ def batch(
     repetition_penalty: RepetitionPenaltyOpt = DEFAULTS["repetition_penalty"],
     max_new_tokens: MaxNewTokensOpt = None,
     lufs: LufsOpt = DEFAULTS["lufs"],
-    pause: Annotated[
-        float, typer.Option("--pause", help="Silence between sentence groups (s).")
-    ] = DEFAULT_PAUSE_S,
+    pause: PauseOpt = DEFAULT_PAUSE_S,
     fmt: Annotated[str, typer.Option("--format", help="wav|flac.")] = "wav",
-    subtype: Annotated[str, typer.Option("--subtype", help="PCM_16|FLOAT.")] = "PCM_16",
+    subtype: SubtypeOpt = "PCM_16",
     overwrite: OverwriteOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -75,7 +76,7 @@ def batch(
     """Synthesize one file per row/line into OUTDIR, with a manifest; re-run to resume."""
     from chatterbox_cli import batch as job
     from chatterbox_cli import voices
-    from chatterbox_cli.engine import ModelSource, SamplingParams, load_engine, resolve_device
+    from chatterbox_cli.engine import SamplingParams
     from chatterbox_cli.pipeline import RenderOptions
     from chatterbox_cli.sinks import AudioFormat
 
@@ -123,11 +124,8 @@ def batch(
         return
     if voice:
         voices.resolve(voice, model)
-    source = ModelSource(model, model_dir)
-    source.check()
-    device = resolve_device(device)
-    with out.status(f"Loading {model} from {source.describe()}…"):
-        engine = load_engine(source, device)
+    source, device = checked_source(model, model_dir, device)
+    engine = load(out, source, device)
     cfg = job.BatchConfig(
         outdir=outdir,
         fmt=audio_fmt,

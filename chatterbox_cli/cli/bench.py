@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from chatterbox_cli.cli.errors import mapped_errors
+from chatterbox_cli.cli.model import checked_source, load
 from chatterbox_cli.cli.options import DeviceOpt, ModelDirOpt, ModelOpt, QuietOpt, VoiceOpt
 from chatterbox_cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, BadInput
 from chatterbox_cli.output import Output
@@ -97,7 +98,6 @@ def bench(
     """Measure RTF, time to first audio, throughput and per-stage time for each mode."""
     from chatterbox_cli import bench as harness
     from chatterbox_cli import voices
-    from chatterbox_cli.engine import ModelSource, load_engine, resolve_device
     from chatterbox_cli.pipeline import conditionals
     from chatterbox_cli.random_checkpoint import is_random_checkpoint
 
@@ -116,15 +116,12 @@ def bench(
     if json_path not in (None, "-"):
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
     spec = voices.resolve(voice, model)
-    source = ModelSource(model, model_dir)
-    source.check()
-    device = resolve_device(device)
+    source, device = checked_source(model, model_dir, device)
     if tokens is None and model_dir and is_random_checkpoint(model_dir):
         tokens = "auto"
         out.info("random-weight checkpoint: fixed compute with --tokens auto")
 
-    with out.status(f"Loading {model} from {source.describe()}…"):
-        engine = load_engine(source, device)
+    engine = load(out, source, device)
     conds = conditionals(engine, spec)
     ctx = harness.BenchContext(
         engine=engine, conds=conds, seed=seed, tokens=tokens, items=items, batch_size=batch_size

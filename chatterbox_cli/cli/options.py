@@ -52,6 +52,10 @@ MaxNewTokensOpt = Annotated[
         help="Speech-token cap per group (25 tokens = 1 s); default: sized from the text.",
     ),
 ]
+PauseOpt = Annotated[
+    float, typer.Option("--pause", help="Silence between sentence groups (s); 0 crossfades.")
+]
+SubtypeOpt = Annotated[str, typer.Option("--subtype", help="PCM_16|FLOAT sample format.")]
 LufsOpt = Annotated[float, typer.Option("--lufs", help="Target integrated loudness (LUFS).")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from chatterbox_cli.cli.errors import mapped_errors
+from chatterbox_cli.cli.model import checked_source, load
 from chatterbox_cli.cli.options import (
     DEFAULTS,
     DeviceOpt,
@@ -20,9 +21,11 @@ from chatterbox_cli.cli.options import (
     ModelDirOpt,
     ModelOpt,
     OverwriteOpt,
+    PauseOpt,
     QuietOpt,
     RepetitionPenaltyOpt,
     SeedOpt,
+    SubtypeOpt,
     TemperatureOpt,
     TopKOpt,
     TopPOpt,
@@ -144,23 +147,19 @@ def say(
     repetition_penalty: RepetitionPenaltyOpt = DEFAULTS["repetition_penalty"],
     max_new_tokens: MaxNewTokensOpt = None,
     lufs: LufsOpt = DEFAULTS["lufs"],
-    pause: Annotated[
-        float, typer.Option("--pause", help="Silence between sentence groups (s); 0 crossfades.")
-    ] = DEFAULT_PAUSE_S,
+    pause: PauseOpt = DEFAULT_PAUSE_S,
     fmt: Annotated[
         str | None,
         typer.Option("--format", help="wav|flac (raw with -o -); default from the -o suffix."),
     ] = None,
-    subtype: Annotated[
-        str, typer.Option("--subtype", help="PCM_16|FLOAT sample format.")
-    ] = "PCM_16",
+    subtype: SubtypeOpt = "PCM_16",
     overwrite: OverwriteOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Speak TEXT into a loudness-normalized, watermarked audio file."""
     from chatterbox_cli import voices
-    from chatterbox_cli.engine import ModelSource, SamplingParams, load_engine, resolve_device
+    from chatterbox_cli.engine import SamplingParams
     from chatterbox_cli.metrics import RunMetrics, rtf
     from chatterbox_cli.pipeline import RenderOptions, conditionals, render
     from chatterbox_cli.sinks import write_file
@@ -185,16 +184,13 @@ def say(
         target = output_target(output, raw, audio_fmt)
         check_writable(target, overwrite)
     spec = voices.resolve(voice, model)
-    source = ModelSource(model, model_dir)
-    source.check()
-    device = resolve_device(device)
+    source, device = checked_source(model, model_dir, device)
     if spec.kind == "builtin" and source.has_builtin_voice is False:
         raise VoiceError(
             f"{model_dir} has no built-in voice (conds.pt); pass --voice REF.wav or a cached voice"
         )
 
-    with out.status(f"Loading {model} from {source.describe()}…"):
-        engine = load_engine(source, device)
+    engine = load(out, source, device)
     t0 = time.perf_counter()
     with out.status(f"Preparing voice {spec.label}…"):
         conds = conditionals(engine, spec)

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from chatterbox_cli.cli.errors import mapped_errors
+from chatterbox_cli.cli.model import checked_source, load
 from chatterbox_cli.cli.options import (
     DeviceOpt,
     JsonOpt,
@@ -57,7 +58,6 @@ def cache(
     quiet: QuietOpt = False,
 ) -> None:
     """Prepare a voice once from a reference clip and save it for instant reuse with --voice."""
-    from chatterbox_cli.engine import ModelSource, load_engine, resolve_device
     from chatterbox_cli.voices import (
         USED_REFERENCE_S,
         VoiceMeta,
@@ -76,11 +76,8 @@ def cache(
         out.warn(
             f"{reference} is {info.duration_s:.1f} s; only the first 10 s (15 s for T3) are used"
         )
-    source = ModelSource(model, model_dir)
-    source.check()
-    device = resolve_device(device)
-    with out.status(f"Loading {model} from {source.describe()}…"):
-        engine = load_engine(source, device)
+    source, device = checked_source(model, model_dir, device)
+    engine = load(out, source, device)
     t0 = time.perf_counter()
     with out.status(f"Preparing voice from {reference}…"):
         conds = engine.prepare_reference(reference)
