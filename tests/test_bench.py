@@ -198,3 +198,34 @@ def test_interrupt_prints_what_was_measured(cli, checkpoint, tmp_path, monkeypat
     doc = json.loads(out.read_text())
     assert doc["interrupted"] is True and len(doc["runs"]) == 1
     assert "interrupted" in r.stderr and "Benchmark" in r.stderr
+
+
+def test_upstream_instrumentation_changes_nothing(engine, monkeypatch):
+    """Timing upstream's stages from outside must not alter what `generate()` computes."""
+    import numpy as np
+    import torch
+
+    tts = engine.tts
+    monkeypatch.setattr(tts, "conds", engine.builtin_voice)
+
+    def run(instrumented: bool):
+        stages, counted = dict.fromkeys(harness.STAGES), []
+        torch.manual_seed(11)
+        if instrumented:
+            with harness.instrument_upstream(engine, stages, 6, counted):
+                return tts.generate("Instrumented or not."), stages, counted
+        original = tts.t3.inference_turbo
+        monkeypatch.setattr(
+            tts.t3, "inference_turbo", lambda *a, **k: original(*a, **{**k, "max_gen_len": 5})
+        )
+        try:
+            return tts.generate("Instrumented or not."), stages, counted
+        finally:
+            monkeypatch.undo()
+            monkeypatch.setattr(tts, "conds", engine.builtin_voice)
+
+    timed, stages, counted = run(True)
+    plain, _, _ = run(False)
+    np.testing.assert_array_equal(timed.numpy(), plain.numpy())
+    assert counted == [6] and all(stages[k] > 0 for k in ("text", "t3_decode", "flow", "hifigan"))
+    assert not isinstance(tts.watermarker, harness.SimpleNamespace)  # restored afterwards
