@@ -174,10 +174,15 @@ class AudioChunk:
     flow_s: float
     hifigan_s: float
     synth_s: float
+    last: bool = True
+    """False for the early pieces of a token-streamed group."""
+    offset: int = 0
+    """Samples of this group emitted in earlier pieces."""
 
     @property
     def duration_s(self) -> float:
-        return len(self.audio) / self.sample_rate
+        """The group's audio so far (all of it on the last piece)."""
+        return (self.offset + len(self.audio)) / self.sample_rate
 
     @property
     def s3gen_s(self) -> float:
@@ -236,8 +241,10 @@ class Engine:
         max_new_tokens: int | Sequence[int] | None = None,
         seed: int | None = None,
         cfm_steps: int = 2,
+        stream_tokens: int | None = None,
     ) -> Iterator[AudioChunk]:
-        """Yield one `AudioChunk` per group, as soon as it is ready.
+        """Yield one `AudioChunk` per group, as soon as it is ready; with `stream_tokens` N,
+        several per group (audio every N speech tokens, see s3gen_stream.py).
 
         `max_new_tokens`: one cap for every group, one cap per group, or None (sized from text).
         """
@@ -257,8 +264,74 @@ class Engine:
             with torch.inference_mode():
                 ids = self.text_tokens(group.text)
                 text_s = time.perf_counter() - t0
-                tokens = [int(t[0]) for t in decode(t3, conds.t3, ids, params, cap, stats)]
+                tokens = decode(t3, conds.t3, ids, params, cap, stats)
+                if stream_tokens:
+                    noise_seed = None if seed is None else seed * 1_000_003 + i
+                    yield from self._stream_group(
+                        group,
+                        tokens,
+                        conds,
+                        cap,
+                        stream_tokens,
+                        cfm_steps,
+                        stats,
+                        text_s,
+                        t0,
+                        noise_seed,
+                    )
+                    continue
+                tokens = [int(t[0]) for t in tokens]
             yield self._to_audio(group, tokens, conds, cfm_steps, stats, text_s, t0)
+
+    def _stream_group(
+        self, group, tokens, conds, cap, every, cfm_steps, stats, text_s, t0, noise_seed
+    ):
+        """Feed decoded tokens to a `TokenStreamer`; yield its audio pieces as chunks.
+
+        S3Gen's noise comes from its own generator (seeded from --seed and the group), so T3
+        samples the same tokens as without token streaming."""
+        import torch
+        from chatterbox.models.s3gen.const import S3GEN_SIL
+
+        from chatterbox_cli.s3gen_stream import GroupNoise, TokenStreamer, prompt_frames
+        from chatterbox_cli.t3_decode import SPEECH_VOCAB
+
+        s3gen = self.tts.s3gen
+        if noise_seed is None:
+            noise_seed = random.getrandbits(62)
+        generator = torch.Generator(device=self.device).manual_seed(noise_seed % 2**63)
+        noise = GroupNoise.draw(s3gen, prompt_frames(conds.gen), cap, generator)
+        streamer = TokenStreamer(s3gen, conds.gen, noise, every, cfm_steps)
+        offset = 0
+
+        def piece(audio, last):
+            end = time.perf_counter()
+            return AudioChunk(
+                group=group,
+                audio=audio,
+                sample_rate=self.sample_rate,
+                speech_tokens=list(streamer.tokens),
+                stopped=stats.stopped,
+                text_s=text_s,
+                t3_prefill_s=stats.prefill_s,
+                t3_decode_s=stats.decode_s,
+                flow_s=streamer.flow_s,
+                hifigan_s=streamer.vocode_s,
+                synth_s=end - t0,
+                last=last,
+                offset=offset,
+            )
+
+        for token in tokens:
+            if int(token[0]) >= SPEECH_VOCAB:
+                continue
+            audio = streamer.push(int(token[0]))
+            if audio is not None and len(audio):
+                yield piece(audio, last=False)
+                offset += len(audio)
+        audio = streamer.finish([S3GEN_SIL] * 3)
+        del streamer.tokens[-3:]
+        yield piece(audio, last=True)
 
     def synthesize_batch(self, jobs: list[Job], cfm_steps: int = 2) -> list[AudioChunk]:
         """T3 for all jobs in one batched decode, then S3Gen per job.

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from chatterbox_cli.metrics import RunMetrics
@@ -32,11 +33,11 @@ class Output:
 
     def warn(self, message: str) -> None:
         if not self.quiet:
-            self.console.print(f"[yellow]warning:[/] {message}")
+            self.console.print(f"[yellow]warning:[/] {escape(message)}")
 
     def error(self, message: str) -> None:
         line = " ".join(str(message).split()) or "failed"
-        self.console.print(f"[bold red]error:[/] {line}", soft_wrap=True)
+        self.console.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True)
 
     def data(self, obj) -> None:
         """Machine output: one JSON document per line on stdout."""

@@ -36,6 +36,8 @@ class RenderOptions:
     lufs: float = DEFAULT_LUFS
     pause_s: float = DEFAULT_PAUSE_S
     cfm_steps: int = 2
+    stream_tokens: int | None = None
+    """Streaming sinks only: audio every N speech tokens instead of every group."""
 
     def check(self) -> RenderOptions:
         self.sampling.check()
@@ -45,6 +47,10 @@ class RenderOptions:
             raise BadInput("--lufs must be between -70 and -5 (LUFS)")
         if not 0 <= self.pause_s <= 5:
             raise BadInput("--pause must be between 0 and 5 seconds")
+        if self.stream_tokens is not None and not 4 <= self.stream_tokens <= 500:
+            raise BadInput("--stream-tokens must be between 4 and 500 (25 tokens = 1 s)")
+        if self.cfm_steps not in (1, 2):
+            raise BadInput("--cfm-steps must be 1 or 2")
         return self
 
 
@@ -95,8 +101,10 @@ def group_metrics(chunk: AudioChunk) -> GroupMetrics:
     )
 
 
-def synthesize(engine: Engine, groups: list[TextGroup], conds, opts: RenderOptions):
-    """`Engine.synthesize` with the options of a render."""
+def synthesize(
+    engine: Engine, groups: list[TextGroup], conds, opts: RenderOptions, streaming: bool = False
+):
+    """`Engine.synthesize` with the options of a render (token streaming only when streaming)."""
     return engine.synthesize(
         groups,
         conds,
@@ -104,6 +112,7 @@ def synthesize(engine: Engine, groups: list[TextGroup], conds, opts: RenderOptio
         max_new_tokens=opts.max_new_tokens,
         seed=opts.seed,
         cfm_steps=opts.cfm_steps,
+        stream_tokens=opts.stream_tokens if streaming else None,
     )
 
 
@@ -147,21 +156,26 @@ def stream(
     opts: RenderOptions,
     on_chunk: Callable[[AudioChunk], None] | None = None,
 ) -> Iterator[np.ndarray]:
-    """Post-processed audio, one piece per group (pauses as their own pieces), as it is made.
+    """Post-processed audio, one piece per group or per `stream_tokens` tokens (pauses as
+    their own pieces), as it is made. `on_chunk` sees each group's last piece.
 
-    The whole's loudness is unknown until the end, so the gain is fixed from the first group
+    The whole's loudness is unknown until the end, so the gain is fixed from the first piece
     (bounded to +-24 dB) and kept; a piece whose peaks would pass -1 dBFS is scaled down alone.
     Every piece is watermarked, so the concatenated stream carries the watermark.
     """
     sr = engine.sample_rate
     gain = None
     gap = np.zeros(int(opts.pause_s * sr), dtype=np.float32)
-    for chunk in synthesize(engine, groups, conds, opts):
-        if on_chunk:
+    for chunk in synthesize(engine, groups, conds, opts, streaming=True):
+        if on_chunk and chunk.last:
             on_chunk(chunk)
         i = chunk.group.index
+        first = chunk.offset == 0
         part = shape_edges(
-            chunk.audio, sr, i > 0 and len(gap) > 0, i < len(groups) - 1 and len(gap) > 0
+            chunk.audio,
+            sr,
+            first and i > 0 and len(gap) > 0,
+            chunk.last and i < len(groups) - 1 and len(gap) > 0,
         )
         if gain is None:
             _, info = normalize_loudness(part, sr, opts.lufs)
@@ -173,6 +187,6 @@ def stream(
         limit = 10 ** (PEAK_DBFS / 20)
         if peak > limit:
             leveled *= np.float32(limit / peak)
-        if i > 0 and len(gap):
+        if first and i > 0 and len(gap):
             yield gap
         yield watermark(leveled, sr, engine.watermarker)

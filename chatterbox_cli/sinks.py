@@ -108,3 +108,53 @@ class PcmStream:
         self.fh.write(pcm.tobytes())
         self.fh.flush()
         self.frames += len(pcm)
+
+
+def sounddevice():
+    """sounddevice is an optional extra (`pip install 'chatterbox-cli[play]'`); it needs
+    the PortAudio library, which its Linux wheels don't bundle."""
+    try:
+        import sounddevice as sd
+    except (ImportError, OSError) as exc:
+        raise BadInput(
+            f"--play needs sounddevice and PortAudio ({type(exc).__name__}: {exc}); "
+            "run `pip install 'chatterbox-cli[play]'` (and install libportaudio2), or use -o -"
+        ) from None
+    return sd
+
+
+class Playback:
+    """The default output device, fed from a thread so synthesis never waits on the speaker."""
+
+    def __init__(self, sr: int):
+        import queue
+        import threading
+
+        sd = sounddevice()
+        try:
+            self.stream = sd.OutputStream(samplerate=sr, channels=1, dtype="float32")
+            self.stream.start()
+        except Exception as exc:
+            raise BadInput(
+                f"--play: no usable audio output device ({exc}); use -o FILE or -o - | aplay"
+            ) from None
+        self.sr, self.frames = sr, 0
+        self.queue: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def _drain(self) -> None:
+        while (samples := self.queue.get()) is not None:
+            self.stream.write(samples.reshape(-1, 1))
+
+    def write(self, samples: np.ndarray) -> None:
+        self.queue.put(np.ascontiguousarray(samples, dtype=np.float32))
+        self.frames += len(samples)
+
+    def close(self, abort: bool = False) -> None:
+        """Let queued audio play out (or drop it on `abort`), then release the device."""
+        if abort:
+            self.stream.abort()
+        self.queue.put(None)
+        self.thread.join(timeout=None if not abort else 1)
+        self.stream.close()

@@ -55,6 +55,17 @@ MaxNewTokensOpt = Annotated[
 PauseOpt = Annotated[
     float, typer.Option("--pause", help="Silence between sentence groups (s); 0 crossfades.")
 ]
+StreamTokensOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--stream-tokens",
+        help="With -o - or --play: audio every N speech tokens (25 = 1 s; approximate seams).",
+    ),
+]
+CfmStepsOpt = Annotated[
+    int,
+    typer.Option("--cfm-steps", help="Flow steps: 2 (upstream) or 1 (faster, approximate)."),
+]
 SubtypeOpt = Annotated[str, typer.Option("--subtype", help="PCM_16|FLOAT sample format.")]
 LufsOpt = Annotated[float, typer.Option("--lufs", help="Target integrated loudness (LUFS).")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")]

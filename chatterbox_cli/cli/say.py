@@ -14,6 +14,7 @@ from chatterbox_cli.cli.errors import mapped_errors
 from chatterbox_cli.cli.model import checked_source, load
 from chatterbox_cli.cli.options import (
     DEFAULTS,
+    CfmStepsOpt,
     DeviceOpt,
     JsonOpt,
     LufsOpt,
@@ -25,6 +26,7 @@ from chatterbox_cli.cli.options import (
     QuietOpt,
     RepetitionPenaltyOpt,
     SeedOpt,
+    StreamTokensOpt,
     SubtypeOpt,
     TemperatureOpt,
     TopKOpt,
@@ -34,7 +36,7 @@ from chatterbox_cli.cli.options import (
 from chatterbox_cli.errors import BadInput, VoiceError
 from chatterbox_cli.output import Output
 from chatterbox_cli.pipeline import DEFAULT_PAUSE_S
-from chatterbox_cli.sinks import FORMATS, AudioFormat, check_writable
+from chatterbox_cli.sinks import FORMATS, AudioFormat, check_writable, sounddevice
 from chatterbox_cli.text import decode_bytes, slug, split_groups
 
 
@@ -76,8 +78,23 @@ def audio_format(output: str | None, fmt: str | None, subtype: str) -> AudioForm
     return AudioFormat(fmt or "wav", subtype).check()
 
 
-def check_stream_args(streaming: bool, fmt: str | None, subtype: str, json_out: bool) -> str:
-    """`-o -` streams WAV or raw PCM16 to stdout; refuse what can't work before loading."""
+def check_stream_args(
+    streaming: bool,
+    fmt: str | None,
+    subtype: str,
+    json_out: bool,
+    play: bool = False,
+    output: str | None = None,
+) -> str:
+    """`-o -` streams WAV or raw PCM16 to stdout, `--play` to the speaker; refuse what can't
+    work before loading."""
+    if play:
+        if output is not None:
+            raise BadInput("--play speaks instead of writing; drop -o, or drop --play")
+        if fmt is not None:
+            raise BadInput("--format is for files and -o -; drop it with --play")
+        sounddevice()
+        return "play"
     if not streaming:
         if fmt == "raw":
             raise BadInput("--format raw is for streaming; use it with -o -")
@@ -96,27 +113,36 @@ def check_stream_args(streaming: bool, fmt: str | None, subtype: str, json_out: 
     return fmt
 
 
-def stream_to_stdout(engine, groups, conds, opts, fmt: str, out: Output, metrics) -> None:
-    """Each group's audio goes out as soon as it exists; TTFA is the first bytes written."""
+def stream_out(engine, groups, conds, opts, fmt: str, out: Output, metrics) -> None:
+    """Audio goes out piece by piece as it exists; TTFA is the first samples handed over."""
     from chatterbox_cli.metrics import rtf
     from chatterbox_cli.pipeline import group_metrics, stream
-    from chatterbox_cli.sinks import PcmStream
+    from chatterbox_cli.sinks import PcmStream, Playback
 
-    if fmt == "raw":
-        out.info(f"raw audio on stdout: s16le, mono, {engine.sample_rate} Hz")
-    sink = PcmStream(sys.stdout.buffer, engine.sample_rate, raw=fmt == "raw")
+    if fmt == "play":
+        sink = Playback(engine.sample_rate)
+    else:
+        if fmt == "raw":
+            out.info(f"raw audio on stdout: s16le, mono, {engine.sample_rate} Hz")
+        sink = PcmStream(sys.stdout.buffer, engine.sample_rate, raw=fmt == "raw")
     t0 = time.perf_counter()
-    with out.progress(len(groups), f"Streaming {len(groups)} group(s)") as advance:
+    finished = False
+    try:
+        with out.progress(len(groups), f"Streaming {len(groups)} group(s)") as advance:
 
-        def on_chunk(chunk) -> None:
-            metrics.groups.append(group_metrics(chunk))
-            advance()
+            def on_chunk(chunk) -> None:
+                metrics.groups.append(group_metrics(chunk))
+                advance()
 
-        for piece in stream(engine, groups, conds, opts, on_chunk=on_chunk):
-            sink.write(piece)
-            if metrics.ttfa_s is None:
-                metrics.ttfa_s = time.perf_counter() - t0
-    metrics.synth_s = time.perf_counter() - t0
+            for piece in stream(engine, groups, conds, opts, on_chunk=on_chunk):
+                sink.write(piece)
+                if metrics.ttfa_s is None:
+                    metrics.ttfa_s = time.perf_counter() - t0
+        metrics.synth_s = time.perf_counter() - t0
+        finished = True
+    finally:
+        if fmt == "play":
+            sink.close(abort=not finished)
     metrics.audio_s = sink.frames / engine.sample_rate
     metrics.rtf = rtf(metrics.synth_s, metrics.audio_s)
 
@@ -152,6 +178,12 @@ def say(
         str | None,
         typer.Option("--format", help="wav|flac (raw with -o -); default from the -o suffix."),
     ] = None,
+    play: Annotated[
+        bool,
+        typer.Option("--play", help="Speak through the default output device as audio arrives."),
+    ] = False,
+    stream_tokens: StreamTokensOpt = None,
+    cfm_steps: CfmStepsOpt = 2,
     subtype: SubtypeOpt = "PCM_16",
     overwrite: OverwriteOpt = False,
     json_out: JsonOpt = False,
@@ -165,8 +197,10 @@ def say(
     from chatterbox_cli.sinks import write_file
 
     out = Output(quiet=quiet, json=json_out)
-    streaming = output == "-"
-    stream_fmt = check_stream_args(streaming, fmt, subtype, json_out)
+    streaming = output == "-" or play
+    stream_fmt = check_stream_args(output == "-", fmt, subtype, json_out, play, output)
+    if stream_tokens is not None and not streaming:
+        raise BadInput("--stream-tokens is for streaming; use it with -o - or --play")
     raw = read_text(text, file)
     groups = split_groups(raw, short_first=streaming)
     if not groups:
@@ -177,6 +211,8 @@ def say(
         seed=seed,
         lufs=lufs,
         pause_s=pause,
+        cfm_steps=cfm_steps,
+        stream_tokens=stream_tokens,
     ).check()
     audio_fmt = target = None
     if not streaming:
@@ -201,14 +237,14 @@ def say(
         model_source=source.describe(),
         device=engine.device,
         voice=spec.label,
-        output=str(target) if target else "-",
+        output=str(target) if target else "speaker" if play else "-",
         load_s=engine.load_s,
         voice_s=voice_s,
         lufs_target=lufs,
         seed=seed,
     )
     if target is None:
-        stream_to_stdout(engine, groups, conds, opts, stream_fmt, out, metrics)
+        stream_out(engine, groups, conds, opts, stream_fmt, out, metrics)
         out.say_report(metrics)
         return
     with out.progress(len(groups), f"Synthesizing {len(groups)} group(s)") as advance:
