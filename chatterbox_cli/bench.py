@@ -21,7 +21,7 @@ from typing import Any
 from chatterbox_cli.engine import Engine, _sync
 from chatterbox_cli.errors import BadInput
 from chatterbox_cli.metrics import rtf
-from chatterbox_cli.pipeline import RenderOptions, render
+from chatterbox_cli.pipeline import DEFAULT_STREAM_TOKENS, RenderOptions, render
 from chatterbox_cli.text import split_groups
 
 SCHEMA = 1
@@ -97,6 +97,7 @@ class BenchContext:
     items: int = 16
     """How many texts the throughput (batch) mode processes per run."""
     batch_size: int | None = None
+    stream_tokens: int = DEFAULT_STREAM_TOKENS
 
     def budget(self, item: BenchItem) -> int | None:
         """Speech tokens every mode must make for `item`, or None when not fixed."""
@@ -300,11 +301,12 @@ def mode_simple(ctx: BenchContext, item: BenchItem) -> dict:
     )
 
 
-def mode_stream(ctx: BenchContext, item: BenchItem) -> dict:
+def mode_stream(ctx: BenchContext, item: BenchItem, stream_tokens: int | None = None) -> dict:
     """`say -o -`: short first group, each group post-processed and emitted when ready."""
     from chatterbox_cli.pipeline import stream
 
     groups, opts = _plan(ctx, item, short_first=True)
+    opts = replace(opts, stream_tokens=stream_tokens)
     chunks: list = []
     frames = 0
     ttfa = None
@@ -322,6 +324,11 @@ def mode_stream(ctx: BenchContext, item: BenchItem) -> dict:
         speech_tokens=sum(len(c.speech_tokens) for c in chunks),
         stages=stages,
     )
+
+
+def mode_stream_tokens(ctx: BenchContext, item: BenchItem) -> dict:
+    """`say -o - --stream-tokens N`: audio every N speech tokens."""
+    return mode_stream(ctx, item, ctx.stream_tokens)
 
 
 def mode_batch(ctx: BenchContext, item: BenchItem) -> dict:
@@ -384,6 +391,7 @@ MODES: dict[str, Callable[[BenchContext, BenchItem], dict]] = {
     "upstream": mode_upstream,
     "simple": mode_simple,
     "stream": mode_stream,
+    "stream-tokens": mode_stream_tokens,
     "batch": mode_batch,
 }
 
@@ -463,6 +471,8 @@ def summarize(samples: list[Sample]) -> dict:
     vs_upstream is a speed-up: upstream's median RTF over the mode's (higher is faster). For the
     batch mode that is its throughput over upstream's one-by-one throughput on the same text and
     token count (sequential items each take what one takes, so N items scale both sides alike).
+    ttfa_vs_upstream is the mode's time to first audio over upstream's whole generation (what a
+    listener waits for without streaming); total_vs_simple its total time over `simple`'s.
     """
     summary: dict[str, dict[str, dict]] = {}
     for s in samples:
@@ -473,12 +483,20 @@ def summarize(samples: list[Sample]) -> dict:
             entry = {f: _stat([getattr(s, f) for s in runs]) for f in FIGURES}
             entry["stages"] = {k: _stat([s.stages.get(k) for s in runs]) for k in STAGES}
             per_item[item] = entry
-    base = summary.get("upstream", {})
+
+    def ratio(mine, baseline):
+        return mine["median"] / baseline["median"] if mine and baseline else None
+
+    base, simple = summary.get("upstream", {}), summary.get("simple", {})
     for per_item in summary.values():
         for item, entry in per_item.items():
-            ref = base.get(item, {}).get("rtf")
-            own = entry.get("rtf")
-            entry["vs_upstream"] = ref["median"] / own["median"] if ref and own else None
+            up = base.get(item, {})
+            speedup = ratio(up.get("rtf"), entry.get("rtf"))
+            entry["vs_upstream"] = speedup
+            entry["ttfa_vs_upstream"] = ratio(entry.get("ttfa_s"), up.get("total_s"))
+            entry["total_vs_simple"] = ratio(
+                entry.get("total_s"), simple.get(item, {}).get("total_s")
+            )
     return summary
 
 

@@ -180,6 +180,7 @@ class Output:
             "RTF",
             "tok/s",
             "×up",
+            "TTFA÷up",
         ):
             main.add_column(col, justify="left" if col in ("Mode", "Text") else "right")
         stages = Table(title="Stages (median s)", title_justify="left", show_edge=False)
@@ -198,6 +199,7 @@ class Output:
                 _fmt(_med(e["rtf"]), 3),
                 _fmt(_med(e["t3_tok_s"]), 1),
                 _fmt(e["vs_upstream"], 2),
+                _fmt(e.get("ttfa_vs_upstream"), 3),
             )
             stages.add_row(
                 mode,
@@ -211,14 +213,16 @@ class Output:
 
     def bench_markdown(self, summary: dict, modes: list[str]) -> str:
         lines = [
-            "| Mode | Text | TTFA s | Total s | Audio s | RTF | tok/s | speed-up vs upstream |",
-            "|---|---|---:|---:|---:|---:|---:|---:|",
+            "| Mode | Text | TTFA s | Total s | Audio s | RTF | tok/s | speed-up vs upstream "
+            "| TTFA ÷ upstream total | total ÷ simple |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for mode, item, e in _rows(summary, modes):
             lines.append(
                 f"| {mode} | {item} | {_fmt(_med(e['ttfa_s']))} | {_fmt(_med(e['total_s']))} | "
                 f"{_fmt(_med(e['audio_s']))} | {_fmt(_med(e['rtf']), 3)} | "
-                f"{_fmt(_med(e['t3_tok_s']), 1)} | {_fmt(e['vs_upstream'], 2)} |"
+                f"{_fmt(_med(e['t3_tok_s']), 1)} | {_fmt(e['vs_upstream'], 2)} | "
+                f"{_fmt(e.get('ttfa_vs_upstream'), 3)} | {_fmt(e.get('total_vs_simple'), 2)} |"
             )
         return "\n".join(lines) + "\n"
 

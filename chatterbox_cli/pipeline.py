@@ -25,6 +25,8 @@ from chatterbox_cli.text import TextGroup
 from chatterbox_cli.voices import VoiceSpec
 
 DEFAULT_PAUSE_S = 0.2
+DEFAULT_STREAM_TOKENS = 25
+"""bench's `stream-tokens` default: 1 s pieces; seams measured at 47 dB SNR (10 tokens: 44)."""
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,8 @@ def bench_run(tmp_path_factory, checkpoint, engine):
         "2",
         "--batch-size",
         "3",
+        "--stream-tokens",
+        "4",
         "--json",
         str(out),
         "--markdown",
@@ -82,8 +84,8 @@ def test_bench_json_schema_and_medians(bench_run):
     assert doc["env"]["random_weights"] is True and doc["env"]["device"] == "cpu"
     assert doc["config"]["budgets"] == {"text1": 6, "text2": 6}
     runs = doc["runs"]
-    assert len(runs) == 4 * 2 * 2  # modes x texts x repeats (warm-up not recorded)
-    for mode in ("upstream", "simple", "stream", "batch"):
+    assert len(runs) == 5 * 2 * 2  # modes x texts x repeats (warm-up not recorded)
+    for mode in ("upstream", "simple", "stream", "stream-tokens", "batch"):
         for item in ("text1", "text2"):
             mine = [r for r in runs if r["mode"] == mode and r["item"] == item]
             entry = doc["summary"][mode][item]
@@ -92,7 +94,7 @@ def test_bench_json_schema_and_medians(bench_run):
             assert entry["total_s"]["min"] == min(totals) and entry["total_s"]["n"] == 2
             for r in mine:
                 assert r["rtf"] == pytest.approx(r["total_s"] / r["audio_s"])
-                if mode == "stream":
+                if mode.startswith("stream"):
                     assert 0 < r["ttfa_s"] <= r["total_s"]
                 else:
                     assert r["ttfa_s"] == r["total_s"]  # the file exists only at the end
@@ -103,6 +105,11 @@ def test_bench_json_schema_and_medians(bench_run):
         up = doc["summary"]["upstream"]["text1"]["rtf"]["median"]
         own = doc["summary"][mode]["text1"]["rtf"]["median"]
         assert ratio == pytest.approx(up / own)  # a speed-up: higher is faster
+        entry, base = doc["summary"][mode]["text2"], doc["summary"]["upstream"]["text2"]
+        first = entry["ttfa_s"]["median"] / base["total_s"]["median"]
+        assert entry["ttfa_vs_upstream"] == pytest.approx(first)
+        simple = doc["summary"]["simple"]["text2"]["total_s"]["median"]
+        assert entry["total_vs_simple"] == pytest.approx(entry["total_s"]["median"] / simple)
     assert doc["summary"]["upstream"]["text1"]["stages"]["loudness"] is None  # not measured
 
 
@@ -121,7 +128,7 @@ def test_fixed_tokens_are_equal_across_modes(bench_run):
 def test_markdown_table_on_stdout(bench_run):
     result, _ = bench_run
     lines = [line for line in result.stdout.splitlines() if line.startswith("|")]
-    assert lines[0].startswith("| Mode | Text |") and len(lines) == 2 + 4 * 2
+    assert lines[0].startswith("| Mode | Text |") and len(lines) == 2 + 5 * 2
     assert any(line.startswith("| upstream | text1 |") and "| 1.00 |" in line for line in lines)
 
 

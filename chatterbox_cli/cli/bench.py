@@ -11,7 +11,14 @@ import typer
 
 from chatterbox_cli.cli.errors import mapped_errors
 from chatterbox_cli.cli.model import checked_source, load
-from chatterbox_cli.cli.options import DeviceOpt, ModelDirOpt, ModelOpt, QuietOpt, VoiceOpt
+from chatterbox_cli.cli.options import (
+    CfmStepsOpt,
+    DeviceOpt,
+    ModelDirOpt,
+    ModelOpt,
+    QuietOpt,
+    VoiceOpt,
+)
 from chatterbox_cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, BadInput
 from chatterbox_cli.output import Output
 
@@ -50,7 +57,8 @@ def bench(
         list[str] | None,
         typer.Option(
             "--mode",
-            help="Mode to run (repeatable): upstream, simple, stream, batch. Default: all.",
+            help="Mode to run (repeatable): upstream, simple, stream, stream-tokens, batch. "
+            "Default: all.",
         ),
     ] = None,
     text: Annotated[
@@ -65,6 +73,10 @@ def bench(
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", help="Batch mode: groups decoded together.")
     ] = None,
+    stream_tokens: Annotated[
+        int, typer.Option("--stream-tokens", help="stream-tokens mode: audio every N tokens.")
+    ] = 25,
+    cfm_steps: CfmStepsOpt = 2,
     voice: VoiceOpt = None,
     model: ModelOpt = "turbo",
     model_dir: ModelDirOpt = None,
@@ -98,7 +110,7 @@ def bench(
     """Measure RTF, time to first audio, throughput and per-stage time for each mode."""
     from chatterbox_cli import bench as harness
     from chatterbox_cli import voices
-    from chatterbox_cli.pipeline import conditionals
+    from chatterbox_cli.pipeline import RenderOptions, conditionals
     from chatterbox_cli.random_checkpoint import is_random_checkpoint
 
     out = Output(quiet=quiet)
@@ -111,6 +123,7 @@ def bench(
             "--repeats, --items and --batch-size must be >= 1, --warmup and --tolerance >= 0"
         )
     tokens = harness.parse_tokens(tokens)
+    opts = RenderOptions(cfm_steps=cfm_steps, stream_tokens=stream_tokens).check()
     bench_texts = bench_items(text, file)
     baseline = load_baseline(compare_path)
     if json_path not in (None, "-"):
@@ -124,7 +137,14 @@ def bench(
     engine = load(out, source, device)
     conds = conditionals(engine, spec)
     ctx = harness.BenchContext(
-        engine=engine, conds=conds, seed=seed, tokens=tokens, items=items, batch_size=batch_size
+        engine=engine,
+        conds=conds,
+        seed=seed,
+        tokens=tokens,
+        items=items,
+        batch_size=batch_size,
+        stream_tokens=stream_tokens,
+        opts=opts,
     )
     env = harness.environment(ctx, spec.label)
     env["load_s"] = engine.load_s
@@ -135,6 +155,8 @@ def bench(
         "warmup": warmup,
         "repeats": repeats,
         "tokens": tokens,
+        "stream_tokens": stream_tokens,
+        "cfm_steps": cfm_steps,
         "budgets": {i.name: ctx.budget(i) for i in bench_texts},
     }
     out.bench_header(env)
