@@ -14,7 +14,7 @@ import sys
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +210,23 @@ class Engine:
     load_s: float
     builtin_voice: Any = None
     sample_rate: int = SAMPLE_RATE
+    prefix_cache: bool = True
+    """Reuse T3's KV cache over a voice's conditioning across groups (False: upstream's exact
+    arithmetic, recomputed per group as `generate()` does)."""
+    _prefixes: dict = field(default_factory=dict, repr=False)
+
+    def prefix(self, t3_cond):
+        """The voice's T3 prefix cache, built on first use (the last few voices are kept)."""
+        from chatterbox_cli.t3_decode import Prefix
+
+        if not self.prefix_cache:
+            return None
+        key = id(t3_cond)
+        if key not in self._prefixes:
+            if len(self._prefixes) >= 4:
+                self._prefixes.pop(next(iter(self._prefixes)))
+            self._prefixes[key] = Prefix.build(self.tts.t3, t3_cond)
+        return self._prefixes[key]
 
     @property
     def watermarker(self):
@@ -264,7 +281,8 @@ class Engine:
             with torch.inference_mode():
                 ids = self.text_tokens(group.text)
                 text_s = time.perf_counter() - t0
-                tokens = decode(t3, conds.t3, ids, params, cap, stats)
+                prefix = self.prefix(conds.t3)
+                tokens = decode(t3, conds.t3, ids, params, cap, stats, prefix)
                 if stream_tokens:
                     noise_seed = None if seed is None else seed * 1_000_003 + i
                     yield from self._stream_group(
@@ -353,7 +371,9 @@ class Engine:
             rows.append(Row(job.conds.t3, ids, job.params, job.max_new_tokens, generator))
         text_s = (time.perf_counter() - t0) / len(jobs)
         stats = DecodeStats()
-        tokens = decode_batch(self.tts.t3, rows, stats)
+        shared = all(job.conds is jobs[0].conds for job in jobs)
+        prefix = self.prefix(jobs[0].conds.t3) if shared else None
+        tokens = decode_batch(self.tts.t3, rows, stats, prefix)
         share = DecodeStats(stats.prefill_s / len(jobs), stats.decode_s / len(jobs))
         chunks = []
         for job, row_tokens in zip(jobs, tokens, strict=True):

@@ -72,17 +72,21 @@ class Rendered:
 
 
 def conditionals(engine: Engine, spec: VoiceSpec):
-    """The upstream `Conditionals` for a resolved voice, on the engine's device."""
+    """The upstream `Conditionals` for a resolved voice, on the engine's device, with its T3
+    prefix cache built (per-voice work, so it counts as voice preparation, not synthesis)."""
     if spec.kind == "builtin":
         if engine.builtin_voice is None:
             raise VoiceError(
                 f"{engine.source.describe()} has no built-in voice (conds.pt); "
                 "pass --voice REF.wav or a cached voice name"
             )
-        return engine.builtin_voice
-    if spec.kind == "cached":
-        return spec.conds.to(engine.device)
-    return engine.prepare_reference(spec.path)
+        conds = engine.builtin_voice
+    elif spec.kind == "cached":
+        conds = spec.conds.to(engine.device)
+    else:
+        conds = engine.prepare_reference(spec.path)
+    engine.prefix(conds.t3)
+    return conds
 
 
 def group_metrics(chunk: AudioChunk) -> GroupMetrics:

@@ -9,9 +9,11 @@ Tensors keep a leading batch dimension so batch size > 1 can be added without a 
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -52,6 +54,30 @@ def logits_processors(p: SamplingParams) -> LogitsProcessorList:
     return procs
 
 
+@dataclass
+class Prefix:
+    """GPT-2's KV cache over one voice's conditioning (speaker + ~375 prompt speech tokens):
+    the same for every group of that voice, so computed once instead of once per group."""
+
+    cond: Any
+    cache: Any
+    length: int
+
+    @classmethod
+    @torch.inference_mode()
+    def build(cls, t3, t3_cond) -> Prefix:
+        cond_emb = t3.prepare_conditioning(t3_cond)
+        out = t3.tfmr(inputs_embeds=cond_emb, use_cache=True)
+        return cls(t3_cond, out.past_key_values, cond_emb.shape[1])
+
+    def fresh(self, batch: int = 1):
+        """A private copy for one decode (the cache grows in place)."""
+        cache = copy.deepcopy(self.cache)
+        if batch > 1:
+            cache.batch_repeat_interleave(batch)
+        return cache
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -65,11 +91,13 @@ def decode(
     params: SamplingParams,
     max_new_tokens: int,
     stats: DecodeStats | None = None,
+    prefix: Prefix | None = None,
 ) -> Iterator[torch.Tensor]:
     """Yield sampled speech tokens, shape (B,), until stop or `max_new_tokens` samples.
 
     The stop token is not yielded. `max_new_tokens` counts every sample, so it equals
-    upstream's `max_gen_len + 1` (upstream samples once before its loop).
+    upstream's `max_gen_len + 1` (upstream samples once before its loop). With a `prefix`
+    only the text and start token are prefilled (same result up to float rounding).
     """
     stats = stats if stats is not None else DecodeStats()
     procs = logits_processors(params)
@@ -81,7 +109,14 @@ def decode(
     embeds, _ = t3.prepare_input_embeds(
         t3_cond=t3_cond, text_tokens=text_tokens, speech_tokens=start, cfg_weight=0.0
     )
-    out = t3.tfmr(inputs_embeds=embeds, use_cache=True)
+    if prefix is None:
+        out = t3.tfmr(inputs_embeds=embeds, use_cache=True)
+    else:
+        out = t3.tfmr(
+            inputs_embeds=embeds[:, prefix.length :],
+            past_key_values=prefix.fresh(embeds.shape[0]),
+            use_cache=True,
+        )
     past = out.past_key_values
     logits = t3.speech_head(out[0][:, -1:])
     history = token = start
@@ -123,16 +158,22 @@ class Row:
 
 
 @torch.inference_mode()
-def decode_batch(t3, rows: list[Row], stats: DecodeStats | None = None) -> list[list[int]]:
+def decode_batch(
+    t3, rows: list[Row], stats: DecodeStats | None = None, prefix: Prefix | None = None
+) -> list[list[int]]:
     """Decode several rows at once: left padding, attention mask, absolute positions from the
     mask (GPT-2 has learned absolute positions), per-row stop, cap, sampling and generator.
 
     Each row sees exactly what it would alone (same positions, pads masked out); with a per-row
-    generator its samples do not depend on the batch's composition.
+    generator its samples do not depend on the batch's composition. A `prefix` (every row of
+    one voice) is shared: rows then read [voice prefix, pads, text, start], pads masked.
     """
     stats = stats if stats is not None else DecodeStats()
     device = t3.device
     stop = t3.hp.stop_speech_token
+    if prefix is not None and any(row.t3_cond is not prefix.cond for row in rows):
+        prefix = None
+    skip = prefix.length if prefix is not None else 0
     t0 = time.perf_counter()
     embeds = []
     for row in rows:
@@ -140,15 +181,23 @@ def decode_batch(t3, rows: list[Row], stats: DecodeStats | None = None) -> list[
         e, _ = t3.prepare_input_embeds(
             t3_cond=row.t3_cond, text_tokens=row.text_tokens, speech_tokens=start, cfg_weight=0.0
         )
-        embeds.append(e[0])
+        embeds.append(e[0, skip:])
     width = max(e.shape[0] for e in embeds)
     x = embeds[0].new_zeros(len(rows), width, embeds[0].shape[-1])
-    mask = torch.zeros(len(rows), width, dtype=torch.long, device=device)
+    mask = torch.zeros(len(rows), skip + width, dtype=torch.long, device=device)
+    mask[:, :skip] = 1
     for i, e in enumerate(embeds):
         x[i, width - e.shape[0] :] = e
-        mask[i, width - e.shape[0] :] = 1
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    out = t3.tfmr(inputs_embeds=x, attention_mask=mask, position_ids=positions, use_cache=True)
+        mask[i, skip + width - e.shape[0] :] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, skip:]
+    past = prefix.fresh(len(rows)) if prefix is not None else None
+    out = t3.tfmr(
+        inputs_embeds=x,
+        attention_mask=mask,
+        position_ids=positions,
+        past_key_values=past,
+        use_cache=True,
+    )
     past = out.past_key_values
     logits = t3.speech_head(out[0][:, -1:])
     next_position = positions[:, -1:] + 1

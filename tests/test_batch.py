@@ -8,6 +8,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from chatterbox_cli import batch as job
@@ -82,14 +83,17 @@ def test_names_are_safe_unique_and_inside_outdir(tmp_path):
     assert no_id.name == "0001-some-words-here"
 
 
-def test_greedy_batched_tokens_equal_unbatched(engine):
-    from chatterbox_cli.t3_decode import Row, decode, decode_batch
+@pytest.mark.parametrize("shared_prefix", [False, True], ids=["full-prefill", "prefix-cache"])
+def test_greedy_batched_tokens_equal_unbatched(engine, shared_prefix):
+    """Pads sit left of the text (after the shared voice prefix when cached), masked out."""
+    from chatterbox_cli.t3_decode import Prefix, Row, decode, decode_batch
 
     greedy = SamplingParams(top_k=1)
     texts = ["Hi.", "A somewhat longer sentence for padding.", "Third one!", "And four."]
     conds = engine.builtin_voice
     rows = [Row(conds.t3, engine.text_tokens(t), greedy, 10) for t in texts]
-    batched = decode_batch(engine.tts.t3, rows)
+    prefix = Prefix.build(engine.tts.t3, conds.t3) if shared_prefix else None
+    batched = decode_batch(engine.tts.t3, rows, prefix=prefix)
     for text, row_tokens in zip(texts, batched, strict=True):
         alone = [
             int(t[0]) for t in decode(engine.tts.t3, conds.t3, engine.text_tokens(text), greedy, 10)
