@@ -461,17 +461,16 @@ def load_engine(source: ModelSource, device: str = "auto") -> Engine:
     t0 = time.perf_counter()
     with upstream_quiet():
         import perth
-        from chatterbox.tts_turbo import ChatterboxTurboTTS
 
         if perth.PerthImplicitWatermarker is None:
             raise ModelUnavailable(
                 "Perth's watermarker failed to import (it needs pkg_resources); "
                 "reinstall with `pip install 'setuptools<81'`"
             )
-        if source.model_dir is not None:
-            tts = ChatterboxTurboTTS.from_local(source.model_dir, device)
-        else:
-            tts = _from_hub(ChatterboxTurboTTS, source, device)
+        from chatterbox_cli.loading import load_turbo
+
+        model_dir = source.model_dir or _hub_snapshot(source)
+        tts = load_turbo(model_dir, device)
     engine = Engine(tts=tts, device=device, source=source, load_s=time.perf_counter() - t0)
     engine.builtin_voice = tts.conds
     _CACHE[key] = engine
@@ -489,8 +488,10 @@ def hub_cached(kind: str = "turbo") -> bool:
     return all((path / f).is_file() for f in MODEL_FILES[kind])
 
 
-def _from_hub(cls, source: ModelSource, device: str):
+def _hub_snapshot(source: ModelSource) -> Path:
+    """Upstream `from_pretrained`'s download (same files), mapped to one-line errors."""
     from huggingface_hub import errors as hf_errors
+    from huggingface_hub import snapshot_download
 
     expected = (
         hf_errors.LocalEntryNotFoundError,
@@ -504,7 +505,13 @@ def _from_hub(cls, source: ModelSource, device: str):
 
         expected = (*expected, httpx.TransportError)
     try:
-        return cls.from_pretrained(device)
+        return Path(
+            snapshot_download(
+                repo_id=HUB_REPO[source.kind],
+                token=os.getenv("HF_TOKEN") or None,
+                allow_patterns=["*.safetensors", "*.json", "*.txt", "*.pt", "*.model"],
+            )
+        )
     except expected as exc:
         raise _hub_error(exc, source) from exc
     except OSError as exc:

@@ -1,0 +1,31 @@
+"""The lean loader: every tensor of the checkpoint lands in the upstream modules unchanged."""
+
+import pytest
+import torch
+from safetensors import safe_open
+
+FILES = {"t3": "t3_turbo_v1", "s3gen": "s3gen_meanflow", "ve": "ve"}
+
+
+@pytest.mark.parametrize("part", list(FILES))
+def test_every_checkpoint_tensor_is_loaded_exactly(engine, checkpoint, part):
+    module = getattr(engine.tts, part)
+    state = module.state_dict()
+    dropped = {"tfmr.wte.weight", "text_head.weight"}  # unused at inference (see loading.py)
+    with safe_open(checkpoint / f"{FILES[part]}.safetensors", "pt") as f:
+        keys = set(f.keys())
+        assert set(state) == keys - (dropped if part == "t3" else set())
+        for key in state:
+            assert torch.equal(state[key], f.get_tensor(key)), key
+    assert not any(t.is_meta for t in (*module.parameters(), *module.buffers()))
+    assert not module.training
+
+
+def test_builtin_voice_and_tokenizer_as_upstream(engine, checkpoint):
+    from chatterbox.tts_turbo import Conditionals
+
+    conds = Conditionals.load(checkpoint / "conds.pt", map_location="cpu")
+    assert torch.equal(engine.builtin_voice.t3.speaker_emb, conds.t3.speaker_emb)
+    assert torch.equal(engine.builtin_voice.gen["prompt_feat"], conds.gen["prompt_feat"])
+    assert len(engine.tts.tokenizer) == 50276
+    assert engine.tts.tokenizer.pad_token is not None
