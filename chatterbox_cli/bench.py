@@ -98,6 +98,8 @@ class BenchContext:
     """How many texts the throughput (batch) mode processes per run."""
     batch_size: int | None = None
     stream_tokens: int = DEFAULT_STREAM_TOKENS
+    baseline: Engine | None = None
+    """The engine upstream mode runs on: an unquantized one when --quantize is set."""
 
     def budget(self, item: BenchItem) -> int | None:
         """Speech tokens every mode must make for `item`, or None when not fixed."""
@@ -236,13 +238,14 @@ def mode_upstream(ctx: BenchContext, item: BenchItem) -> dict:
     """The baseline: upstream `generate()` on the whole text, as a library user calls it."""
     from chatterbox_cli.engine import upstream_quiet
 
-    tts = ctx.engine.tts
+    engine = ctx.baseline or ctx.engine
+    tts = engine.tts
     stages: dict[str, float | None] = dict.fromkeys(STAGES)
     counted: list[int] = []
     p = ctx.opts.sampling
     saved_conds, tts.conds = tts.conds, ctx.conds
     try:
-        with instrument_upstream(ctx.engine, stages, ctx.budget(item), counted), upstream_quiet():
+        with instrument_upstream(engine, stages, ctx.budget(item), counted), upstream_quiet():
             t0 = time.perf_counter()
             wav = tts.generate(
                 item.text,
@@ -251,11 +254,11 @@ def mode_upstream(ctx: BenchContext, item: BenchItem) -> dict:
                 top_k=p.top_k,
                 repetition_penalty=p.repetition_penalty,
             )
-            _sync(ctx.engine.device)
+            _sync(engine.device)
             total = time.perf_counter() - t0
     finally:
         tts.conds = saved_conds
-    audio_s = wav.shape[-1] / ctx.engine.sample_rate
+    audio_s = wav.shape[-1] / engine.sample_rate
     return dict(
         total_s=total, ttfa_s=total, audio_s=audio_s, speech_tokens=sum(counted), stages=stages
     )
@@ -558,7 +561,10 @@ def environment(ctx: BenchContext, voice: str) -> dict:
         "python": platform.python_version(),
         "device": device,
         "device_name": name,
-        "dtype": str(next(ctx.engine.tts.t3.parameters()).dtype).replace("torch.", ""),
+        "dtype": ctx.engine.dtype,
+        "quantize": ctx.engine.quantize,
+        "cfm_steps": ctx.opts.cfm_steps,
+        "prefix_cache": ctx.engine.prefix_cache,
         "threads": torch.get_num_threads(),
         "model": ctx.engine.source.describe(),
         "random_weights": bool(model_dir and is_random_checkpoint(model_dir)),

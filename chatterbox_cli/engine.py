@@ -104,6 +104,47 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+QUANTIZE = ("none", "int8")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How the model runs: threads, int8 weights (CPU), autocast dtype (T3 and flow)."""
+
+    threads: int | None = None
+    quantize: str = "none"
+    dtype: str = "auto"
+
+    def check(self, device: str) -> Runtime:
+        """Validate against the resolved device; `auto` dtype becomes a concrete one."""
+        import torch
+
+        if self.threads is not None and not 1 <= self.threads <= 1024:
+            raise BadInput("--threads must be >= 1")
+        if self.quantize not in QUANTIZE:
+            raise BadInput(f"--quantize must be one of: {', '.join(QUANTIZE)}")
+        if self.quantize == "int8" and device != "cpu":
+            raise BadInput("--quantize int8 is for CPU; on a GPU use --dtype bfloat16")
+        dtype = self.dtype.lower()
+        if dtype not in DTYPES:
+            raise BadInput(f"--dtype must be one of: {', '.join(DTYPES)}")
+        if dtype == "auto":
+            bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
+            dtype = "bfloat16" if bf16 else "float32"
+        if dtype == "float16" and device != "cuda":
+            raise BadInput("--dtype float16 needs --device cuda; use bfloat16 or float32")
+        if dtype == "bfloat16" and device == "mps":
+            raise BadInput("--dtype bfloat16 is not supported on mps; use float32")
+        return Runtime(self.threads, self.quantize, dtype)
+
+    def apply(self) -> None:
+        if self.threads:
+            import torch
+
+            torch.set_num_threads(self.threads)
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     """Upstream Turbo's `generate()` defaults."""
@@ -210,10 +251,21 @@ class Engine:
     load_s: float
     builtin_voice: Any = None
     sample_rate: int = SAMPLE_RATE
+    dtype: str = "float32"
+    """Autocast dtype for T3 and the flow; HiFiGAN always runs in float32 (it fails in bf16)."""
+    quantize: str = "none"
     prefix_cache: bool = True
     """Reuse T3's KV cache over a voice's conditioning across groups (False: upstream's exact
     arithmetic, recomputed per group as `generate()` does)."""
     _prefixes: dict = field(default_factory=dict, repr=False)
+
+    def amp(self):
+        """A fresh autocast context (one per forward call, so it never leaks past a yield)."""
+        import torch
+
+        if self.dtype == "float32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device, dtype=getattr(torch, self.dtype))
 
     def prefix(self, t3_cond):
         """The voice's T3 prefix cache, built on first use (the last few voices are kept)."""
@@ -225,7 +277,7 @@ class Engine:
         if key not in self._prefixes:
             if len(self._prefixes) >= 4:
                 self._prefixes.pop(next(iter(self._prefixes)))
-            self._prefixes[key] = Prefix.build(self.tts.t3, t3_cond)
+            self._prefixes[key] = Prefix.build(self.tts.t3, t3_cond, self.amp)
         return self._prefixes[key]
 
     @property
@@ -282,7 +334,7 @@ class Engine:
                 ids = self.text_tokens(group.text)
                 text_s = time.perf_counter() - t0
                 prefix = self.prefix(conds.t3)
-                tokens = decode(t3, conds.t3, ids, params, cap, stats, prefix)
+                tokens = decode(t3, conds.t3, ids, params, cap, stats, prefix, self.amp)
                 if stream_tokens:
                     noise_seed = None if seed is None else seed * 1_000_003 + i
                     yield from self._stream_group(
@@ -319,7 +371,7 @@ class Engine:
             noise_seed = random.getrandbits(62)
         generator = torch.Generator(device=self.device).manual_seed(noise_seed % 2**63)
         noise = GroupNoise.draw(s3gen, prompt_frames(conds.gen), cap, generator)
-        streamer = TokenStreamer(s3gen, conds.gen, noise, every, cfm_steps)
+        streamer = TokenStreamer(s3gen, conds.gen, noise, every, cfm_steps, amp=self.amp)
         offset = 0
 
         def piece(audio, last):
@@ -373,7 +425,7 @@ class Engine:
         stats = DecodeStats()
         shared = all(job.conds is jobs[0].conds for job in jobs)
         prefix = self.prefix(jobs[0].conds.t3) if shared else None
-        tokens = decode_batch(self.tts.t3, rows, stats, prefix)
+        tokens = decode_batch(self.tts.t3, rows, stats, prefix, self.amp)
         share = DecodeStats(stats.prefill_s / len(jobs), stats.decode_s / len(jobs))
         chunks = []
         for job, row_tokens in zip(jobs, tokens, strict=True):
@@ -418,7 +470,7 @@ class Engine:
     def _flow(self, speech_tokens, ref_dict: dict, cfm_steps: int):
         """`S3Token2Wav.inference` is flow then HiFiGAN; called apart to time each stage."""
         s3gen = self.tts.s3gen
-        with upstream_quiet():
+        with upstream_quiet(), self.amp():
             mels = s3gen.flow_inference(
                 speech_tokens, ref_dict=ref_dict, n_cfm_timesteps=cfm_steps, finalize=True
             )
@@ -432,7 +484,7 @@ class Engine:
         return wav
 
 
-_CACHE: dict[tuple[ModelSource, str], Engine] = {}
+_CACHE: dict[tuple[ModelSource, str, str], Engine] = {}
 
 
 def _hub_error(exc: BaseException, source: ModelSource) -> ModelUnavailable:
@@ -450,12 +502,17 @@ def _hub_error(exc: BaseException, source: ModelSource) -> ModelUnavailable:
     )
 
 
-def load_engine(source: ModelSource, device: str = "auto") -> Engine:
-    """Load (once per process) the upstream model for `source` on `device`."""
+def load_engine(
+    source: ModelSource, device: str = "auto", runtime: Runtime | None = None
+) -> Engine:
+    """Load (once per process and quantization) the upstream model for `source` on `device`."""
     source.check()
     device = resolve_device(device)
-    key = (source, device)
+    runtime = (runtime or Runtime()).check(device)
+    runtime.apply()
+    key = (source, device, runtime.quantize)
     if key in _CACHE:
+        _CACHE[key].dtype = runtime.dtype
         return _CACHE[key]
     configure_device(device)
     t0 = time.perf_counter()
@@ -470,8 +527,15 @@ def load_engine(source: ModelSource, device: str = "auto") -> Engine:
         from chatterbox_cli.loading import load_turbo
 
         model_dir = source.model_dir or _hub_snapshot(source)
-        tts = load_turbo(model_dir, device)
-    engine = Engine(tts=tts, device=device, source=source, load_s=time.perf_counter() - t0)
+        tts = load_turbo(model_dir, device, runtime.quantize)
+    engine = Engine(
+        tts=tts,
+        device=device,
+        source=source,
+        load_s=time.perf_counter() - t0,
+        dtype=runtime.dtype,
+        quantize=runtime.quantize,
+    )
     engine.builtin_voice = tts.conds
     _CACHE[key] = engine
     return engine

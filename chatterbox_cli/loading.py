@@ -11,11 +11,18 @@ only training uses (Turbo's inference reads `speech_head`).
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import hashlib
+import os
+import tempfile
 import warnings
 from pathlib import Path
 
 TEXT_VOCAB = 50276
+T3_FILE = "t3_turbo_v1.safetensors"
+INT8_FORMAT = 2
+"""Bump when the saved int8 state would no longer load into `int8_skeleton`."""
 
 
 def turbo_config():
@@ -38,10 +45,88 @@ def _assert_materialized(module) -> None:
             raise RuntimeError(f"{name} was not in the checkpoint (still on the meta device)")
 
 
-def load_turbo(ckpt_dir: Path, device: str):
+def cache_dir() -> Path:
+    """Our own cache (int8 weights): CHATTERBOX_CACHE_DIR, else $XDG_CACHE_HOME/chatterbox-cli."""
+    if os.environ.get("CHATTERBOX_CACHE_DIR"):
+        return Path(os.environ["CHATTERBOX_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "chatterbox-cli"
+
+
+def int8_cache_path(ckpt_dir: Path) -> Path:
+    """Keyed by the T3 file (real path, size, mtime), torch's version and our format."""
+    import torch
+
+    t3_file = (Path(ckpt_dir) / T3_FILE).resolve()
+    st = t3_file.stat()
+    key = f"{t3_file}|{st.st_size}|{st.st_mtime_ns}|{torch.__version__}|{INT8_FORMAT}"
+    return cache_dir() / "int8" / f"t3-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pt"
+
+
+def _t3_skeleton():
+    import torch
+    from chatterbox.tts_turbo import T3
+
+    with torch.device("meta"):
+        t3 = T3(turbo_config())
+    del t3.tfmr.wte, t3.text_head
+    return t3
+
+
+def load_t3(ckpt_dir: Path, quantize: str = "none"):
+    """T3 with the checkpoint's weights; `int8` from our cache, or quantized (and cached)."""
+    import torch
+    from safetensors.torch import load_file
+
+    from chatterbox_cli.quantize import int8_skeleton, quantize_t3
+
+    cached = int8_cache_path(ckpt_dir) if quantize == "int8" else None
+    if cached is not None and cached.is_file():
+        t3 = _t3_skeleton()
+        int8_skeleton(t3)
+        try:
+            t3.load_state_dict(torch.load(cached, weights_only=True), strict=True, assign=True)
+            _assert_materialized(t3)
+            return t3.eval()
+        except Exception as exc:  # stale or damaged: quantize again and replace it
+            warnings.warn(f"ignoring int8 cache {cached}: {exc}", stacklevel=2)
+    t3 = _t3_skeleton()
+    state = load_file(Path(ckpt_dir) / T3_FILE)
+    if "model" in state:
+        state = state["model"][0]
+    unused = {"tfmr.wte.weight", "text_head.weight"}
+    missing, unexpected = t3.load_state_dict(state, strict=False, assign=True)
+    if missing or set(unexpected) != unused & set(state):
+        raise RuntimeError(f"T3 checkpoint keys differ: missing {missing}, unexpected {unexpected}")
+    del state
+    _assert_materialized(t3)
+    t3.eval()
+    if cached is not None:
+        quantize_t3(t3)
+        _save_atomic(t3.state_dict(), cached)
+    return t3
+
+
+def _save_atomic(state, path: Path) -> None:
+    """Best effort: a read-only cache only costs the next run the quantization again."""
+    import torch
+
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".chatterbox-", suffix=".part", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                torch.save(state, fh)
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+
+def load_turbo(ckpt_dir: Path, device: str, quantize: str = "none"):
     """A `ChatterboxTurboTTS` from a `from_local`-layout directory, lean on memory."""
     import torch
-    from chatterbox.tts_turbo import T3, ChatterboxTurboTTS, Conditionals, S3Gen, VoiceEncoder
+    from chatterbox.tts_turbo import ChatterboxTurboTTS, Conditionals, S3Gen, VoiceEncoder
     from safetensors.torch import load_file
     from transformers import AutoTokenizer
 
@@ -55,16 +140,7 @@ def load_turbo(ckpt_dir: Path, device: str):
     ve.load_state_dict(load_file(ckpt_dir / "ve.safetensors"))
     ve.to(device).eval()
 
-    with torch.device("meta"):
-        t3 = T3(turbo_config())
-    state = load_file(ckpt_dir / "t3_turbo_v1.safetensors")
-    if "model" in state:
-        state = state["model"][0]
-    t3.load_state_dict(state, strict=True, assign=True)
-    del state
-    del t3.tfmr.wte, t3.text_head
-    _assert_materialized(t3)
-    t3.to(device).eval()
+    t3 = load_t3(ckpt_dir, quantize).to(device)
     gc.collect()
 
     tokenizer = AutoTokenizer.from_pretrained(ckpt_dir)

@@ -115,11 +115,13 @@ class TokenStreamer:
         every: int,
         cfm_steps: int = 2,
         left_context: int = LEFT_CONTEXT_TOKENS,
+        amp=contextlib.nullcontext,
     ):
         if every < 1:
             raise ValueError("every must be >= 1")
         self.s3gen, self.ref, self.noise = s3gen, ref, noise
         self.every, self.cfm_steps, self.left_context = every, cfm_steps, left_context
+        self.amp = amp
         self.tokens: list[int] = []
         self.flowed = 0
         """Tokens whose mel frames are final."""
@@ -150,7 +152,7 @@ class TokenStreamer:
         start = max(0, self.flowed - self.left_context)
         window = self.tokens[start : end if finalize else end + LOOKAHEAD_TOKENS]
         mels = flow_window(
-            self.s3gen, self.ref, self.noise, window, start, self.cfm_steps, finalize
+            self.s3gen, self.ref, self.noise, window, start, self.cfm_steps, finalize, self.amp
         )
         new = mels[:, :, FRAMES_PER_TOKEN * (self.flowed - start) :]
         self.mel = torch.cat([self.mel, new], dim=2)
@@ -199,7 +201,9 @@ class TokenStreamer:
         return piece.squeeze(0).float().cpu().numpy()
 
 
-def flow_window(s3gen, ref, noise: GroupNoise, window, start, cfm_steps, finalize):
+def flow_window(
+    s3gen, ref, noise: GroupNoise, window, start, cfm_steps, finalize, amp=contextlib.nullcontext
+):
     """Mel frames for `window` (tokens from index `start` of the group), prompt-conditioned."""
     flow = s3gen.flow
     tokens = torch.tensor([window], device=s3gen.device)
@@ -207,7 +211,7 @@ def flow_window(s3gen, ref, noise: GroupNoise, window, start, cfm_steps, finaliz
     first = FRAMES_PER_TOKEN * start
     z = torch.cat([noise.prompt, noise.speech[:, :, first : first + frames]], dim=2)
     ctx = contextlib.nullcontext() if finalize else _streaming_encoder(flow)
-    with ctx, upstream_quiet():
+    with ctx, upstream_quiet(), amp():
         mels, _ = flow.inference(
             token=tokens,
             token_len=torch.tensor([tokens.shape[1]], device=s3gen.device),

@@ -9,9 +9,10 @@ Tensors keep a leading batch dimension so batch size > 1 can be added without a 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +55,10 @@ def logits_processors(p: SamplingParams) -> LogitsProcessorList:
     return procs
 
 
+Amp = Callable[[], contextlib.AbstractContextManager]
+"""Makes the autocast context for one forward call (nullcontext in float32)."""
+
+
 @dataclass
 class Prefix:
     """GPT-2's KV cache over one voice's conditioning (speaker + ~375 prompt speech tokens):
@@ -65,9 +70,10 @@ class Prefix:
 
     @classmethod
     @torch.inference_mode()
-    def build(cls, t3, t3_cond) -> Prefix:
+    def build(cls, t3, t3_cond, amp: Amp = contextlib.nullcontext) -> Prefix:
         cond_emb = t3.prepare_conditioning(t3_cond)
-        out = t3.tfmr(inputs_embeds=cond_emb, use_cache=True)
+        with amp():
+            out = t3.tfmr(inputs_embeds=cond_emb, use_cache=True)
         return cls(t3_cond, out.past_key_values, cond_emb.shape[1])
 
     def fresh(self, batch: int = 1):
@@ -92,6 +98,7 @@ def decode(
     max_new_tokens: int,
     stats: DecodeStats | None = None,
     prefix: Prefix | None = None,
+    amp: Amp = contextlib.nullcontext,
 ) -> Iterator[torch.Tensor]:
     """Yield sampled speech tokens, shape (B,), until stop or `max_new_tokens` samples.
 
@@ -109,16 +116,17 @@ def decode(
     embeds, _ = t3.prepare_input_embeds(
         t3_cond=t3_cond, text_tokens=text_tokens, speech_tokens=start, cfg_weight=0.0
     )
-    if prefix is None:
-        out = t3.tfmr(inputs_embeds=embeds, use_cache=True)
-    else:
-        out = t3.tfmr(
-            inputs_embeds=embeds[:, prefix.length :],
-            past_key_values=prefix.fresh(embeds.shape[0]),
-            use_cache=True,
-        )
+    with amp():
+        if prefix is None:
+            out = t3.tfmr(inputs_embeds=embeds, use_cache=True)
+        else:
+            out = t3.tfmr(
+                inputs_embeds=embeds[:, prefix.length :],
+                past_key_values=prefix.fresh(embeds.shape[0]),
+                use_cache=True,
+            )
+        logits = t3.speech_head(out[0][:, -1:]).float()
     past = out.past_key_values
-    logits = t3.speech_head(out[0][:, -1:])
     history = token = start
     _sync(device)
     t1 = time.perf_counter()
@@ -128,9 +136,12 @@ def decode(
     for step in range(max_new_tokens):
         if step > 0:
             t1 = time.perf_counter()
-            out = t3.tfmr(inputs_embeds=t3.speech_emb(token), past_key_values=past, use_cache=True)
+            with amp():
+                out = t3.tfmr(
+                    inputs_embeds=t3.speech_emb(token), past_key_values=past, use_cache=True
+                )
+                logits = t3.speech_head(out[0]).float()
             past = out.past_key_values
-            logits = t3.speech_head(out[0])
         scores = procs(history, logits[:, -1, :])
         if step > 0 and torch.all(scores == -float("inf")):
             break
@@ -159,7 +170,11 @@ class Row:
 
 @torch.inference_mode()
 def decode_batch(
-    t3, rows: list[Row], stats: DecodeStats | None = None, prefix: Prefix | None = None
+    t3,
+    rows: list[Row],
+    stats: DecodeStats | None = None,
+    prefix: Prefix | None = None,
+    amp: Amp = contextlib.nullcontext,
 ) -> list[list[int]]:
     """Decode several rows at once: left padding, attention mask, absolute positions from the
     mask (GPT-2 has learned absolute positions), per-row stop, cap, sampling and generator.
@@ -191,15 +206,16 @@ def decode_batch(
         mask[i, skip + width - e.shape[0] :] = 1
     positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, skip:]
     past = prefix.fresh(len(rows)) if prefix is not None else None
-    out = t3.tfmr(
-        inputs_embeds=x,
-        attention_mask=mask,
-        position_ids=positions,
-        past_key_values=past,
-        use_cache=True,
-    )
+    with amp():
+        out = t3.tfmr(
+            inputs_embeds=x,
+            attention_mask=mask,
+            position_ids=positions,
+            past_key_values=past,
+            use_cache=True,
+        )
+        logits = t3.speech_head(out[0][:, -1:]).float()
     past = out.past_key_values
-    logits = t3.speech_head(out[0][:, -1:])
     next_position = positions[:, -1:] + 1
     _sync(device)
     t1 = time.perf_counter()
@@ -215,15 +231,16 @@ def decode_batch(
         if step > 0:
             t1 = time.perf_counter()
             mask = torch.cat([mask, mask.new_ones(len(rows), 1)], dim=1)
-            out = t3.tfmr(
-                inputs_embeds=t3.speech_emb(feed),
-                attention_mask=mask,
-                position_ids=next_position,
-                past_key_values=past,
-                use_cache=True,
-            )
+            with amp():
+                out = t3.tfmr(
+                    inputs_embeds=t3.speech_emb(feed),
+                    attention_mask=mask,
+                    position_ids=next_position,
+                    past_key_values=past,
+                    use_cache=True,
+                )
+                logits = t3.speech_head(out[0]).float()
             past = out.past_key_values
-            logits = t3.speech_head(out[0])
             next_position = next_position + 1
         feed = torch.full((len(rows), 1), stop, dtype=torch.long, device=device)
         for i, row in enumerate(rows):

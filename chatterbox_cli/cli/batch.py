@@ -12,7 +12,9 @@ from chatterbox_cli.cli.errors import mapped_errors
 from chatterbox_cli.cli.model import checked_source, load
 from chatterbox_cli.cli.options import (
     DEFAULTS,
+    CfmStepsOpt,
     DeviceOpt,
+    DtypeOpt,
     JsonOpt,
     LufsOpt,
     MaxNewTokensOpt,
@@ -20,11 +22,13 @@ from chatterbox_cli.cli.options import (
     ModelOpt,
     OverwriteOpt,
     PauseOpt,
+    QuantizeOpt,
     QuietOpt,
     RepetitionPenaltyOpt,
     SeedOpt,
     SubtypeOpt,
     TemperatureOpt,
+    ThreadsOpt,
     TopKOpt,
     TopPOpt,
     VoiceOpt,
@@ -59,6 +63,10 @@ def batch(
     model: ModelOpt = "turbo",
     model_dir: ModelDirOpt = None,
     device: DeviceOpt = "auto",
+    threads: ThreadsOpt = None,
+    quantize: QuantizeOpt = "none",
+    dtype: DtypeOpt = "auto",
+    cfm_steps: CfmStepsOpt = 2,
     seed: SeedOpt = None,
     temperature: TemperatureOpt = DEFAULTS["temperature"],
     top_p: TopPOpt = DEFAULTS["top_p"],
@@ -86,6 +94,7 @@ def batch(
         max_new_tokens=max_new_tokens,
         lufs=lufs,
         pause_s=pause,
+        cfm_steps=cfm_steps,
     ).check()
     audio_fmt = AudioFormat(fmt, subtype).check()
     if batch_size is not None and batch_size < 1:
@@ -124,8 +133,8 @@ def batch(
         return
     if voice:
         voices.resolve(voice, model)
-    source, device = checked_source(model, model_dir, device)
-    engine = load(out, source, device)
+    source, device, runtime = checked_source(model, model_dir, device, threads, quantize, dtype)
+    engine = load(out, source, device, runtime)
     cfg = job.BatchConfig(
         outdir=outdir,
         fmt=audio_fmt,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -14,9 +15,12 @@ from chatterbox_cli.cli.model import checked_source, load
 from chatterbox_cli.cli.options import (
     CfmStepsOpt,
     DeviceOpt,
+    DtypeOpt,
     ModelDirOpt,
     ModelOpt,
+    QuantizeOpt,
     QuietOpt,
+    ThreadsOpt,
     VoiceOpt,
 )
 from chatterbox_cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, BadInput
@@ -81,6 +85,9 @@ def bench(
     model: ModelOpt = "turbo",
     model_dir: ModelDirOpt = None,
     device: DeviceOpt = "auto",
+    threads: ThreadsOpt = None,
+    quantize: QuantizeOpt = "none",
+    dtype: DtypeOpt = "auto",
     seed: Annotated[int, typer.Option("--seed", help="Seed for every run.")] = 0,
     warmup: Annotated[int, typer.Option("--warmup", help="Unrecorded warm-up runs.")] = 1,
     repeats: Annotated[int, typer.Option("--repeats", help="Measured runs per mode/text.")] = 3,
@@ -129,13 +136,17 @@ def bench(
     if json_path not in (None, "-"):
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
     spec = voices.resolve(voice, model)
-    source, device = checked_source(model, model_dir, device)
+    source, device, runtime = checked_source(model, model_dir, device, threads, quantize, dtype)
     if tokens is None and model_dir and is_random_checkpoint(model_dir):
         tokens = "auto"
         out.info("random-weight checkpoint: fixed compute with --tokens auto")
 
-    engine = load(out, source, device)
+    engine = load(out, source, device, runtime)
     conds = conditionals(engine, spec)
+    reference = None
+    if runtime.quantize != "none" and "upstream" in modes:
+        out.info("upstream mode runs on a second, unquantized copy of the model")
+        reference = load(out, source, device, replace(runtime, quantize="none"))
     ctx = harness.BenchContext(
         engine=engine,
         conds=conds,
@@ -145,6 +156,7 @@ def bench(
         batch_size=batch_size,
         stream_tokens=stream_tokens,
         opts=opts,
+        baseline=reference,
     )
     env = harness.environment(ctx, spec.label)
     env["load_s"] = engine.load_s

@@ -7,17 +7,27 @@ from pathlib import Path
 from chatterbox_cli.output import Output
 
 
-def checked_source(model: str, model_dir: Path | None, device: str):
-    """Validate --model/--model-dir/--device before anything heavy is loaded."""
-    from chatterbox_cli.engine import ModelSource, resolve_device
+def checked_source(
+    model: str,
+    model_dir: Path | None,
+    device: str,
+    threads: int | None = None,
+    quantize: str = "none",
+    dtype: str = "auto",
+):
+    """Validate --model/--model-dir/--device and the runtime flags before anything heavy."""
+    from chatterbox_cli.engine import ModelSource, Runtime, resolve_device
 
     source = ModelSource(model, model_dir)
     source.check()
-    return source, resolve_device(device)
+    device = resolve_device(device)
+    return source, device, Runtime(threads, quantize, dtype).check(device)
 
 
-def load(out: Output, source, device: str):
+def load(out: Output, source, device: str, runtime=None):
     from chatterbox_cli.engine import load_engine
 
+    if runtime is not None and runtime.quantize == "int8":
+        out.warn("--quantize int8 trades fidelity for speed (see README: measured deviation)")
     with out.status(f"Loading {source.kind} from {source.describe()}…"):
-        return load_engine(source, device)
+        return load_engine(source, device, runtime)

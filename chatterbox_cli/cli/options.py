@@ -66,6 +66,28 @@ CfmStepsOpt = Annotated[
     int,
     typer.Option("--cfm-steps", help="Flow steps: 2 (upstream) or 1 (faster, approximate)."),
 ]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--threads", envvar="CHATTERBOX_THREADS", help="CPU threads for torch (default: cores)."
+    ),
+]
+QuantizeOpt = Annotated[
+    str,
+    typer.Option(
+        "--quantize",
+        envvar="CHATTERBOX_QUANTIZE",
+        help="none|int8: int8 T3 weights on CPU (faster, approximate; cached on disk).",
+    ),
+]
+DtypeOpt = Annotated[
+    str,
+    typer.Option(
+        "--dtype",
+        envvar="CHATTERBOX_DTYPE",
+        help="auto|float32|bfloat16|float16 for T3 and the flow (auto: bf16 on CUDA).",
+    ),
+]
 SubtypeOpt = Annotated[str, typer.Option("--subtype", help="PCM_16|FLOAT sample format.")]
 LufsOpt = Annotated[float, typer.Option("--lufs", help="Target integrated loudness (LUFS).")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")]

@@ -16,6 +16,7 @@ from chatterbox_cli.cli.options import (
     DEFAULTS,
     CfmStepsOpt,
     DeviceOpt,
+    DtypeOpt,
     JsonOpt,
     LufsOpt,
     MaxNewTokensOpt,
@@ -23,12 +24,14 @@ from chatterbox_cli.cli.options import (
     ModelOpt,
     OverwriteOpt,
     PauseOpt,
+    QuantizeOpt,
     QuietOpt,
     RepetitionPenaltyOpt,
     SeedOpt,
     StreamTokensOpt,
     SubtypeOpt,
     TemperatureOpt,
+    ThreadsOpt,
     TopKOpt,
     TopPOpt,
     VoiceOpt,
@@ -166,6 +169,9 @@ def say(
     model: ModelOpt = "turbo",
     model_dir: ModelDirOpt = None,
     device: DeviceOpt = "auto",
+    threads: ThreadsOpt = None,
+    quantize: QuantizeOpt = "none",
+    dtype: DtypeOpt = "auto",
     seed: SeedOpt = None,
     temperature: TemperatureOpt = DEFAULTS["temperature"],
     top_p: TopPOpt = DEFAULTS["top_p"],
@@ -220,13 +226,13 @@ def say(
         target = output_target(output, raw, audio_fmt)
         check_writable(target, overwrite)
     spec = voices.resolve(voice, model)
-    source, device = checked_source(model, model_dir, device)
+    source, device, runtime = checked_source(model, model_dir, device, threads, quantize, dtype)
     if spec.kind == "builtin" and source.has_builtin_voice is False:
         raise VoiceError(
             f"{model_dir} has no built-in voice (conds.pt); pass --voice REF.wav or a cached voice"
         )
 
-    engine = load(out, source, device)
+    engine = load(out, source, device, runtime)
     t0 = time.perf_counter()
     with out.status(f"Preparing voice {spec.label}…"):
         conds = conditionals(engine, spec)

@@ -76,7 +76,7 @@ def cache(
         out.warn(
             f"{reference} is {info.duration_s:.1f} s; only the first 10 s (15 s for T3) are used"
         )
-    source, device = checked_source(model, model_dir, device)
+    source, device, _ = checked_source(model, model_dir, device)
     engine = load(out, source, device)
     t0 = time.perf_counter()
     with out.status(f"Preparing voice from {reference}…"):
