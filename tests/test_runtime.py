@@ -1,0 +1,138 @@
+"""Opt-in runtime flags: int8 (cached on disk), bf16 autocast, 1-step flow, threads.
+
+Deviation bounds come from measurements on this random-weight checkpoint (greedy argmax
+agreement and relative logit error vs float32, teacher-forced): int8 T3 87.7% / 4.8% (81
+positions); bf16 T3 100% / 0.73% (9 positions, short voice; 95.1% / 0.70% on 81 with the full
+voice); bf16 flow mel 0.78%; 1-step flow mel 19.6% (17.9% with the full voice). Random weights
+give flat logits with small margins, so agreement on real weights should be higher; the bounds
+leave room for other CPUs' kernels (x2-4 on errors) and fail if a path breaks.
+"""
+
+import pytest
+import torch
+
+from chatterbox_cli.engine import Runtime
+from chatterbox_cli.errors import BadInput
+
+
+@pytest.fixture(scope="module")
+def teacher(engine):
+    """fp32 logits for fixed random speech tokens after a text, through a given T3."""
+    cond = engine.builtin_voice.t3
+    ids = engine.text_tokens("Quantization must keep what is said, and be faster than before.")
+    toks = torch.randint(0, 6561, (1, 80), generator=torch.Generator().manual_seed(0))
+
+    def logits(t3, amp=None):
+        with torch.inference_mode(), amp or torch.autocast("cpu", enabled=False):
+            start = t3.hp.start_speech_token * torch.ones_like(ids[:, :1])
+            speech = torch.cat([start, toks], 1)
+            emb, _ = t3.prepare_input_embeds(t3_cond=cond, text_tokens=ids, speech_tokens=speech)
+            hidden = t3.tfmr(inputs_embeds=emb)[0]
+            return t3.speech_head(hidden[:, -speech.shape[1] :]).float()
+
+    return logits, logits(engine.tts.t3)
+
+
+def deviation(new, ref):
+    agree = (new.argmax(-1) == ref.argmax(-1)).float().mean().item()
+    return agree, ((new - ref).norm() / ref.norm()).item()
+
+
+def test_runtime_checks():
+    assert Runtime().check("cpu").dtype == "float32"
+    assert Runtime(dtype="BFloat16").check("cpu").dtype == "bfloat16"
+    for bad, needle in (
+        (Runtime(threads=0), "--threads"),
+        (Runtime(quantize="int4"), "--quantize"),
+        (Runtime(dtype="float16"), "--device cuda"),
+        (Runtime(dtype="half"), "--dtype"),
+    ):
+        with pytest.raises(BadInput, match=needle):
+            bad.check("cpu")
+    with pytest.raises(BadInput, match="CPU"):
+        Runtime(quantize="int8").check("cuda")
+
+
+def test_runtime_flags_fail_before_loading(cli):
+    r = cli("say", "Hi.", "--quantize", "int4", "-o", "x.wav")
+    assert r.exit_code == 2 and "--quantize must be one of" in r.stderr
+    r = cli("batch", "-", "-d", "out", "--dtype", "float16", input="Hello.\n")
+    assert r.exit_code == 2 and "--device cuda" in r.stderr
+
+
+def test_int8_is_cached_and_bounded(checkpoint, teacher, tmp_path, monkeypatch):
+    from chatterbox_cli.loading import int8_cache_path, load_t3
+
+    monkeypatch.setenv("CHATTERBOX_CACHE_DIR", str(tmp_path))
+    logits, ref = teacher
+    fresh = load_t3(checkpoint, "int8")
+    cached = int8_cache_path(checkpoint)
+    assert cached.is_file() and cached.parent.parent == tmp_path
+    assert not [p for p in cached.parent.iterdir() if p.name.startswith(".")]  # no temp left
+    agree, err = deviation(logits(fresh), ref)
+    assert agree >= 0.8 and err <= 0.08, (agree, err)
+    del fresh
+    reloaded = load_t3(checkpoint, "int8")  # from the cache, no quantization
+    assert torch.equal(logits(reloaded), logits(load_t3(checkpoint, "int8")))
+    assert deviation(logits(reloaded), ref) == pytest.approx((agree, err))
+
+
+@pytest.fixture(scope="module")
+def tiny_voice(engine):
+    """The built-in voice cut to 8 prompt tokens: this CPU has no native bf16 (autocast runs
+    ~100x slower than fp32 here), so the bf16 path is exercised on a short sequence."""
+    from chatterbox.models.t3.modules.cond_enc import T3Cond
+    from chatterbox.tts_turbo import Conditionals
+
+    voice = engine.builtin_voice
+    t3 = T3Cond(
+        speaker_emb=voice.t3.speaker_emb,
+        cond_prompt_speech_tokens=voice.t3.cond_prompt_speech_tokens[:, :8],
+        emotion_adv=voice.t3.emotion_adv,
+    )
+    gen = dict(voice.gen)
+    gen["prompt_token"] = gen["prompt_token"][:, :8]
+    gen["prompt_token_len"] = torch.tensor([8])
+    gen["prompt_feat"] = gen["prompt_feat"][:, :16]
+    return Conditionals(t3, gen)
+
+
+def test_bf16_autocast_t3_and_flow_on_cpu(engine, tiny_voice, monkeypatch):
+    import numpy as np
+
+    from chatterbox_cli import s3gen_stream as ss
+    from chatterbox_cli.text import TextGroup
+
+    bf16 = lambda: torch.autocast("cpu", dtype=torch.bfloat16)  # noqa: E731
+    t3 = engine.tts.t3
+    ids = engine.text_tokens("Brain float.")
+    speech = torch.randint(0, 6561, (1, 8), generator=torch.Generator().manual_seed(0))
+    speech = torch.cat([t3.hp.start_speech_token * torch.ones_like(ids[:, :1]), speech], 1)
+
+    def logits(amp):
+        with torch.inference_mode(), amp:
+            emb, _ = t3.prepare_input_embeds(
+                t3_cond=tiny_voice.t3, text_tokens=ids, speech_tokens=speech
+            )
+            return t3.speech_head(t3.tfmr(inputs_embeds=emb)[0][:, -9:]).float()
+
+    agree, err = deviation(logits(bf16()), logits(torch.autocast("cpu", enabled=False)))
+    assert agree >= 0.7 and err <= 0.03, (agree, err)
+
+    s3gen, voice = engine.tts.s3gen, tiny_voice.gen
+    noise = ss.GroupNoise.draw(s3gen, ss.prompt_frames(voice), 20, torch.Generator().manual_seed(1))
+    tokens = torch.randint(0, 6561, (12,), generator=torch.Generator().manual_seed(2)).tolist()
+    with torch.inference_mode():
+        full = ss.flow_window(s3gen, voice, noise, tokens, 0, 2, True)
+        half = ss.flow_window(s3gen, voice, noise, tokens, 0, 2, True, bf16)
+        one_step = ss.flow_window(s3gen, voice, noise, tokens, 0, 1, True)
+    rel = lambda a, b: ((a - b).norm() / b.norm()).item()  # noqa: E731
+    assert rel(half, full) <= 0.03
+    assert 0 < rel(one_step, full) <= 0.4
+
+    monkeypatch.setattr(engine, "dtype", "bfloat16")
+    monkeypatch.setattr(engine, "_prefixes", {})
+    group = [TextGroup(0, "Brain float.", 0)]
+    (chunk,) = engine.synthesize(group, tiny_voice, max_new_tokens=4, seed=1)
+    assert chunk.audio.dtype == np.float32 and np.isfinite(chunk.audio).all()
+    assert len(chunk.audio) == (4 + 3) * 960  # HiFiGAN ran in float32 on bf16-made mels
