@@ -358,26 +358,7 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
         manifest.append(rec)
         on_record(rec)
 
-    jobs: list[tuple[_Pending, Job]] = []
-
-    def flush() -> None:
-        if not jobs:
-            return
-        batch, jobs[:] = list(jobs), []
-        try:
-            chunks = engine.synthesize_batch([j for _, j in batch], cfm_steps=cfg.opts.cfm_steps)
-        except Exception as exc:
-            for pending in dict.fromkeys(p for p, _ in batch):
-                if not pending.failed:
-                    pending.failed = True
-                    fail(pending.item, pending.path, exc)
-            return
-        for (pending, _), chunk in zip(batch, chunks, strict=True):
-            pending.chunks.append(chunk)
-            pending.remaining -= 1
-            if pending.remaining == 0 and not pending.failed:
-                finish(pending)
-
+    batches: list[list[tuple[_Pending, Job]]] = [[]]
     for item in items:
         path = output_path(cfg.outdir, item.name, cfg.fmt.suffix)
         try:
@@ -408,10 +389,28 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
         )
         for group in groups:
             cap = cfg.opts.max_new_tokens or auto_max_tokens(group.text)
-            jobs.append((pending, Job(group, conds, sampling, cap, row_seed(seed, group.index))))
-            if len(jobs) >= cfg.batch_size:
-                flush()
-    flush()
+            if len(batches[-1]) >= cfg.batch_size:
+                batches.append([])
+            batches[-1].append(
+                (pending, Job(group, conds, sampling, cap, row_seed(seed, group.index)))
+            )
+
+    batches = [b for b in batches if b]
+    results = engine.synthesize_batches(
+        ([job for _, job in batch] for batch in batches), cfm_steps=cfg.opts.cfm_steps
+    )
+    for batch, chunks in zip(batches, results, strict=True):
+        if isinstance(chunks, Exception):
+            for pending in dict.fromkeys(p for p, _ in batch):
+                if not pending.failed:
+                    pending.failed = True
+                    fail(pending.item, pending.path, chunks)
+            continue
+        for (pending, _), chunk in zip(batch, chunks, strict=True):
+            pending.chunks.append(chunk)
+            pending.remaining -= 1
+            if pending.remaining == 0 and not pending.failed:
+                finish(pending)
 
 
 class StopBatch(Exception):

@@ -362,9 +362,13 @@ def mode_batch(ctx: BenchContext, item: BenchItem) -> dict:
     tokens = 0
     per_copy: dict[int, list] = {}
     t0 = time.perf_counter()
-    for start in range(0, len(jobs), size):
-        window = jobs[start : start + size]
-        chunks = engine.synthesize_batch([j for _, j in window], cfm_steps=ctx.opts.cfm_steps)
+    windows = [jobs[start : start + size] for start in range(0, len(jobs), size)]
+    results = engine.synthesize_batches(
+        ([j for _, j in window] for window in windows), cfm_steps=ctx.opts.cfm_steps
+    )
+    for window, chunks in zip(windows, results, strict=True):
+        if isinstance(chunks, Exception):
+            raise chunks
         for (copy, _), chunk in zip(window, chunks, strict=True):
             per_copy.setdefault(copy, []).append(chunk)
             for key, value in (

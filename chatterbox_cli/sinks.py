@@ -145,7 +145,10 @@ class Playback:
 
     def _drain(self) -> None:
         while (samples := self.queue.get()) is not None:
-            self.stream.write(samples.reshape(-1, 1))
+            try:
+                self.stream.write(samples.reshape(-1, 1))
+            except Exception:  # aborted (Ctrl-C) or the device went away: stop feeding
+                return
 
     def write(self, samples: np.ndarray) -> None:
         self.queue.put(np.ascontiguousarray(samples, dtype=np.float32))

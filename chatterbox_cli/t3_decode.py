@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -84,6 +85,52 @@ class Prefix:
         return cache
 
 
+class FastStep:
+    """Opt-in fast decode (`--fast-decode`): one preallocated static KV cache reused for every
+    group, so each step has fixed shapes and addresses; on CUDA the one-token step is compiled
+    with `mode="reduce-overhead"` (CUDA graphs). B=1 only; tests check it decodes the same
+    tokens as the dynamic cache on CPU."""
+
+    def __init__(self, t3, max_len: int = 2048, compile: bool = False):
+        from transformers import StaticCache
+
+        self.t3, self.max_len = t3, max_len
+        self.cache = StaticCache(config=t3.tfmr.config, max_cache_len=max_len)
+        self.step = self._step
+        if compile:
+            self.step = torch.compile(self._step, mode="reduce-overhead", fullgraph=False)
+
+    def _step(self, embeds: torch.Tensor, position: torch.Tensor):
+        out = self.t3.tfmr(
+            inputs_embeds=embeds,
+            past_key_values=self.cache,
+            cache_position=position,
+            use_cache=True,
+        )
+        return out[0]
+
+    def fits(self, length: int, batch: int) -> bool:
+        return batch == 1 and length <= self.max_len
+
+    def start(self, embeds: torch.Tensor, prefix: Prefix | None) -> torch.Tensor:
+        """Reset the cache, copy in the voice prefix, prefill the rest; last hidden states."""
+        self.cache.reset()
+        skip = 0
+        if prefix is not None:
+            skip = prefix.length
+            positions = torch.arange(skip, device=embeds.device)
+            for i, layer in enumerate(prefix.cache.layers):
+                self.cache.update(layer.keys, layer.values, i, {"cache_position": positions})
+        positions = torch.arange(skip, embeds.shape[1], device=embeds.device)
+        out = self.t3.tfmr(
+            inputs_embeds=embeds[:, skip:],
+            past_key_values=self.cache,
+            cache_position=positions,
+            use_cache=True,
+        )
+        return out[0]
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -99,12 +146,17 @@ def decode(
     stats: DecodeStats | None = None,
     prefix: Prefix | None = None,
     amp: Amp = contextlib.nullcontext,
+    fast: FastStep | None = None,
+    generator: torch.Generator | None = None,
+    cancel: threading.Event | None = None,
 ) -> Iterator[torch.Tensor]:
     """Yield sampled speech tokens, shape (B,), until stop or `max_new_tokens` samples.
 
     The stop token is not yielded. `max_new_tokens` counts every sample, so it equals
     upstream's `max_gen_len + 1` (upstream samples once before its loop). With a `prefix`
-    only the text and start token are prefilled (same result up to float rounding).
+    only the text and start token are prefilled (same result up to float rounding); with
+    `fast`, a static KV cache is used where the sequence fits. Setting `cancel` ends the loop
+    at the next step.
     """
     stats = stats if stats is not None else DecodeStats()
     procs = logits_processors(params)
@@ -116,17 +168,24 @@ def decode(
     embeds, _ = t3.prepare_input_embeds(
         t3_cond=t3_cond, text_tokens=text_tokens, speech_tokens=start, cfg_weight=0.0
     )
+    length = embeds.shape[1]
+    if fast is not None and not fast.fits(length + max_new_tokens, embeds.shape[0]):
+        fast = None
+    past = None
     with amp():
-        if prefix is None:
+        if fast is not None:
+            hidden = fast.start(embeds, prefix)
+        elif prefix is None:
             out = t3.tfmr(inputs_embeds=embeds, use_cache=True)
+            hidden, past = out[0], out.past_key_values
         else:
             out = t3.tfmr(
                 inputs_embeds=embeds[:, prefix.length :],
                 past_key_values=prefix.fresh(embeds.shape[0]),
                 use_cache=True,
             )
-        logits = t3.speech_head(out[0][:, -1:]).float()
-    past = out.past_key_values
+            hidden, past = out[0], out.past_key_values
+        logits = t3.speech_head(hidden[:, -1:]).float()
     history = token = start
     _sync(device)
     t1 = time.perf_counter()
@@ -134,18 +193,24 @@ def decode(
 
     generated: list[torch.Tensor] = []
     for step in range(max_new_tokens):
+        if cancel is not None and cancel.is_set():
+            return
         if step > 0:
             t1 = time.perf_counter()
             with amp():
-                out = t3.tfmr(
-                    inputs_embeds=t3.speech_emb(token), past_key_values=past, use_cache=True
-                )
-                logits = t3.speech_head(out[0]).float()
-            past = out.past_key_values
+                if fast is not None:
+                    position = torch.full((1,), length + step - 1, device=device)
+                    hidden = fast.step(t3.speech_emb(token), position)
+                else:
+                    out = t3.tfmr(
+                        inputs_embeds=t3.speech_emb(token), past_key_values=past, use_cache=True
+                    )
+                    hidden, past = out[0], out.past_key_values
+                logits = t3.speech_head(hidden).float()
         scores = procs(history, logits[:, -1, :])
         if step > 0 and torch.all(scores == -float("inf")):
             break
-        token = torch.multinomial(F.softmax(scores, dim=-1), num_samples=1)
+        token = torch.multinomial(F.softmax(scores, dim=-1), num_samples=1, generator=generator)
         _sync(device)
         stats.decode_s += time.perf_counter() - t1
         stats.steps += 1
@@ -175,6 +240,7 @@ def decode_batch(
     stats: DecodeStats | None = None,
     prefix: Prefix | None = None,
     amp: Amp = contextlib.nullcontext,
+    cancel: threading.Event | None = None,
 ) -> list[list[int]]:
     """Decode several rows at once: left padding, attention mask, absolute positions from the
     mask (GPT-2 has learned absolute positions), per-row stop, cap, sampling and generator.
@@ -228,6 +294,8 @@ def decode_batch(
     done = [False] * len(rows)
     feed = None
     for step in range(max(row.max_new_tokens for row in rows)):
+        if cancel is not None and cancel.is_set():
+            break
         if step > 0:
             t1 = time.perf_counter()
             mask = torch.cat([mask, mask.new_ones(len(rows), 1)], dim=1)

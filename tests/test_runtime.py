@@ -136,3 +136,23 @@ def test_bf16_autocast_t3_and_flow_on_cpu(engine, tiny_voice, monkeypatch):
     (chunk,) = engine.synthesize(group, tiny_voice, max_new_tokens=4, seed=1)
     assert chunk.audio.dtype == np.float32 and np.isfinite(chunk.audio).all()
     assert len(chunk.audio) == (4 + 3) * 960  # HiFiGAN ran in float32 on bf16-made mels
+
+
+@pytest.mark.parametrize("with_prefix", [False, True], ids=["full-prefill", "prefix-cache"])
+def test_static_cache_decodes_the_same_tokens(engine, with_prefix):
+    """`--fast-decode`'s static KV cache (CUDA graphs come on top of it on CUDA only) must not
+    change what is decoded: greedy tokens equal the dynamic cache's, twice in a row (the cache
+    is reused and reset between groups)."""
+    from chatterbox_cli.engine import SamplingParams
+    from chatterbox_cli.t3_decode import FastStep, Prefix, decode
+
+    t3, cond = engine.tts.t3, engine.builtin_voice.t3
+    greedy = SamplingParams(top_k=1)
+    prefix = Prefix.build(t3, cond) if with_prefix else None
+    fast = FastStep(t3, max_len=512)
+    for text in ("A static cache must not change the tokens.", "Nor on the second use."):
+        ids = engine.text_tokens(text)
+        dynamic = [int(t[0]) for t in decode(t3, cond, ids, greedy, 16, prefix=prefix)]
+        static = [int(t[0]) for t in decode(t3, cond, ids, greedy, 16, prefix=prefix, fast=fast)]
+        assert static == dynamic
+    assert not fast.fits(513, 1) and not fast.fits(10, 2)

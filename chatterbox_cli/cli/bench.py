@@ -16,6 +16,7 @@ from chatterbox_cli.cli.options import (
     CfmStepsOpt,
     DeviceOpt,
     DtypeOpt,
+    FastDecodeOpt,
     ModelDirOpt,
     ModelOpt,
     QuantizeOpt,
@@ -88,6 +89,7 @@ def bench(
     threads: ThreadsOpt = None,
     quantize: QuantizeOpt = "none",
     dtype: DtypeOpt = "auto",
+    fast_decode: FastDecodeOpt = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed for every run.")] = 0,
     warmup: Annotated[int, typer.Option("--warmup", help="Unrecorded warm-up runs.")] = 1,
     repeats: Annotated[int, typer.Option("--repeats", help="Measured runs per mode/text.")] = 3,
@@ -136,7 +138,9 @@ def bench(
     if json_path not in (None, "-"):
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
     spec = voices.resolve(voice, model)
-    source, device, runtime = checked_source(model, model_dir, device, threads, quantize, dtype)
+    source, device, runtime = checked_source(
+        model, model_dir, device, threads, quantize, dtype, fast_decode
+    )
     if tokens is None and model_dir and is_random_checkpoint(model_dir):
         tokens = "auto"
         out.info("random-weight checkpoint: fixed compute with --tokens auto")

@@ -14,6 +14,7 @@ def checked_source(
     threads: int | None = None,
     quantize: str = "none",
     dtype: str = "auto",
+    fast_decode: bool = False,
 ):
     """Validate --model/--model-dir/--device and the runtime flags before anything heavy."""
     from chatterbox_cli.engine import ModelSource, Runtime, resolve_device
@@ -21,7 +22,7 @@ def checked_source(
     source = ModelSource(model, model_dir)
     source.check()
     device = resolve_device(device)
-    return source, device, Runtime(threads, quantize, dtype).check(device)
+    return source, device, Runtime(threads, quantize, dtype, fast_decode).check(device)
 
 
 def load(out: Output, source, device: str, runtime=None):

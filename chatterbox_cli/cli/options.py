@@ -88,6 +88,13 @@ DtypeOpt = Annotated[
         help="auto|float32|bfloat16|float16 for T3 and the flow (auto: bf16 on CUDA).",
     ),
 ]
+FastDecodeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--fast-decode",
+        help="Static KV cache (+ CUDA graphs on CUDA) for T3; opt-in, single stream only.",
+    ),
+]
 SubtypeOpt = Annotated[str, typer.Option("--subtype", help="PCM_16|FLOAT sample format.")]
 LufsOpt = Annotated[float, typer.Option("--lufs", help="Target integrated loudness (LUFS).")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")]

@@ -17,6 +17,7 @@ from chatterbox_cli.cli.options import (
     CfmStepsOpt,
     DeviceOpt,
     DtypeOpt,
+    FastDecodeOpt,
     JsonOpt,
     LufsOpt,
     MaxNewTokensOpt,
@@ -172,6 +173,7 @@ def say(
     threads: ThreadsOpt = None,
     quantize: QuantizeOpt = "none",
     dtype: DtypeOpt = "auto",
+    fast_decode: FastDecodeOpt = False,
     seed: SeedOpt = None,
     temperature: TemperatureOpt = DEFAULTS["temperature"],
     top_p: TopPOpt = DEFAULTS["top_p"],
@@ -226,7 +228,9 @@ def say(
         target = output_target(output, raw, audio_fmt)
         check_writable(target, overwrite)
     spec = voices.resolve(voice, model)
-    source, device, runtime = checked_source(model, model_dir, device, threads, quantize, dtype)
+    source, device, runtime = checked_source(
+        model, model_dir, device, threads, quantize, dtype, fast_decode
+    )
     if spec.kind == "builtin" and source.has_builtin_voice is False:
         raise VoiceError(
             f"{model_dir} has no built-in voice (conds.pt); pass --voice REF.wav or a cached voice"
