@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from chatterbox_cli.loading import TEXT_VOCAB as TEXT_VOCAB_SIZE
+
 MARKER = "RANDOM_WEIGHTS.json"
-TEXT_VOCAB_SIZE = 50276
-"""What `ChatterboxTurboTTS.from_local` expects of the GPT-2-style tokenizer."""
 
 FILES = ("ve.safetensors", "t3_turbo_v1.safetensors", "s3gen_meanflow.safetensors")
 
@@ -73,10 +73,11 @@ def build(out: Path, seed: int = 0, with_conds: bool = True) -> Path:
     import torch
     from chatterbox.models.s3gen import S3Gen
     from chatterbox.models.t3 import T3
-    from chatterbox.models.t3.modules.t3_config import T3Config
     from chatterbox.models.voice_encoder import VoiceEncoder
     from chatterbox.tts_turbo import ChatterboxTurboTTS
     from safetensors.torch import save_file
+
+    from chatterbox_cli.loading import turbo_config
 
     out = Path(out)
     if is_random_checkpoint(out):
@@ -97,15 +98,7 @@ def build(out: Path, seed: int = 0, with_conds: bool = True) -> Path:
     ve = VoiceEncoder().eval()
     dump(ve, "ve.safetensors")
 
-    # Same hyper-parameters as ChatterboxTurboTTS.from_local sets for Turbo.
-    hp = T3Config(text_tokens_dict_size=TEXT_VOCAB_SIZE)
-    hp.llama_config_name = "GPT2_medium"
-    hp.speech_tokens_dict_size = 6563
-    hp.input_pos_emb = None
-    hp.speech_cond_prompt_len = 375
-    hp.use_perceiver_resampler = False
-    hp.emotion_adv = False
-    t3 = T3(hp).eval()
+    t3 = T3(turbo_config()).eval()  # the hyper-parameters from_local sets for Turbo
     dump(t3, "t3_turbo_v1.safetensors")
 
     s3gen = S3Gen(meanflow=True).eval()

@@ -133,6 +133,7 @@ class TokenStreamer:
         self.tail: torch.Tensor | None = None
         self.flow_s = self.vocode_s = 0.0
 
+    @torch.inference_mode()
     def push(self, token: int) -> np.ndarray | None:
         """Add a token; return new audio when `every` new tokens have their lookahead."""
         self.tokens.append(token)
@@ -141,6 +142,7 @@ class TokenStreamer:
         self._flow(len(self.tokens) - LOOKAHEAD_TOKENS, finalize=False)
         return self._vocode(final=False)
 
+    @torch.inference_mode()
     def finish(self, tail_tokens: list[int]) -> np.ndarray:
         """The group is done: flow the rest (plus `tail_tokens`, upstream's silence) in full."""
         self.tokens.extend(tail_tokens)
@@ -226,6 +228,7 @@ def flow_window(
     return mels.to(s3gen.dtype)
 
 
+@torch.inference_mode()
 def full_render(s3gen, ref, noise: GroupNoise, tokens: list[int], cfm_steps: int = 2):
     """One pass over all tokens with the same noise and source: the reference for seams."""
     hift = s3gen.mel2wav
