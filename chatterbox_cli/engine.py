@@ -302,9 +302,11 @@ class Engine:
     quantize: str = "none"
     fast_decode: bool = False
     """Static KV cache for single-stream decoding (plus CUDA graphs on CUDA); opt-in."""
-    overlap: bool = True
-    """Run T3 (next group / batch) in a thread while S3Gen renders the current one: measured
-    7.9 s sequential vs 5.5-6.5 s overlapped for one group of each on 2 CPU cores."""
+    overlap: bool = False
+    """Run T3 (next group / batch) in a thread while S3Gen renders the current one. Streaming
+    always does (on 2 CPU cores it cut token streaming's total by 23%, group streaming's by 8%);
+    for files and batches this flag decides: there it gained 3-5% in fp32 and lost 8% with
+    int8 here, as both halves then compete for the same two cores."""
     _fast: Any = field(default=None, repr=False)
     prefix_cache: bool = True
     """Reuse T3's KV cache over a voice's conditioning across groups (False: upstream's exact
@@ -372,6 +374,7 @@ class Engine:
         seed: int | None = None,
         cfm_steps: int = 2,
         stream_tokens: int | None = None,
+        overlap: bool | None = None,
     ) -> Iterator[AudioChunk]:
         """Yield one `AudioChunk` per group, as soon as it is ready; with `stream_tokens` N,
         several per group (audio every N speech tokens, see s3gen_stream.py).
@@ -385,17 +388,20 @@ class Engine:
         from chatterbox_cli.t3_decode import SPEECH_VOCAB
 
         params = params or SamplingParams()
+        overlap = self.overlap if overlap is None else overlap
         if seed is not None:
             seed_everything(seed)
-        generator = stop = None
-        if self.overlap:
+        generator = stop = first_out = None
+        if overlap:
             import threading
 
             t3_seed = seed if seed is not None else random.getrandbits(62)
             generator = torch.Generator(device=self.device).manual_seed(t3_seed)
-            stop = threading.Event()
-        events = self._t3_events(list(groups), conds, params, max_new_tokens, generator, stop)
-        if self.overlap:
+            stop, first_out = threading.Event(), threading.Event()
+        events = self._t3_events(
+            list(groups), conds, params, max_new_tokens, generator, stop, first_out, stream_tokens
+        )
+        if overlap:
             events = prefetch(events, stop=stop)
         streamer = None
         for event in events:
@@ -412,22 +418,50 @@ class Engine:
                 elif event[1] < SPEECH_VOCAB:
                     audio = streamer.push(event[1])
                     if audio is not None and len(audio):
+                        if first_out is not None:
+                            first_out.set()
                         yield self._piece(group, streamer, stats, text_s, t0, audio, offset)
                         offset += len(audio)
-            elif streamer is None:
-                yield self._to_audio(group, tokens, conds, cfm_steps, stats, text_s, t0)
             else:
-                yield self._finish_stream(group, streamer, stats, text_s, t0, offset)
+                if first_out is not None:
+                    first_out.set()
+                if streamer is None:
+                    yield self._to_audio(group, tokens, conds, cfm_steps, stats, text_s, t0)
+                else:
+                    yield self._finish_stream(group, streamer, stats, text_s, t0, offset)
 
-    def _t3_events(self, groups, conds, params, max_new_tokens, generator, stop=None):
+    def _t3_events(
+        self,
+        groups,
+        conds,
+        params,
+        max_new_tokens,
+        generator,
+        stop=None,
+        first_out=None,
+        stream_tokens=None,
+    ):
         """T3 for every group: ("start", i, group, cap, stats, text_s, t0), then ("token", id)
-        per sampled token, then ("end",)."""
+        per sampled token, then ("end",).
+
+        With `first_out` (overlap), T3 waits for the first audio before going past what it
+        needs (the first group, or the first piece's tokens): on a shared CPU, running ahead
+        sooner only slows the first audio down."""
         import torch
 
-        from chatterbox_cli.t3_decode import DecodeStats, decode
+        from chatterbox_cli.t3_decode import SPEECH_VOCAB, DecodeStats, decode
 
+        def hold() -> bool:
+            while first_out is not None and not first_out.wait(0.05):
+                if stop is not None and stop.is_set():
+                    return False
+            return True
+
+        hold_at = stream_tokens + 3 if stream_tokens else None
         t3 = self.tts.t3
         for i, group in enumerate(groups):
+            if i == 1 and not hold():
+                return
             t0 = time.perf_counter()
             stats = DecodeStats()
             cap = max_new_tokens[i] if isinstance(max_new_tokens, Sequence) else max_new_tokens
@@ -449,7 +483,11 @@ class Engine:
                 generator,
                 stop,
             )
+            kept = 0
             for token in tokens:
+                if i == 0 and kept == hold_at and not hold():
+                    return
+                kept += int(token[0]) < SPEECH_VOCAB
                 yield ("token", int(token[0]))
             yield ("end",)
 

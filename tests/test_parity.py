@@ -103,7 +103,8 @@ def test_overlapped_t3_gives_the_same_audio_as_sequential_with_its_own_rng(engin
     groups = [TextGroup(0, "First group here.", 0), TextGroup(1, "And a second one.", 0)]
 
     def run():
-        return list(engine.synthesize(groups, engine.builtin_voice, max_new_tokens=6, seed=11))
+        voice = engine.builtin_voice
+        return list(engine.synthesize(groups, voice, max_new_tokens=6, seed=11, overlap=True))
 
     overlapped, again = run(), run()
     import chatterbox_cli.engine as eng
