@@ -423,12 +423,13 @@ class Engine:
                         yield self._piece(group, streamer, stats, text_s, t0, audio, offset)
                         offset += len(audio)
             else:
+                if streamer is None:
+                    chunk = self._to_audio(group, tokens, conds, cfm_steps, stats, text_s, t0)
+                else:
+                    chunk = self._finish_stream(group, streamer, stats, text_s, t0, offset)
                 if first_out is not None:
                     first_out.set()
-                if streamer is None:
-                    yield self._to_audio(group, tokens, conds, cfm_steps, stats, text_s, t0)
-                else:
-                    yield self._finish_stream(group, streamer, stats, text_s, t0, offset)
+                yield chunk
 
     def _t3_events(
         self,
