@@ -161,6 +161,7 @@ class Runtime:
     quantize: str = "none"
     dtype: str = "auto"
     fast_decode: bool = False
+    overlap: bool = False
 
     def check(self, device: str) -> Runtime:
         """Validate against the resolved device; `auto` dtype becomes a concrete one."""
@@ -182,7 +183,7 @@ class Runtime:
             raise BadInput("--dtype float16 needs --device cuda; use bfloat16 or float32")
         if dtype == "bfloat16" and device == "mps":
             raise BadInput("--dtype bfloat16 is not supported on mps; use float32")
-        return Runtime(self.threads, self.quantize, dtype, self.fast_decode)
+        return Runtime(self.threads, self.quantize, dtype, self.fast_decode, self.overlap)
 
     def apply(self) -> None:
         if self.threads:
@@ -303,10 +304,10 @@ class Engine:
     fast_decode: bool = False
     """Static KV cache for single-stream decoding (plus CUDA graphs on CUDA); opt-in."""
     overlap: bool = False
-    """Run T3 (next group / batch) in a thread while S3Gen renders the current one. Streaming
-    always does (on 2 CPU cores it cut token streaming's total by 23%, group streaming's by 8%);
-    for files and batches this flag decides: there it gained 3-5% in fp32 and lost 8% with
-    int8 here, as both halves then compete for the same two cores."""
+    """Run T3 (next group / batch) in a worker thread while S3Gen renders the current one
+    (`--overlap`). Off by default: on 2 CPU cores it was a wash or worse (both halves share
+    the cores; with int8 streaming it made totals 1.4x slower); meant to be measured on CUDA.
+    """
     _fast: Any = field(default=None, repr=False)
     prefix_cache: bool = True
     """Reuse T3's KV cache over a voice's conditioning across groups (False: upstream's exact
@@ -678,8 +679,10 @@ def load_engine(
     runtime.apply()
     key = (source, device, runtime.quantize)
     if key in _CACHE:
-        _CACHE[key].dtype, _CACHE[key].fast_decode = runtime.dtype, runtime.fast_decode
-        return _CACHE[key]
+        engine = _CACHE[key]
+        engine.dtype, engine.fast_decode = runtime.dtype, runtime.fast_decode
+        engine.overlap = runtime.overlap
+        return engine
     configure_device(device)
     t0 = time.perf_counter()
     with upstream_quiet():
@@ -702,6 +705,7 @@ def load_engine(
         dtype=runtime.dtype,
         quantize=runtime.quantize,
         fast_decode=runtime.fast_decode,
+        overlap=runtime.overlap,
     )
     engine.builtin_voice = tts.conds
     _CACHE[key] = engine

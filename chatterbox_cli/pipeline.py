@@ -119,7 +119,6 @@ def synthesize(
         seed=opts.seed,
         cfm_steps=opts.cfm_steps,
         stream_tokens=opts.stream_tokens if streaming else None,
-        overlap=True if streaming else None,
     )
 
 

@@ -194,7 +194,8 @@ def test_play_without_sounddevice_is_a_clear_error(cli, monkeypatch):
 
 
 def test_ctrl_c_mid_stream_leaves_a_well_formed_stream(checkpoint):
-    """SIGINT after the first audio: exit 130 at once, and what was sent parses as WAV."""
+    """SIGINT after the first audio: exit 130 at once, and what was sent parses as WAV. With
+    --overlap, so the T3 worker thread is cancelled and joined too."""
     import os
     import signal
     import subprocess
@@ -204,7 +205,7 @@ def test_ctrl_c_mid_stream_leaves_a_well_formed_stream(checkpoint):
     text = "One sentence streams first. " + "Then a long tail keeps the model busy. " * 4
     env = {k: v for k, v in os.environ.items() if k != "CHATTERBOX_DEBUG"}
     cmd = [sys.executable, "-m", "chatterbox_cli", "say", text, "--model-dir", str(checkpoint)]
-    cmd += ["--max-new-tokens", "400", "--stream-tokens", "10", "-o", "-"]
+    cmd += ["--max-new-tokens", "400", "--stream-tokens", "10", "-o", "-", "--overlap"]
     proc = subprocess.Popen(
         cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
     )

@@ -20,6 +20,7 @@ from chatterbox_cli.cli.options import (
     MaxNewTokensOpt,
     ModelDirOpt,
     ModelOpt,
+    OverlapOpt,
     OverwriteOpt,
     PauseOpt,
     QuantizeOpt,
@@ -66,6 +67,7 @@ def batch(
     threads: ThreadsOpt = None,
     quantize: QuantizeOpt = "none",
     dtype: DtypeOpt = "auto",
+    overlap: OverlapOpt = False,
     cfm_steps: CfmStepsOpt = 2,
     seed: SeedOpt = None,
     temperature: TemperatureOpt = DEFAULTS["temperature"],
@@ -133,7 +135,9 @@ def batch(
         return
     if voice:
         voices.resolve(voice, model)
-    source, device, runtime = checked_source(model, model_dir, device, threads, quantize, dtype)
+    source, device, runtime = checked_source(
+        model, model_dir, device, threads, quantize, dtype, overlap=overlap
+    )
     engine = load(out, source, device, runtime)
     cfg = job.BatchConfig(
         outdir=outdir,

@@ -19,6 +19,7 @@ from chatterbox_cli.cli.options import (
     FastDecodeOpt,
     ModelDirOpt,
     ModelOpt,
+    OverlapOpt,
     QuantizeOpt,
     QuietOpt,
     ThreadsOpt,
@@ -89,6 +90,7 @@ def bench(
     threads: ThreadsOpt = None,
     quantize: QuantizeOpt = "none",
     dtype: DtypeOpt = "auto",
+    overlap: OverlapOpt = False,
     fast_decode: FastDecodeOpt = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed for every run.")] = 0,
     warmup: Annotated[int, typer.Option("--warmup", help="Unrecorded warm-up runs.")] = 1,
@@ -139,7 +141,7 @@ def bench(
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
     spec = voices.resolve(voice, model)
     source, device, runtime = checked_source(
-        model, model_dir, device, threads, quantize, dtype, fast_decode
+        model, model_dir, device, threads, quantize, dtype, fast_decode, overlap
     )
     if tokens is None and model_dir and is_random_checkpoint(model_dir):
         tokens = "auto"

@@ -15,6 +15,7 @@ def checked_source(
     quantize: str = "none",
     dtype: str = "auto",
     fast_decode: bool = False,
+    overlap: bool = False,
 ):
     """Validate --model/--model-dir/--device and the runtime flags before anything heavy."""
     from chatterbox_cli.engine import ModelSource, Runtime, resolve_device
@@ -22,7 +23,7 @@ def checked_source(
     source = ModelSource(model, model_dir)
     source.check()
     device = resolve_device(device)
-    return source, device, Runtime(threads, quantize, dtype, fast_decode).check(device)
+    return source, device, Runtime(threads, quantize, dtype, fast_decode, overlap).check(device)
 
 
 def load(out: Output, source, device: str, runtime=None):

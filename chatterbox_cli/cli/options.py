@@ -95,6 +95,13 @@ FastDecodeOpt = Annotated[
         help="Static KV cache (+ CUDA graphs on CUDA) for T3; opt-in, single stream only.",
     ),
 ]
+OverlapOpt = Annotated[
+    bool,
+    typer.Option(
+        "--overlap",
+        help="Run T3 ahead in a thread while S3Gen renders (for GPUs; no gain on small CPUs).",
+    ),
+]
 SubtypeOpt = Annotated[str, typer.Option("--subtype", help="PCM_16|FLOAT sample format.")]
 LufsOpt = Annotated[float, typer.Option("--lufs", help="Target integrated loudness (LUFS).")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")]

@@ -23,6 +23,7 @@ from chatterbox_cli.cli.options import (
     MaxNewTokensOpt,
     ModelDirOpt,
     ModelOpt,
+    OverlapOpt,
     OverwriteOpt,
     PauseOpt,
     QuantizeOpt,
@@ -173,6 +174,7 @@ def say(
     threads: ThreadsOpt = None,
     quantize: QuantizeOpt = "none",
     dtype: DtypeOpt = "auto",
+    overlap: OverlapOpt = False,
     fast_decode: FastDecodeOpt = False,
     seed: SeedOpt = None,
     temperature: TemperatureOpt = DEFAULTS["temperature"],
@@ -229,7 +231,7 @@ def say(
         check_writable(target, overwrite)
     spec = voices.resolve(voice, model)
     source, device, runtime = checked_source(
-        model, model_dir, device, threads, quantize, dtype, fast_decode
+        model, model_dir, device, threads, quantize, dtype, fast_decode, overlap
     )
     if spec.kind == "builtin" and source.has_builtin_voice is False:
         raise VoiceError(
