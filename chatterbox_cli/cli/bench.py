@@ -27,6 +27,7 @@ from chatterbox_cli.cli.options import (
 )
 from chatterbox_cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, BadInput
 from chatterbox_cli.output import Output
+from chatterbox_cli.pipeline import DEFAULT_STREAM_TOKENS
 
 
 def bench_items(texts: list[str] | None, file: Path | None):
@@ -81,7 +82,7 @@ def bench(
     ] = None,
     stream_tokens: Annotated[
         int, typer.Option("--stream-tokens", help="stream-tokens mode: audio every N tokens.")
-    ] = 25,
+    ] = DEFAULT_STREAM_TOKENS,
     cfm_steps: CfmStepsOpt = 2,
     voice: VoiceOpt = None,
     model: ModelOpt = "turbo",
