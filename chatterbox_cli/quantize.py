@@ -4,7 +4,7 @@ GPT-2 computes its projections with transformers' `Conv1D` (a transposed linear 
 `quantize_dynamic` silently skips; converting them to `nn.Linear` first is what makes int8 pay
 (T3 decode is memory-bound: ~1.2 GB of fp32 weights read per token). Weights become int8 with
 one scale per tensor and activations are quantized on the fly, so outputs deviate from fp32:
-tests/test_quantize.py bounds the deviation measured on this checkpoint.
+tests/test_runtime.py bounds the deviation measured on this checkpoint.
 """
 
 from __future__ import annotations
