@@ -97,7 +97,7 @@ def normalize_loudness(
 
 def watermark(wav: np.ndarray, sr: int, watermarker) -> np.ndarray:
     """Perth implicit watermark; always the last step so nothing after it can weaken it."""
-    from chatterbox_cli.engine import upstream_quiet
+    from chatterbox_cli.runtime import upstream_quiet
 
     with upstream_quiet():
         marked = watermarker.apply_watermark(wav, sample_rate=sr)

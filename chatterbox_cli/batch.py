@@ -34,14 +34,20 @@ KNOWN = (
     "temperature",
     "top_p",
     "top_k",
+    "min_p",
     "repetition_penalty",
+    "cfg_weight",
+    "exaggeration",
     "lufs",
 )
 NUMERIC = {
     "temperature": float,
     "top_p": float,
     "top_k": int,
+    "min_p": float,
     "repetition_penalty": float,
+    "cfg_weight": float,
+    "exaggeration": float,
     "lufs": float,
 }
 
@@ -182,6 +188,26 @@ def read_inputs(
     return items, invalid
 
 
+def unused_knobs(items: list[BatchItem], family) -> tuple[list[BatchItem], list[InvalidRow]]:
+    """Rows that set a sampling column the model does not use are invalid (as the flags are)."""
+    from chatterbox_cli.families import users
+
+    keep: list[BatchItem] = []
+    invalid: list[InvalidRow] = []
+    for item in items:
+        unused = [k for k in item.overrides if k != "lufs" and k not in family.knobs]
+        if unused:
+            knob = unused[0]
+            reason = (
+                f"{knob} is not used by the {family.name} model "
+                f"(models that use it: {', '.join(users(knob))})"
+            )
+            invalid.append(InvalidRow(item.source, item.line, reason))
+        else:
+            keep.append(item)
+    return keep, invalid
+
+
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
 
 
@@ -316,7 +342,8 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
 
     from chatterbox_cli import voices
     from chatterbox_cli.audio import join, master
-    from chatterbox_cli.engine import Job, auto_max_tokens
+    from chatterbox_cli.batched import Job, synthesize_batches
+    from chatterbox_cli.engine import auto_max_tokens
     from chatterbox_cli.metrics import rtf
     from chatterbox_cli.pipeline import conditionals
     from chatterbox_cli.sinks import write_file
@@ -396,8 +423,8 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
             )
 
     batches = [b for b in batches if b]
-    results = engine.synthesize_batches(
-        ([job for _, job in batch] for batch in batches), cfm_steps=cfg.opts.cfm_steps
+    results = synthesize_batches(
+        engine, ([job for _, job in batch] for batch in batches), cfm_steps=cfg.opts.cfm_steps
     )
     for batch, chunks in zip(batches, results, strict=True):
         if isinstance(chunks, Exception):

@@ -18,10 +18,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from chatterbox_cli.engine import Engine, _sync
+from chatterbox_cli.engine import Engine
 from chatterbox_cli.errors import BadInput
 from chatterbox_cli.metrics import rtf
 from chatterbox_cli.pipeline import DEFAULT_STREAM_TOKENS, RenderOptions, render
+from chatterbox_cli.runtime import sync as _sync
 from chatterbox_cli.text import split_groups
 
 SCHEMA = 1
@@ -135,11 +136,12 @@ def spread(total: int, weights: list[int]) -> list[int]:
 
 @contextlib.contextmanager
 def fixed_compute(t3) -> Iterator[None]:
-    """Mask stop/start logits (ids >= 6561) so decoding runs to the cap in every mode alike."""
+    """Push stop/start logits (ids >= 6561) far down so decoding runs to the cap in every mode
+    alike. Finite, not -inf: CFG's `cond - uncond` would turn -inf into NaN."""
     import torch
 
     def mask(_module, _inputs, logits):
-        return logits.index_fill(-1, banned.to(logits.device), -float("inf"))
+        return logits.index_fill(-1, banned.to(logits.device), -1e30)
 
     banned = torch.arange(6561, t3.hp.speech_tokens_dict_size)
     handle = t3.speech_head.register_forward_hook(mask)
@@ -165,9 +167,9 @@ def _timed(fn: Callable, stages: dict, key: str, device: str) -> Callable:
 @contextlib.contextmanager
 def instrument_upstream(engine: Engine, stages: dict, cap: int | None, counted: list):
     """Time upstream `generate()`'s stages from outside, without changing what it computes."""
-    tts, device = engine.tts, engine.device
+    tts, device, family = engine.tts, engine.device, engine.family
     t3, s3gen = tts.t3, tts.s3gen
-    inference_turbo = t3.inference_turbo
+    upstream_t3 = getattr(t3, family.upstream_t3)
     marks: dict[str, float] = {}
 
     def first_forward(_module, _inputs, _output):
@@ -177,33 +179,40 @@ def instrument_upstream(engine: Engine, stages: dict, cap: int | None, counted: 
 
     def timed_t3(*args, **kwargs):
         if cap is not None:
-            kwargs["max_gen_len"] = cap - 1  # upstream samples once before its loop
+            kwargs.update(family.upstream_cap(cap))
         marks.clear()
         handle = t3.tfmr.register_forward_hook(first_forward)
         t0 = time.perf_counter()
         try:
-            tokens = inference_turbo(*args, **kwargs)
+            tokens = upstream_t3(*args, **kwargs)
         finally:
             handle.remove()
         _sync(device)
         end = time.perf_counter()
         stages["t3_prefill"] = marks["prefill"] - t0
         stages["t3_decode"] = end - marks["prefill"]
-        counted.append(int((tokens < 6561).sum()))
+        counted.append(len(family.speech_tokens(tokens[0].tolist())))
         return tokens
 
     tokenizer, watermarker = tts.tokenizer, tts.watermarker
-    t3.inference_turbo = timed_t3
+    tokenize = family.upstream_tokenize
+    if tokenize:
+        setattr(tokenizer, tokenize, _timed(getattr(tokenizer, tokenize), stages, "text", device))
+    else:
+        tts.tokenizer = _timed(tokenizer, stages, "text", device)
+    setattr(t3, family.upstream_t3, timed_t3)
     s3gen.flow_inference = _timed(s3gen.flow_inference, stages, "flow", device)
     s3gen.hift_inference = _timed(s3gen.hift_inference, stages, "hifigan", device)
-    tts.tokenizer = _timed(tokenizer, stages, "text", device)
     tts.watermarker = SimpleNamespace(
         apply_watermark=_timed(watermarker.apply_watermark, stages, "watermark", device)
     )
     try:
         yield
     finally:
-        del t3.inference_turbo, s3gen.flow_inference, s3gen.hift_inference
+        delattr(t3, family.upstream_t3)
+        del s3gen.flow_inference, s3gen.hift_inference
+        if tokenize:
+            delattr(tokenizer, tokenize)
         tts.tokenizer, tts.watermarker = tokenizer, watermarker
 
 
@@ -236,24 +245,18 @@ def _peaks(device: str) -> tuple[float | None, float | None]:
 
 def mode_upstream(ctx: BenchContext, item: BenchItem) -> dict:
     """The baseline: upstream `generate()` on the whole text, as a library user calls it."""
-    from chatterbox_cli.engine import upstream_quiet
+    from chatterbox_cli.runtime import upstream_quiet
 
     engine = ctx.baseline or ctx.engine
     tts = engine.tts
     stages: dict[str, float | None] = dict.fromkeys(STAGES)
     counted: list[int] = []
-    p = ctx.opts.sampling
+    p = ctx.opts.sampling or engine.family.defaults
     saved_conds, tts.conds = tts.conds, ctx.conds
     try:
         with instrument_upstream(engine, stages, ctx.budget(item), counted), upstream_quiet():
             t0 = time.perf_counter()
-            wav = tts.generate(
-                item.text,
-                temperature=p.temperature,
-                top_p=p.top_p,
-                top_k=p.top_k,
-                repetition_penalty=p.repetition_penalty,
-            )
+            wav = engine.family.generate(tts, item.text, p)
             _sync(engine.device)
             total = time.perf_counter() - t0
     finally:
@@ -337,7 +340,8 @@ def mode_stream_tokens(ctx: BenchContext, item: BenchItem) -> dict:
 def mode_batch(ctx: BenchContext, item: BenchItem) -> dict:
     """Throughput: `ctx.items` copies of the text (seeds differ), decoded in batches."""
     from chatterbox_cli.audio import join, master
-    from chatterbox_cli.engine import Job, auto_max_tokens
+    from chatterbox_cli.batched import Job, synthesize_batches
+    from chatterbox_cli.engine import auto_max_tokens
 
     engine = ctx.engine
     groups, opts = _plan(ctx, item)
@@ -349,7 +353,7 @@ def mode_batch(ctx: BenchContext, item: BenchItem) -> dict:
             Job(
                 g,
                 ctx.conds,
-                ctx.opts.sampling,
+                ctx.opts.sampling or engine.family.defaults,
                 caps[i] if caps else auto_max_tokens(g.text),
                 seed=ctx.seed * 1000 + copy * 100 + i,
             ),
@@ -363,8 +367,8 @@ def mode_batch(ctx: BenchContext, item: BenchItem) -> dict:
     per_copy: dict[int, list] = {}
     t0 = time.perf_counter()
     windows = [jobs[start : start + size] for start in range(0, len(jobs), size)]
-    results = engine.synthesize_batches(
-        ([j for _, j in window] for window in windows), cfm_steps=ctx.opts.cfm_steps
+    results = synthesize_batches(
+        engine, ([j for _, j in window] for window in windows), cfm_steps=ctx.opts.cfm_steps
     )
     for window, chunks in zip(windows, results, strict=True):
         if isinstance(chunks, Exception):
@@ -404,7 +408,7 @@ MODES: dict[str, Callable[[BenchContext, BenchItem], dict]] = {
 
 
 def measure(ctx: BenchContext, mode: str, item: BenchItem, repeat: int) -> Sample:
-    from chatterbox_cli.engine import seed_everything
+    from chatterbox_cli.runtime import seed_everything
 
     seed_everything(ctx.seed)
     _reset_peaks(ctx.engine.device)
@@ -570,6 +574,7 @@ def environment(ctx: BenchContext, voice: str) -> dict:
         "cfm_steps": ctx.opts.cfm_steps,
         "prefix_cache": ctx.engine.prefix_cache,
         "threads": torch.get_num_threads(),
+        "family": ctx.engine.family.name,
         "model": ctx.engine.source.describe(),
         "random_weights": bool(model_dir and is_random_checkpoint(model_dir)),
         "voice": voice,

@@ -1,18 +1,16 @@
-"""Model loading, device choice and the synthesis generator (groups -> tokens -> audio chunks).
+"""The engine: a loaded model family and the synthesis generator (groups -> tokens -> audio).
 
-Heavy imports (torch, chatterbox) happen inside functions so `chatterbox --help` stays instant.
+It never asks which family it runs: text tokens, T3 decoding, the tokens S3Gen may see and the
+S3Gen settings all come from `families`. Heavy imports (torch, chatterbox) happen inside
+functions so `chatterbox --help` stays instant.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import math
-import os
 import random
-import sys
 import time
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,231 +18,30 @@ from typing import Any
 
 import numpy as np
 
-from chatterbox_cli.errors import BadInput, ModelUnavailable
+from chatterbox_cli.errors import ModelUnavailable
+from chatterbox_cli.families import SPEECH_VOCAB, Family
+from chatterbox_cli.runtime import (
+    Runtime,
+    configure_device,
+    prefetch,
+    resolve_device,
+    seed_everything,
+    sync,
+    upstream_quiet,
+)
+from chatterbox_cli.sampling import SamplingParams
+from chatterbox_cli.source import ModelSource, hub_snapshot
 from chatterbox_cli.text import TextGroup
 
 SAMPLE_RATE = 24000
 TOKENS_PER_SECOND = 25
-HUB_REPO = {"turbo": "ResembleAI/chatterbox-turbo"}
-MODEL_FILES = {
-    "turbo": ("ve.safetensors", "t3_turbo_v1.safetensors", "s3gen_meanflow.safetensors"),
-}
-MODELS = tuple(HUB_REPO)
-DEVICES = ("auto", "cpu", "cuda", "mps")
 MAX_TOKENS_CEILING = 900
 """36 s of speech: well under upstream's hidden 1000-token (40 s) limit."""
-
-
-def debug_enabled() -> bool:
-    return os.environ.get("CHATTERBOX_DEBUG", "") not in ("", "0")
-
-
-@contextlib.contextmanager
-def upstream_quiet():
-    """Upstream prints notices on stdout (our data channel) and tqdm bars on stderr (where our
-    own progress goes): swallow both unless CHATTERBOX_DEBUG is set."""
-    if debug_enabled():
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-        return
-    sink = io.StringIO()
-    with (
-        contextlib.redirect_stdout(sink),
-        contextlib.redirect_stderr(sink),
-        warnings.catch_warnings(),
-    ):
-        warnings.simplefilter("ignore")
-        yield
 
 
 def auto_max_tokens(text: str) -> int:
     """A cap no real group should reach: ~6 chars/s (slow speech) plus one second of slack."""
     return min(MAX_TOKENS_CEILING, TOKENS_PER_SECOND + math.ceil(len(text) * TOKENS_PER_SECOND / 6))
-
-
-def resolve_device(name: str = "auto") -> str:
-    import torch
-
-    name = (name or "auto").lower()
-    if name not in DEVICES:
-        raise BadInput(f"unknown device {name!r}; use one of: {', '.join(DEVICES)}")
-    has_mps = getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise BadInput("--device cuda: no CUDA GPU is visible to torch; use --device cpu")
-    if name == "mps" and not has_mps:
-        raise BadInput("--device mps: Apple MPS is not available here; use --device cpu")
-    return name
-
-
-def configure_device(device: str) -> None:
-    import torch
-
-    if device == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True
-
-
-def _sync(device: str) -> None:
-    """Wait for queued GPU work so wall-clock stage times are honest."""
-    if device == "cuda":
-        import torch
-
-        torch.cuda.synchronize()
-
-
-def prefetch(items: Iterator, depth: int = 0, stop=None) -> Iterator:
-    """Run a generator in a worker thread, yielding its items here as they come (a queue of
-    `depth` items, 0 = unbounded). Its exceptions re-raise here. When this side stops early
-    (Ctrl-C, an error) it sets `stop` (which the producer's decode loops watch) and waits for
-    the worker, so no torch work is left running while the process exits."""
-    import queue
-    import threading
-
-    box: queue.Queue = queue.Queue(maxsize=depth)
-    stop = stop or threading.Event()
-    done = object()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                box.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            for item in items:
-                if not put((None, item)):
-                    return
-            put((None, done))
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            put((exc, None))
-
-    worker = threading.Thread(target=work, name="chatterbox-t3", daemon=True)
-    worker.start()
-    try:
-        while True:
-            exc, item = box.get()
-            if exc is not None:
-                raise exc
-            if item is done:
-                return
-            yield item
-    finally:
-        stop.set()
-        worker.join(timeout=30)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed every RNG the pipeline draws from: T3 sampling, flow noise, HiFiGAN's source."""
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-QUANTIZE = ("none", "int8")
-
-
-@dataclass(frozen=True)
-class Runtime:
-    """How the model runs: threads, int8 weights (CPU), autocast dtype (T3 and flow)."""
-
-    threads: int | None = None
-    quantize: str = "none"
-    dtype: str = "auto"
-    fast_decode: bool = False
-    overlap: bool = False
-
-    def check(self, device: str) -> Runtime:
-        """Validate against the resolved device; `auto` dtype becomes a concrete one."""
-        import torch
-
-        if self.threads is not None and not 1 <= self.threads <= 1024:
-            raise BadInput("--threads must be >= 1")
-        if self.quantize not in QUANTIZE:
-            raise BadInput(f"--quantize must be one of: {', '.join(QUANTIZE)}")
-        if self.quantize == "int8" and device != "cpu":
-            raise BadInput("--quantize int8 is for CPU; on a GPU use --dtype bfloat16")
-        dtype = self.dtype.lower()
-        if dtype not in DTYPES:
-            raise BadInput(f"--dtype must be one of: {', '.join(DTYPES)}")
-        if dtype == "auto":
-            bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
-            dtype = "bfloat16" if bf16 else "float32"
-        if dtype == "float16" and device != "cuda":
-            raise BadInput("--dtype float16 needs --device cuda; use bfloat16 or float32")
-        if dtype == "bfloat16" and device == "mps":
-            raise BadInput("--dtype bfloat16 is not supported on mps; use float32")
-        return Runtime(self.threads, self.quantize, dtype, self.fast_decode, self.overlap)
-
-    def apply(self) -> None:
-        if self.threads:
-            import torch
-
-            torch.set_num_threads(self.threads)
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    """Upstream Turbo's `generate()` defaults."""
-
-    temperature: float = 0.8
-    top_p: float = 0.95
-    top_k: int = 1000
-    repetition_penalty: float = 1.2
-
-    def check(self) -> SamplingParams:
-        if not self.temperature > 0:
-            raise BadInput("--temperature must be > 0")
-        if not 0 < self.top_p <= 1:
-            raise BadInput("--top-p must be in (0, 1]")
-        if self.top_k < 0:
-            raise BadInput("--top-k must be >= 0 (0 disables it)")
-        if not self.repetition_penalty > 0:
-            raise BadInput("--repetition-penalty must be > 0")
-        return self
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """Where weights come from: a local checkpoint directory, else the Hugging Face Hub."""
-
-    kind: str = "turbo"
-    model_dir: Path | None = None
-
-    def describe(self) -> str:
-        return str(self.model_dir) if self.model_dir else f"hf://{HUB_REPO[self.kind]}"
-
-    def check(self) -> None:
-        """Fail fast (before any heavy import) on a model dir that can't be a checkpoint."""
-        if self.kind not in HUB_REPO:
-            raise BadInput(f"unknown model {self.kind!r}; available: {', '.join(MODELS)}")
-        if self.model_dir is None:
-            return
-        d = self.model_dir
-        if not d.is_dir():
-            raise ModelUnavailable(f"model dir {d} does not exist; pass --model-dir DIR")
-        missing = [f for f in MODEL_FILES[self.kind] if not (d / f).is_file()]
-        if not (d / "tokenizer.json").is_file() and not (d / "vocab.json").is_file():
-            missing.append("tokenizer.json")
-        if missing:
-            raise ModelUnavailable(
-                f"model dir {d} lacks {', '.join(missing)}; "
-                f"point --model-dir at a Chatterbox {self.kind} checkpoint"
-            )
-
-    @property
-    def has_builtin_voice(self) -> bool | None:
-        """None when unknown before loading (hub)."""
-        return (self.model_dir / "conds.pt").is_file() if self.model_dir else None
 
 
 @dataclass
@@ -278,19 +75,8 @@ class AudioChunk:
 
 
 @dataclass
-class Job:
-    """One group to synthesize in a batch, with its own voice, sampling and seed."""
-
-    group: TextGroup
-    conds: Any
-    params: SamplingParams
-    max_new_tokens: int
-    seed: int | None = None
-
-
-@dataclass
 class Engine:
-    """A loaded upstream `ChatterboxTurboTTS` plus our decode loop."""
+    """A loaded upstream TTS object of one family plus our decode loops."""
 
     tts: Any
     device: str
@@ -322,10 +108,14 @@ class Engine:
             return contextlib.nullcontext()
         return torch.autocast(self.device, dtype=getattr(torch, self.dtype))
 
+    @property
+    def family(self) -> Family:
+        return self.source.family
+
     def fast_step(self):
         from chatterbox_cli.t3_decode import FastStep
 
-        if not self.fast_decode:
+        if not self.fast_decode or not self.family.fast_decode:
             return None
         if self._fast is None:
             self._fast = FastStep(self.tts.t3, compile=self.device == "cuda")
@@ -335,7 +125,7 @@ class Engine:
         """The voice's T3 prefix cache, built on first use (the last few voices are kept)."""
         from chatterbox_cli.t3_decode import Prefix
 
-        if not self.prefix_cache:
+        if not self.prefix_cache or not self.family.prefix_cache:
             return None
         key = id(t3_cond)
         if key not in self._prefixes:
@@ -353,18 +143,13 @@ class Engine:
         import torch
 
         with upstream_quiet(), torch.inference_mode():
-            self.tts.prepare_conditionals(str(path))
-        conds, self.tts.conds = self.tts.conds, self.builtin_voice
+            conds = self.family.prepare_reference(self.tts, path)
+        self.tts.conds = self.builtin_voice
         return conds
 
     def text_tokens(self, text: str):
-        """Exactly upstream's text path: punc_norm, then the GPT-2 tokenizer."""
-        from chatterbox.tts_turbo import punc_norm
-
-        ids = self.tts.tokenizer(
-            punc_norm(text), return_tensors="pt", padding=True, truncation=True
-        )
-        return ids.input_ids.to(self.device)
+        """Exactly upstream's text path for this family."""
+        return self.family.text_tokens(self.tts, text)
 
     def synthesize(
         self,
@@ -373,7 +158,7 @@ class Engine:
         params: SamplingParams | None = None,
         max_new_tokens: int | Sequence[int] | None = None,
         seed: int | None = None,
-        cfm_steps: int = 2,
+        cfm_steps: int | None = None,
         stream_tokens: int | None = None,
         overlap: bool | None = None,
     ) -> Iterator[AudioChunk]:
@@ -386,9 +171,8 @@ class Engine:
         """
         import torch
 
-        from chatterbox_cli.t3_decode import SPEECH_VOCAB
-
-        params = params or SamplingParams()
+        params = params or self.family.defaults
+        cfm_steps = cfm_steps or self.family.cfm_steps
         overlap = self.overlap if overlap is None else overlap
         if seed is not None:
             seed_everything(seed)
@@ -425,7 +209,7 @@ class Engine:
                         offset += len(audio)
             else:
                 if streamer is None:
-                    chunk = self._to_audio(group, tokens, conds, cfm_steps, stats, text_s, t0)
+                    chunk = self.to_audio(group, tokens, conds, cfm_steps, stats, text_s, t0)
                 else:
                     chunk = self._finish_stream(group, streamer, stats, text_s, t0, offset)
                 if first_out is not None:
@@ -451,7 +235,7 @@ class Engine:
         sooner only slows the first audio down."""
         import torch
 
-        from chatterbox_cli.t3_decode import SPEECH_VOCAB, DecodeStats, decode
+        from chatterbox_cli.t3_decode import DecodeStats
 
         def hold() -> bool:
             while first_out is not None and not first_out.wait(0.05):
@@ -470,11 +254,12 @@ class Engine:
             cap = cap or auto_max_tokens(group.text)
             with torch.inference_mode():
                 ids = self.text_tokens(group.text)
-                prefix = self.prefix(conds.t3)
+                t3_cond = self.family.t3_cond(conds, params)
+                prefix = self.prefix(t3_cond)
             yield ("start", i, group, cap, stats, time.perf_counter() - t0, t0)
-            tokens = decode(
+            tokens = self.family.decode(
                 t3,
-                conds.t3,
+                t3_cond,
                 ids,
                 params,
                 cap,
@@ -527,94 +312,21 @@ class Engine:
     def _finish_stream(self, group, streamer, stats, text_s, t0, offset):
         from chatterbox.models.s3gen.const import S3GEN_SIL
 
-        audio = streamer.finish([S3GEN_SIL] * 3)
-        del streamer.tokens[-3:]
+        tail = self.family.tail_tokens
+        audio = streamer.finish([S3GEN_SIL] * tail)
+        del streamer.tokens[len(streamer.tokens) - tail :]
         return self._piece(group, streamer, stats, text_s, t0, audio, offset, last=True)
 
-    def synthesize_batch(self, jobs: list[Job], cfm_steps: int = 2) -> list[AudioChunk]:
-        """T3 for all jobs in one batched decode, then S3Gen per job.
-
-        A job with a seed gets its own T3 generator and a seeded S3Gen, so its audio does not
-        depend on what else is in the batch. T3 time is shared equally among the jobs.
-        """
-        return self.render_jobs(jobs, self.decode_jobs(jobs), cfm_steps)
-
-    def synthesize_batches(self, batches: Iterable[list[Job]], cfm_steps: int = 2):
-        """`synthesize_batch` over consecutive batches, with T3 for the next batch running (in a
-        thread, with `overlap`) while S3Gen renders this one. Yields each batch's chunks, or the
-        exception that batch raised (the others go on)."""
-
-        import threading
-
-        stop = threading.Event()
-
-        def decoded():
-            for jobs in batches:
-                try:
-                    yield jobs, self.decode_jobs(jobs, stop)
-                except Exception as exc:
-                    yield jobs, exc
-
-        pairs = prefetch(decoded(), depth=1, stop=stop) if self.overlap else decoded()
-        for jobs, result in pairs:
-            if isinstance(result, Exception):
-                yield result
-                continue
-            try:
-                yield self.render_jobs(jobs, result, cfm_steps)
-            except Exception as exc:
-                yield exc
-
-    def decode_jobs(self, jobs: list[Job], stop=None):
-        """The T3 half of `synthesize_batch`: (tokens per job, stats share, text seconds).
-
-        With `overlap`, unseeded rows get a generator too, so T3 in its thread never draws
-        from the global RNG that seeded S3Gen calls use."""
-        import torch
-
-        from chatterbox_cli.t3_decode import DecodeStats, Row, decode_batch
-
-        t0 = time.perf_counter()
-        rows = []
-        for job in jobs:
-            generator = None
-            if job.seed is not None or self.overlap:
-                seed = job.seed if job.seed is not None else random.getrandbits(62)
-                generator = torch.Generator(device=self.device).manual_seed(seed)
-            ids = self.text_tokens(job.group.text)
-            rows.append(Row(job.conds.t3, ids, job.params, job.max_new_tokens, generator))
-        text_s = (time.perf_counter() - t0) / len(jobs)
-        stats = DecodeStats()
-        shared = all(job.conds is jobs[0].conds for job in jobs)
-        prefix = self.prefix(jobs[0].conds.t3) if shared else None
-        tokens = decode_batch(self.tts.t3, rows, stats, prefix, self.amp, stop)
-        share = DecodeStats(stats.prefill_s / len(jobs), stats.decode_s / len(jobs))
-        return tokens, share, text_s
-
-    def render_jobs(self, jobs: list[Job], decoded, cfm_steps: int = 2) -> list[AudioChunk]:
-        """The S3Gen half of `synthesize_batch`."""
-        tokens, share, text_s = decoded
-        chunks = []
-        for job, row_tokens in zip(jobs, tokens, strict=True):
-            if job.seed is not None:
-                seed_everything(job.seed)
-            share.stopped = len(row_tokens) < job.max_new_tokens
-            start = time.perf_counter() - text_s - share.prefill_s - share.decode_s
-            chunks.append(
-                self._to_audio(job.group, row_tokens, job.conds, cfm_steps, share, text_s, start)
-            )
-        return chunks
-
-    def _to_audio(self, group, tokens, conds, cfm_steps, stats, text_s, t0) -> AudioChunk:
-        """Upstream's tail of `generate()`: drop ids >= 6561, add 3 silence tokens, S3Gen."""
+    def to_audio(self, group, tokens, conds, cfm_steps, stats, text_s, t0) -> AudioChunk:
+        """Upstream's tail of `generate()`: the tokens S3Gen may see, the family's silence
+        tokens, S3Gen."""
         import torch
         from chatterbox.models.s3gen.const import S3GEN_SIL
 
-        from chatterbox_cli.t3_decode import SPEECH_VOCAB
-
-        kept = [t for t in tokens if t < SPEECH_VOCAB]
+        kept = self.family.speech_tokens(tokens)
         with torch.inference_mode():
-            speech = torch.tensor([*kept, S3GEN_SIL, S3GEN_SIL, S3GEN_SIL], device=self.device)
+            tail = [S3GEN_SIL] * self.family.tail_tokens
+            speech = torch.tensor([*kept, *tail], device=self.device)
             t1 = time.perf_counter()
             mels = self._flow(speech, conds.gen, cfm_steps)
             t2 = time.perf_counter()
@@ -641,7 +353,7 @@ class Engine:
             mels = s3gen.flow_inference(
                 speech_tokens, ref_dict=ref_dict, n_cfm_timesteps=cfm_steps, finalize=True
             )
-        _sync(self.device)
+        sync(self.device)
         return mels.to(dtype=s3gen.dtype)
 
     def _vocode(self, mels):
@@ -654,28 +366,16 @@ class Engine:
 _CACHE: dict[tuple[ModelSource, str, str], Engine] = {}
 
 
-def _hub_error(exc: BaseException, source: ModelSource) -> ModelUnavailable:
-    repo = HUB_REPO[source.kind]
-    name = type(exc).__name__
-    if "GatedRepo" in name or "RepositoryNotFound" in name:
-        return ModelUnavailable(
-            f"the Hugging Face Hub refused {repo} ({name}); log in (`hf auth login` or HF_TOKEN) "
-            "or pass --model-dir DIR"
-        )
-    return ModelUnavailable(
-        f"model weights for {repo} are not in the Hugging Face cache and the hub can't be "
-        f"reached ({name}); go online once to download them, point HF_HOME at a cache that has "
-        "them, or pass --model-dir DIR (env CHATTERBOX_MODEL_DIR)"
-    )
-
-
 def load_engine(
     source: ModelSource, device: str = "auto", runtime: Runtime | None = None
 ) -> Engine:
-    """Load (once per process and quantization) the upstream model for `source` on `device`."""
+    """Load (once per process and quantization) the model for `source` on `device`. Loading
+    another family first drops the cached ones: a process holds one family at a time."""
     source.check()
+    family = source.family
     device = resolve_device(device)
     runtime = (runtime or Runtime()).check(device)
+    family.check_runtime(runtime)
     runtime.apply()
     key = (source, device, runtime.quantize)
     if key in _CACHE:
@@ -683,6 +383,8 @@ def load_engine(
         engine.dtype, engine.fast_decode = runtime.dtype, runtime.fast_decode
         engine.overlap = runtime.overlap
         return engine
+    for other in [k for k in _CACHE if k[0].kind != source.kind]:
+        del _CACHE[other]
     configure_device(device)
     t0 = time.perf_counter()
     with upstream_quiet():
@@ -693,10 +395,8 @@ def load_engine(
                 "Perth's watermarker failed to import (it needs pkg_resources); "
                 "reinstall with `pip install 'setuptools<81'`"
             )
-        from chatterbox_cli.loading import load_turbo
-
-        model_dir = source.model_dir or _hub_snapshot(source)
-        tts = load_turbo(model_dir, device, runtime.quantize)
+        model_dir = source.model_dir or hub_snapshot(source)
+        tts = family.load(model_dir, device, runtime.quantize)
     engine = Engine(
         tts=tts,
         device=device,
@@ -710,46 +410,3 @@ def load_engine(
     engine.builtin_voice = tts.conds
     _CACHE[key] = engine
     return engine
-
-
-def hub_cached(kind: str = "turbo") -> bool:
-    """Whether the hub weights are already in the local Hugging Face cache (no network)."""
-    from huggingface_hub import snapshot_download
-
-    try:
-        path = Path(snapshot_download(HUB_REPO[kind], local_files_only=True))
-    except Exception:
-        return False
-    return all((path / f).is_file() for f in MODEL_FILES[kind])
-
-
-def _hub_snapshot(source: ModelSource) -> Path:
-    """Upstream `from_pretrained`'s download (same files), mapped to one-line errors."""
-    from huggingface_hub import errors as hf_errors
-    from huggingface_hub import snapshot_download
-
-    expected = (
-        hf_errors.LocalEntryNotFoundError,
-        hf_errors.OfflineModeIsEnabled,
-        hf_errors.HfHubHTTPError,
-        ConnectionError,
-        TimeoutError,
-    )
-    with contextlib.suppress(ImportError):
-        import httpx
-
-        expected = (*expected, httpx.TransportError)
-    try:
-        return Path(
-            snapshot_download(
-                repo_id=HUB_REPO[source.kind],
-                token=os.getenv("HF_TOKEN") or None,
-                allow_patterns=["*.safetensors", "*.json", "*.txt", "*.pt", "*.model"],
-            )
-        )
-    except expected as exc:
-        raise _hub_error(exc, source) from exc
-    except OSError as exc:
-        if "connect" in str(exc).lower() or "offline" in str(exc).lower():
-            raise _hub_error(exc, source) from exc
-        raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,9 +18,10 @@ from chatterbox_cli.audio import (
     shape_edges,
     watermark,
 )
-from chatterbox_cli.engine import AudioChunk, Engine, SamplingParams
+from chatterbox_cli.engine import AudioChunk, Engine
 from chatterbox_cli.errors import BadInput, VoiceError
 from chatterbox_cli.metrics import GroupMetrics, rtf
+from chatterbox_cli.sampling import SamplingParams
 from chatterbox_cli.text import TextGroup
 from chatterbox_cli.voices import VoiceSpec
 
@@ -31,18 +32,21 @@ DEFAULT_STREAM_TOKENS = 25
 
 @dataclass(frozen=True)
 class RenderOptions:
-    sampling: SamplingParams = field(default_factory=SamplingParams)
+    sampling: SamplingParams | None = None
+    """None: the family's defaults."""
     max_new_tokens: int | Sequence[int] | None = None
     """One cap for every group, one per group, or None (sized from each group's text)."""
     seed: int | None = None
     lufs: float = DEFAULT_LUFS
     pause_s: float = DEFAULT_PAUSE_S
-    cfm_steps: int = 2
+    cfm_steps: int | None = None
+    """None: the family's own (turbo 2, standard 10)."""
     stream_tokens: int | None = None
     """Streaming sinks only: audio every N speech tokens instead of every group."""
 
     def check(self) -> RenderOptions:
-        self.sampling.check()
+        if self.sampling is not None:
+            self.sampling.check()
         if isinstance(self.max_new_tokens, int) and self.max_new_tokens < 1:
             raise BadInput("--max-new-tokens must be >= 1")
         if not -70 <= self.lufs <= -5:
@@ -51,8 +55,6 @@ class RenderOptions:
             raise BadInput("--pause must be between 0 and 5 seconds")
         if self.stream_tokens is not None and not 4 <= self.stream_tokens <= 500:
             raise BadInput("--stream-tokens must be between 4 and 500 (25 tokens = 1 s)")
-        if self.cfm_steps not in (1, 2):
-            raise BadInput("--cfm-steps must be 1 or 2")
         return self
 
 

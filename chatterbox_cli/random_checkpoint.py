@@ -1,4 +1,4 @@
-"""Build a random-weight, full-size Chatterbox Turbo checkpoint in the `from_local` layout.
+"""Build a random-weight, full-size Chatterbox checkpoint (any family) in the `from_local` layout.
 
 Real weights live on the Hugging Face Hub, which tests, CI and offline benchmarks can't reach.
 The architecture is what costs time and memory, not the values, so a checkpoint with random
@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from chatterbox_cli.loading import TEXT_VOCAB as TEXT_VOCAB_SIZE
-
 MARKER = "RANDOM_WEIGHTS.json"
-
-FILES = ("ve.safetensors", "t3_turbo_v1.safetensors", "s3gen_meanflow.safetensors")
 
 
 def is_random_checkpoint(path: Path) -> bool:
@@ -39,8 +36,8 @@ def reference_clip(seconds: float = 6.0, sr: int = 24000, seed: int = 0) -> np.n
     return (0.3 * wav / np.max(np.abs(wav))).astype(np.float32)
 
 
-def _tokenizer(out: Path) -> None:
-    """Byte-level BPE of exactly TEXT_VOCAB_SIZE entries, made offline with `tokenizers`."""
+def gpt2_tokenizer(out: Path, size: int) -> None:
+    """Byte-level BPE of exactly `size` entries, made offline with `tokenizers`."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -48,7 +45,7 @@ def _tokenizer(out: Path) -> None:
     byte_chars.sort()
     vocab = {ch: i for i, ch in enumerate(byte_chars)}
     merges: list[tuple[str, str]] = []
-    n_merges = TEXT_VOCAB_SIZE - 1 - len(vocab)
+    n_merges = size - 1 - len(vocab)
     for a in byte_chars:
         for b in byte_chars:
             if len(merges) == n_merges:
@@ -64,20 +61,32 @@ def _tokenizer(out: Path) -> None:
         eos_token="<|endoftext|>",
         unk_token="<|endoftext|>",
     )
-    assert len(fast) == TEXT_VOCAB_SIZE, len(fast)
+    assert len(fast) == size, len(fast)
     fast.save_pretrained(out)
 
 
-def build(out: Path, seed: int = 0, with_conds: bool = True) -> Path:
-    """Write the checkpoint into `out` (created; replaced if incomplete). Returns `out`."""
-    import torch
-    from chatterbox.models.s3gen import S3Gen
-    from chatterbox.models.t3 import T3
-    from chatterbox.models.voice_encoder import VoiceEncoder
-    from chatterbox.tts_turbo import ChatterboxTurboTTS
-    from safetensors.torch import save_file
+def char_tokenizer(out: Path, size: int, start_id: int, stop_id: int) -> None:
+    """A `tokenizers` file of exactly `size` entries for upstream's `EnTokenizer`: one id per
+    character, [START]/[STOP] at the ids T3Config expects, [SPACE] and [UNK] as upstream's."""
+    from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers
 
-    from chatterbox_cli.loading import turbo_config
+    specials = {stop_id: "[STOP]", start_id: "[START]"}
+    names = iter(["[UNK]", "[SPACE]", "[PAD]", "[SEP]", "[CLS]", "[MASK]"])
+    chars = iter(chr(c) for c in range(33, 0x3000) if chr(c).isprintable() and not chr(c).isspace())
+    vocab = {}
+    for i in range(size):
+        vocab[specials.get(i) or next(names, None) or next(chars)] = i
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tok.add_special_tokens([AddedToken(t, special=True) for t in vocab if t.startswith("[")])
+    tok.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    tok.save(str(out / "tokenizer.json"))
+
+
+def build(out: Path, family: str = "turbo", seed: int = 0) -> Path:
+    """Write `family`'s checkpoint into `out` (created; replaced if incomplete). Returns `out`."""
+    import torch
+
+    from chatterbox_cli.families import get
 
     out = Path(out)
     if is_random_checkpoint(out):
@@ -87,51 +96,52 @@ def build(out: Path, seed: int = 0, with_conds: bool = True) -> Path:
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-
     torch.manual_seed(seed)
-
-    def dump(module: torch.nn.Module, name: str, extra: dict | None = None) -> None:
-        state = {k: v.detach().contiguous() for k, v in module.state_dict().items()}
-        state.update(extra or {})
-        save_file(state, str(tmp / name))
-
-    ve = VoiceEncoder().eval()
-    dump(ve, "ve.safetensors")
-
-    t3 = T3(turbo_config()).eval()  # the hyper-parameters from_local sets for Turbo
-    dump(t3, "t3_turbo_v1.safetensors")
-
-    s3gen = S3Gen(meanflow=True).eval()
-    dump(
-        s3gen,
-        "s3gen_meanflow.safetensors",
-        {
-            "tokenizer._mel_filters": s3gen.tokenizer._mel_filters.contiguous(),
-            "tokenizer.window": s3gen.tokenizer.window.contiguous(),
-        },
-    )
-    _tokenizer(tmp)
-
-    if with_conds:
-        import soundfile as sf
-
-        ref = tmp / "reference.wav"
-        sf.write(ref, reference_clip(seed=seed), 24000)
-        del t3.tfmr.wte  # as from_local does
-        tts = ChatterboxTurboTTS(t3, s3gen, ve, None, "cpu")
-        with torch.inference_mode():
-            tts.prepare_conditionals(str(ref))
-        tts.conds.save(tmp / "conds.pt")
-        ref.unlink()
-
+    spec = get(family)
+    spec.write_random(tmp, seed)
     (tmp / MARKER).write_text(
-        json.dumps({"random_weights": True, "seed": seed, "files": list(FILES)}) + "\n"
+        json.dumps({"random_weights": True, "family": family, "seed": seed}) + "\n"
     )
     tmp.rename(out)
     return out
 
 
+def save_random(module, path: Path, extra: dict | None = None) -> None:
+    """A module's (random) weights as safetensors, as a checkpoint file would hold them."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().contiguous() for k, v in module.state_dict().items()}
+    state.update(extra or {})
+    save_file(state, str(path))
+
+
+def save_random_s3gen(out: Path, name: str, meanflow: bool) -> None:
+    from chatterbox.models.s3gen import S3Gen
+
+    s3gen = S3Gen(meanflow=meanflow).eval()
+    extra = {
+        "tokenizer._mel_filters": s3gen.tokenizer._mel_filters.contiguous(),
+        "tokenizer.window": s3gen.tokenizer.window.contiguous(),
+    }
+    save_random(s3gen, out / name, extra)
+
+
+def reference_conds(tts_factory: Callable[[], object], out: Path, seed: int) -> None:
+    """Upstream `prepare_conditionals` on a synthetic clip, saved as the built-in `conds.pt`."""
+    import soundfile as sf
+    import torch
+
+    ref = out / "reference.wav"
+    sf.write(ref, reference_clip(seed=seed), 24000)
+    tts = tts_factory()
+    with torch.inference_mode():
+        tts.prepare_conditionals(str(ref))
+    tts.conds.save(out / "conds.pt")
+    ref.unlink()
+
+
 if __name__ == "__main__":
     import sys
 
-    print(build(Path(sys.argv[1] if len(sys.argv) > 1 else ".cache/random-turbo")))
+    family = sys.argv[2] if len(sys.argv) > 2 else "turbo"
+    print(build(Path(sys.argv[1] if len(sys.argv) > 1 else f".cache/random-{family}"), family))

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from chatterbox_cli.engine import upstream_quiet
+from chatterbox_cli.runtime import upstream_quiet
 
 SAMPLES_PER_FRAME = 480
 FRAMES_PER_TOKEN = 2

@@ -1,4 +1,4 @@
-"""Our T3 decode loop: upstream modules, upstream sampling, but a generator with a token cap.
+"""Turbo's T3 decode loops (GPT-2): upstream modules and sampling, a generator with a token cap.
 
 Upstream `T3.inference_turbo` hides `max_gen_len`, prints tqdm and returns only at the end.
 This loop calls the same pieces in the same order (prepare_input_embeds, GPT-2 with KV cache,
@@ -27,10 +27,8 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
-from chatterbox_cli.engine import SamplingParams
-
-SPEECH_VOCAB = 6561
-"""Speech tokens S3Gen understands; start (6561) and stop (6562) lie above."""
+from chatterbox_cli.runtime import sync
+from chatterbox_cli.sampling import SamplingParams
 
 
 @dataclass
@@ -131,11 +129,6 @@ class FastStep:
         return out[0]
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 @torch.inference_mode()
 def decode(
     t3,
@@ -187,7 +180,7 @@ def decode(
             hidden, past = out[0], out.past_key_values
         logits = t3.speech_head(hidden[:, -1:]).float()
     history = token = start
-    _sync(device)
+    sync(device)
     t1 = time.perf_counter()
     stats.prefill_s += t1 - t0
 
@@ -211,7 +204,7 @@ def decode(
         if step > 0 and torch.all(scores == -float("inf")):
             break
         token = torch.multinomial(F.softmax(scores, dim=-1), num_samples=1, generator=generator)
-        _sync(device)
+        sync(device)
         stats.decode_s += time.perf_counter() - t1
         stats.steps += 1
         if torch.all(token == stop):
@@ -283,7 +276,7 @@ def decode_batch(
         logits = t3.speech_head(out[0][:, -1:]).float()
     past = out.past_key_values
     next_position = positions[:, -1:] + 1
-    _sync(device)
+    sync(device)
     t1 = time.perf_counter()
     stats.prefill_s += t1 - t0
 
@@ -326,7 +319,7 @@ def decode_batch(
             history[i] = token if step == 0 else torch.cat([history[i], token], dim=1)
             feed[i] = token[0]
             done[i] = len(tokens[i]) >= row.max_new_tokens
-        _sync(device)
+        sync(device)
         stats.decode_s += time.perf_counter() - t1
         stats.steps += 1
         if all(done):

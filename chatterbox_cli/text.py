@@ -23,7 +23,8 @@ FIRST_GROUP_CHARS = 80
 SHORT_TAIL_CHARS = 40
 """A last group shorter than this is merged into the previous one (when that fits)."""
 
-# Abbreviations after which a group must never end (compared lower-case, without trailing ,;:).
+# Abbreviations after which a group must never end (compared lower-case, without trailing ,;:),
+# on top of pysbd's own title and number abbreviations (see `_continues`).
 ABBREVIATIONS = frozenset(
     """
     dr. mr. mrs. ms. prof. sr. jr. st. mt. ft. vs. etc. e.g. i.e. u.s. u.k. u.s.a. a.m. p.m.
@@ -31,6 +32,17 @@ ABBREVIATIONS = frozenset(
     inc. ltd. co. corp. dept. gen. gov. lt. col. capt. sgt. rev. hon. ave. blvd. rd. cf. al.
     """.split()
 )
+UNITS = frozenset(
+    "kg g mg lb lbs oz km cm mm m mi yd ft in hr hrs h min mins sec secs s ml l gal qt pt".split()
+)
+"""Abbreviations that end a sentence only rarely when they follow a number ("5 kg. of")."""
+CALENDAR = frozenset(
+    "mon tue tues wed thu thur thurs fri sat sun jan feb mar apr jun jul aug sep sept oct nov dec"
+    .split()
+)
+"""Weekdays and months: capitalized with a period they are abbreviations ("on Fri. Oct. 3")."""
+WINDOW_CHARS = 2000
+"""pysbd is quadratic in paragraph length; it sees at most this much at a time."""
 
 _CLAUSE_BREAK = re.compile(r"(?<=[,;:\u2014\u2013])\s+|\s+(?=[\u2014\u2013]\s)")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n")
@@ -71,21 +83,72 @@ def _segmenter():
     return pysbd.Segmenter(language="en", clean=False)
 
 
+@lru_cache(maxsize=1)
+def _pysbd_abbreviations() -> tuple[frozenset[str], frozenset[str]]:
+    """pysbd's English titles ("dr", "gen", ...) and number abbreviations ("no", "pp", ...)."""
+    from pysbd.lang.english import English
+
+    abbr = English.Abbreviation
+    return frozenset(abbr.PREPOSITIVE_ABBREVIATIONS), frozenset(abbr.NUMBER_ABBREVIATIONS)
+
+
 def _last_word(text: str) -> str:
     words = text.split()
     return words[-1].rstrip(",;:\"'”’)").lower() if words else ""
 
 
 def ends_with_abbreviation(text: str) -> bool:
-    return _last_word(text) in ABBREVIATIONS
+    word = _last_word(text)
+    return word in ABBREVIATIONS or (
+        word.endswith(".") and word[:-1] in _pysbd_abbreviations()[0]
+    )
+
+
+def _continues(previous: str, sentence: str) -> bool:
+    """pysbd cut between `previous` and `sentence`, but they are one sentence."""
+    if sentence[:1].islower() or ends_with_abbreviation(previous):
+        return True
+    words = previous.split()
+    word = words[-1] if words else ""
+    if not word.endswith(".") or word.endswith(".."):
+        return False
+    stem = word[:-1].lower()
+    before = words[-2] if len(words) > 1 else ""
+    if stem in UNITS and before.replace(",", "").replace(".", "").isdigit():
+        return True
+    if stem in CALENDAR and word[:1].isupper():
+        return True
+    return stem in _pysbd_abbreviations()[1] and sentence[:1].isdigit()
+
+
+def _segments(paragraph: str) -> list[str]:
+    """pysbd over windows of at most WINDOW_CHARS, so time grows linearly with length: each
+    window's last sentence may be cut by the window, so the next window starts there."""
+    out: list[str] = []
+    pos = 0
+    while pos < len(paragraph):
+        end = pos + WINDOW_CHARS
+        if end >= len(paragraph):
+            out.extend(_segmenter().segment(paragraph[pos:]))
+            break
+        found = _segmenter().segment(paragraph[pos:end])
+        if len(found) > 1:
+            out.extend(found[:-1])
+            pos += paragraph[pos:end].rfind(found[-1].strip())
+        else:  # one sentence longer than a window: cut it at a space (split_long cuts anyway)
+            cut = paragraph.rfind(" ", pos, end)
+            cut = cut if cut > pos else end
+            out.append(paragraph[pos:cut])
+            pos = cut
+    return out
 
 
 def sentences(paragraph: str) -> list[str]:
-    """pysbd sentences, re-joined where pysbd cut inside a token (URL, e-mail, number) or
-    right after a known abbreviation."""
+    """pysbd sentences, re-joined where pysbd cut inside a token (URL, e-mail, number), right
+    after an abbreviation, or before a lower-case word."""
     out: list[str] = []
     pos = 0
-    for raw in _segmenter().segment(paragraph):
+    for raw in _segments(paragraph):
         sent = raw.strip()
         if not sent:
             continue
@@ -94,7 +157,7 @@ def sentences(paragraph: str) -> list[str]:
         pos = start + len(sent) if start >= 0 else pos
         if glued:
             out[-1] += sent
-        elif out and ends_with_abbreviation(out[-1]):
+        elif out and _continues(out[-1], sent):
             out[-1] = f"{out[-1]} {sent}"
         else:
             out.append(sent)
@@ -123,7 +186,8 @@ def split_long(sentence: str, limit: int) -> list[str]:
         return [sentence]
     clauses: list[str] = []
     for clause in _CLAUSE_BREAK.split(sentence):
-        if clauses and ends_with_abbreviation(clauses[-1]):
+        first = clause.split()[0].lower() if clause.split() else ""
+        if clauses and (ends_with_abbreviation(clauses[-1]) or first in ABBREVIATIONS):
             clauses[-1] = f"{clauses[-1]} {clause}"
         else:
             clauses.append(clause)

@@ -99,6 +99,7 @@ def inspect_reference(path: Path) -> ReferenceInfo:
 
 def resolve(value: str | None, model: str = "turbo") -> VoiceSpec:
     """`--voice` value -> spec: None (built-in), a `.pt` path, an audio path, or a cached name."""
+    model = model.lower()
     if not value:
         return VoiceSpec("builtin", "built-in")
     path = Path(value).expanduser()
@@ -125,7 +126,9 @@ def load_cached(path: Path, model: str = "turbo", map_location: str = "cpu"):
 
     import torch
     from chatterbox.models.t3.modules.cond_enc import T3Cond
-    from chatterbox.tts_turbo import Conditionals
+    from chatterbox.tts import Conditionals
+
+    from chatterbox_cli.families import FAMILIES
 
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
@@ -144,11 +147,7 @@ def load_cached(path: Path, model: str = "turbo", map_location: str = "cpu"):
             "make one with `chatterbox voice cache REF.wav`"
         )
     meta = data.get("meta") or {}
-    if isinstance(meta, dict) and meta.get("model", model) != model:
-        raise VoiceError(
-            f"{path} was made for the {meta.get('model')} model, not {model}; "
-            "re-create it with `chatterbox voice cache`"
-        )
+    made_for = meta.get("model") if isinstance(meta, dict) else None
     try:
         t3 = T3Cond(**data["t3"])
     except TypeError as exc:
@@ -157,6 +156,16 @@ def load_cached(path: Path, model: str = "turbo", map_location: str = "cpu"):
     needed = {"prompt_token", "prompt_feat", "embedding"}
     if not isinstance(gen, dict) or not needed <= gen.keys() or not torch.is_tensor(t3.speaker_emb):
         raise VoiceError(f"{path} is not a chatterbox voice file (incomplete conditionals)")
+    prompt = t3.cond_prompt_speech_tokens
+    if made_for is None and torch.is_tensor(prompt):
+        made_for = next(
+            (f.name for f in FAMILIES.values() if f.prompt_tokens == prompt.shape[-1]), None
+        )
+    if made_for is not None and made_for != model:
+        raise VoiceError(
+            f"{path} was made for the {made_for} model, not {model}; re-create it with "
+            f"`chatterbox voice cache REF.wav --model {model}` (keep the reference clip)"
+        )
     return Conditionals(t3, gen)
 
 

@@ -12,12 +12,25 @@ from chatterbox_cli.random_checkpoint import build, reference_clip
 
 REPO = Path(__file__).resolve().parent.parent
 CHECKPOINT = Path(os.environ.get("CHATTERBOX_TEST_CHECKPOINT", REPO / ".cache" / "random-turbo"))
+STANDARD_CHECKPOINT = REPO / ".cache" / "random-standard"
+LAST = ("test_standard.py",)
+"""Modules of another family run after the Turbo ones: each family is loaded once, in turn."""
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.path.name in LAST)
 
 
 @pytest.fixture(scope="session")
 def checkpoint() -> Path:
     """Built once (~30 s, ~3 GB) and reused by later sessions; see random_checkpoint.py."""
     return build(CHECKPOINT)
+
+
+@pytest.fixture(scope="session")
+def standard_checkpoint() -> Path:
+    """Standard's checkpoint (~3.2 GB, ~45 s to build), likewise built once."""
+    return build(STANDARD_CHECKPOINT, "standard")
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,8 @@ import pytest
 import soundfile as sf
 
 from chatterbox_cli import batch as job
-from chatterbox_cli.engine import Job, SamplingParams
+from chatterbox_cli.batched import Job, synthesize_batch
+from chatterbox_cli.sampling import SamplingParams
 from chatterbox_cli.text import TextGroup
 
 TRICKY_CSV = (
@@ -106,8 +107,8 @@ def test_seeded_row_is_independent_of_batch(engine):
     params = SamplingParams()
     texts = ["The row we watch.", "Other text one.", "Another, longer, other text two.", "Three."]
     jobs = [Job(TextGroup(0, t, 0), conds, params, 8, seed=100 + i) for i, t in enumerate(texts)]
-    together = engine.synthesize_batch(jobs)
-    alone = engine.synthesize_batch(jobs[:1])
+    together = synthesize_batch(engine, jobs)
+    alone = synthesize_batch(engine, jobs[:1])
     assert together[0].speech_tokens == alone[0].speech_tokens
     np.testing.assert_array_equal(together[0].audio, alone[0].audio)
     assert together[1].speech_tokens != together[0].speech_tokens

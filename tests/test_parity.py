@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from chatterbox_cli.engine import SamplingParams
+from chatterbox_cli.sampling import SamplingParams
 from chatterbox_cli.text import TextGroup
 
 

@@ -11,8 +11,8 @@ leave room for other CPUs' kernels (x2-4 on errors) and fail if a path breaks.
 import pytest
 import torch
 
-from chatterbox_cli.engine import Runtime
 from chatterbox_cli.errors import BadInput
+from chatterbox_cli.runtime import Runtime
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +61,13 @@ def test_runtime_flags_fail_before_loading(cli):
 
 
 def test_int8_is_cached_and_bounded(checkpoint, teacher, tmp_path, monkeypatch):
-    from chatterbox_cli.loading import int8_cache_path, load_t3
+    from chatterbox_cli.families.turbo import T3_FILE, load_t3
+    from chatterbox_cli.loading import int8_cache_path
 
     monkeypatch.setenv("CHATTERBOX_CACHE_DIR", str(tmp_path))
     logits, ref = teacher
     fresh = load_t3(checkpoint, "int8")
-    cached = int8_cache_path(checkpoint)
+    cached = int8_cache_path(checkpoint / T3_FILE)
     assert cached.is_file() and cached.parent.parent == tmp_path
     assert not [p for p in cached.parent.iterdir() if p.name.startswith(".")]  # no temp left
     agree, err = deviation(logits(fresh), ref)
@@ -143,7 +144,7 @@ def test_static_cache_decodes_the_same_tokens(engine, with_prefix):
     """`--fast-decode`'s static KV cache (CUDA graphs come on top of it on CUDA only) must not
     change what is decoded: greedy tokens equal the dynamic cache's, twice in a row (the cache
     is reused and reset between groups)."""
-    from chatterbox_cli.engine import SamplingParams
+    from chatterbox_cli.sampling import SamplingParams
     from chatterbox_cli.t3_decode import FastStep, Prefix, decode
 
     t3, cond = engine.tts.t3, engine.builtin_voice.t3

@@ -38,8 +38,9 @@ def test_stdout_wav_matches_file_length_and_is_watermarked(cli, checkpoint, tmp_
     assert sr == 24000 and wav.ndim == 1
 
     # The same groups written to a file: same length, pauses in the same places.
-    from chatterbox_cli.engine import ModelSource, SamplingParams, load_engine
+    from chatterbox_cli.engine import ModelSource, load_engine
     from chatterbox_cli.pipeline import RenderOptions, render
+    from chatterbox_cli.sampling import SamplingParams
 
     engine = load_engine(ModelSource("turbo", checkpoint), "cpu")
     groups = split_groups(TEXT, short_first=True)

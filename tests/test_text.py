@@ -130,3 +130,46 @@ def test_slug():
     assert slug("Hello there, World! It's 2026.") == "hello-there-world-it-s-2026"
     assert slug("¡¿!?") == "speech"
     assert len(slug("word " * 50)) <= 40
+
+
+@pytest.mark.parametrize(
+    "text,first",
+    [
+        ("We bought 5 kg. of flour. After that we all went home for the night.", "We bought 5 kg. of flour."),
+        ("A 7 lb. crate arrived. After that we all went home for the night.", "A 7 lb. crate arrived."),
+        ("See you on Fri. Oct. 3 at noon. After that we all went home for the night.", "See you on Fri. Oct. 3 at noon."),
+        ("He said hi. and then he left. After that we all went home for the night.", "He said hi. and then he left."),
+        ("The talk ran long, i.e. past noon. After that we all went home for the night.", "The talk ran long, i.e. past noon."),
+    ],
+)
+def test_units_calendar_and_lower_case_continuations_stay_in_one_group(text, first):
+    assert split_groups(text, per_group=1)[0].text == first
+    assert split_groups(text, per_group=1, short_first=True)[0].text == first
+
+
+def test_a_clause_that_starts_with_an_abbreviation_is_not_cut_off():
+    long = "The talk ran long, i.e. past noon, and then it went on and on for what felt like hours."
+    first = split_groups(long, short_first=True)[0].text
+    assert first.startswith("The talk ran long, i.e. past noon")
+
+
+def test_segmentation_is_windowed_so_time_is_linear(monkeypatch):
+    """pysbd is quadratic in the length it sees: it must never see more than a window, and
+    the windows must add up to about the text's length (each sentence segmented ~once)."""
+    import chatterbox_cli.text as text_mod
+
+    seen: list[int] = []
+    real = text_mod._segmenter()
+
+    class Counting:
+        def segment(self, chunk):
+            seen.append(len(chunk))
+            return real.segment(chunk)
+
+    monkeypatch.setattr(text_mod, "_segmenter", lambda: Counting())
+    line = "The quick brown fox jumps over the lazy dog near the river bank today. " * 3
+    book = "\n".join([line] * 400)  # one paragraph per line, no blank lines: ~90 KB
+    groups = split_groups(book)
+    assert " ".join(g.text for g in groups).split() == book.split()
+    assert max(seen) <= text_mod.WINDOW_CHARS
+    assert sum(seen) <= 1.1 * len(book)

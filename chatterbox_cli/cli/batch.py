@@ -9,15 +9,18 @@ from typing import Annotated
 import typer
 
 from chatterbox_cli.cli.errors import mapped_errors
-from chatterbox_cli.cli.model import checked_source, load
+from chatterbox_cli.cli.model import checked_source, family_options, load
 from chatterbox_cli.cli.options import (
     DEFAULTS,
+    CfgWeightOpt,
     CfmStepsOpt,
     DeviceOpt,
     DtypeOpt,
+    ExaggerationOpt,
     JsonOpt,
     LufsOpt,
     MaxNewTokensOpt,
+    MinPOpt,
     ModelDirOpt,
     ModelOpt,
     OverlapOpt,
@@ -68,12 +71,15 @@ def batch(
     quantize: QuantizeOpt = "none",
     dtype: DtypeOpt = "auto",
     overlap: OverlapOpt = False,
-    cfm_steps: CfmStepsOpt = 2,
+    cfm_steps: CfmStepsOpt = None,
     seed: SeedOpt = None,
-    temperature: TemperatureOpt = DEFAULTS["temperature"],
-    top_p: TopPOpt = DEFAULTS["top_p"],
-    top_k: TopKOpt = DEFAULTS["top_k"],
-    repetition_penalty: RepetitionPenaltyOpt = DEFAULTS["repetition_penalty"],
+    temperature: TemperatureOpt = None,
+    top_p: TopPOpt = None,
+    top_k: TopKOpt = None,
+    min_p: MinPOpt = None,
+    repetition_penalty: RepetitionPenaltyOpt = None,
+    cfg_weight: CfgWeightOpt = None,
+    exaggeration: ExaggerationOpt = None,
     max_new_tokens: MaxNewTokensOpt = None,
     lufs: LufsOpt = DEFAULTS["lufs"],
     pause: PauseOpt = DEFAULT_PAUSE_S,
@@ -86,23 +92,35 @@ def batch(
     """Synthesize one file per row/line into OUTDIR, with a manifest; re-run to resume."""
     from chatterbox_cli import batch as job
     from chatterbox_cli import voices
-    from chatterbox_cli.engine import SamplingParams
     from chatterbox_cli.pipeline import RenderOptions
     from chatterbox_cli.sinks import AudioFormat
 
     out = Output(quiet=quiet, json=json_out)
+    family, sampling, steps = family_options(
+        model,
+        cfm_steps,
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        min_p=min_p,
+        repetition_penalty=repetition_penalty,
+        cfg_weight=cfg_weight,
+        exaggeration=exaggeration,
+    )
     opts = RenderOptions(
-        sampling=SamplingParams(temperature, top_p, top_k, repetition_penalty),
+        sampling=sampling,
         max_new_tokens=max_new_tokens,
         lufs=lufs,
         pause_s=pause,
-        cfm_steps=cfm_steps,
+        cfm_steps=steps,
     ).check()
     audio_fmt = AudioFormat(fmt, subtype).check()
     if batch_size is not None and batch_size < 1:
         raise BadInput("--batch-size must be >= 1")
     stdin = getattr(sys.stdin, "buffer", None)
     items, invalid = job.read_inputs(inputs, input_format, unit, stdin)
+    items, unused = job.unused_knobs(items, family)
+    invalid += unused
     if invalid:
         for row in invalid:
             out.console.print(f"[red]invalid[/] {row}")

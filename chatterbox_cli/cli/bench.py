@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from chatterbox_cli.cli.errors import mapped_errors
-from chatterbox_cli.cli.model import checked_source, load
+from chatterbox_cli.cli.model import checked_source, family_options, load
 from chatterbox_cli.cli.options import (
     CfmStepsOpt,
     DeviceOpt,
@@ -83,7 +83,7 @@ def bench(
     stream_tokens: Annotated[
         int, typer.Option("--stream-tokens", help="stream-tokens mode: audio every N tokens.")
     ] = DEFAULT_STREAM_TOKENS,
-    cfm_steps: CfmStepsOpt = 2,
+    cfm_steps: CfmStepsOpt = None,
     voice: VoiceOpt = None,
     model: ModelOpt = "turbo",
     model_dir: ModelDirOpt = None,
@@ -135,7 +135,9 @@ def bench(
             "--repeats, --items and --batch-size must be >= 1, --warmup and --tolerance >= 0"
         )
     tokens = harness.parse_tokens(tokens)
-    opts = RenderOptions(cfm_steps=cfm_steps, stream_tokens=stream_tokens).check()
+    streams = stream_tokens if "stream-tokens" in modes else None
+    _, sampling, steps = family_options(model, cfm_steps, streams)
+    opts = RenderOptions(sampling, cfm_steps=steps, stream_tokens=stream_tokens).check()
     bench_texts = bench_items(text, file)
     baseline = load_baseline(compare_path)
     if json_path not in (None, "-"):
@@ -175,7 +177,7 @@ def bench(
         "repeats": repeats,
         "tokens": tokens,
         "stream_tokens": stream_tokens,
-        "cfm_steps": cfm_steps,
+        "cfm_steps": steps,
         "budgets": {i.name: ctx.budget(i) for i in bench_texts},
     }
     out.bench_header(env)

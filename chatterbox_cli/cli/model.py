@@ -18,12 +18,15 @@ def checked_source(
     overlap: bool = False,
 ):
     """Validate --model/--model-dir/--device and the runtime flags before anything heavy."""
-    from chatterbox_cli.engine import ModelSource, Runtime, resolve_device
+    from chatterbox_cli.runtime import Runtime, resolve_device
+    from chatterbox_cli.source import ModelSource
 
     source = ModelSource(model, model_dir)
     source.check()
     device = resolve_device(device)
-    return source, device, Runtime(threads, quantize, dtype, fast_decode, overlap).check(device)
+    runtime = Runtime(threads, quantize, dtype, fast_decode, overlap).check(device)
+    source.family.check_runtime(runtime)
+    return source, device, runtime
 
 
 def load(out: Output, source, device: str, runtime=None):
@@ -33,3 +36,14 @@ def load(out: Output, source, device: str, runtime=None):
         out.warn("--quantize int8 trades fidelity for speed (see README: measured deviation)")
     with out.status(f"Loading {source.kind} from {source.describe()}…"):
         return load_engine(source, device, runtime)
+
+
+def family_options(model: str, cfm_steps: int | None, stream_tokens: int | None = None, **given):
+    """The family's sampling (defaults + the flags given), flow steps and streaming checks:
+    a flag the model does not use fails here, before anything loads."""
+    from chatterbox_cli.families import get
+
+    family = get(model)
+    params = family.sampling(**given)
+    family.check_stream_tokens(stream_tokens)
+    return family, params, family.check_cfm_steps(cfm_steps)

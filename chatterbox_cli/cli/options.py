@@ -8,12 +8,15 @@ from typing import Annotated
 import typer
 
 from chatterbox_cli.audio import DEFAULT_LUFS
-from chatterbox_cli.engine import SamplingParams
-
-_S = SamplingParams()
 
 ModelOpt = Annotated[
-    str, typer.Option("--model", "-m", envvar="CHATTERBOX_MODEL", help="Model family (turbo).")
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        envvar="CHATTERBOX_MODEL",
+        help="Model family: turbo (fast) or standard (expressive, --exaggeration).",
+    ),
 ]
 ModelDirOpt = Annotated[
     Path | None,
@@ -39,11 +42,35 @@ VoiceOpt = Annotated[
     ),
 ]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Make the run reproducible.")]
-TemperatureOpt = Annotated[float, typer.Option("--temperature", help="Sampling temperature.")]
-TopPOpt = Annotated[float, typer.Option("--top-p", help="Nucleus sampling threshold.")]
-TopKOpt = Annotated[int, typer.Option("--top-k", help="Top-k sampling (0 disables).")]
+TemperatureOpt = Annotated[
+    float | None, typer.Option("--temperature", help="Sampling temperature [0.8].")
+]
+TopPOpt = Annotated[
+    float | None,
+    typer.Option("--top-p", help="Nucleus sampling threshold [turbo 0.95, standard 1.0]."),
+]
+TopKOpt = Annotated[
+    int | None, typer.Option("--top-k", help="Top-k sampling, turbo only (0 disables) [1000].")
+]
+MinPOpt = Annotated[
+    float | None,
+    typer.Option("--min-p", help="Min-p sampling, standard only (0 disables) [0.05]."),
+]
 RepetitionPenaltyOpt = Annotated[
-    float, typer.Option("--repetition-penalty", help="Penalty for repeated speech tokens.")
+    float | None,
+    typer.Option("--repetition-penalty", help="Penalty for repeated speech tokens [1.2]."),
+]
+CfgWeightOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--cfg-weight", help="Classifier-free guidance, standard only (0 turns it off) [0.5]."
+    ),
+]
+ExaggerationOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--exaggeration", help="Emotion intensity, standard only (0.5 neutral, up to 2) [0.5]."
+    ),
 ]
 MaxNewTokensOpt = Annotated[
     int | None,
@@ -63,8 +90,11 @@ StreamTokensOpt = Annotated[
     ),
 ]
 CfmStepsOpt = Annotated[
-    int,
-    typer.Option("--cfm-steps", help="Flow steps: 2 (upstream) or 1 (faster, approximate)."),
+    int | None,
+    typer.Option(
+        "--cfm-steps",
+        help="Flow steps (fewer: faster, approximate) [turbo 2 of 1-2, standard 10 of 1-10].",
+    ),
 ]
 ThreadsOpt = Annotated[
     int | None,
@@ -108,10 +138,4 @@ OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existin
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 
-DEFAULTS = {
-    "temperature": _S.temperature,
-    "top_p": _S.top_p,
-    "top_k": _S.top_k,
-    "repetition_penalty": _S.repetition_penalty,
-    "lufs": DEFAULT_LUFS,
-}
+DEFAULTS = {"lufs": DEFAULT_LUFS}

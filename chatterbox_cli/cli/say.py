@@ -11,16 +11,19 @@ from typing import Annotated
 import typer
 
 from chatterbox_cli.cli.errors import mapped_errors
-from chatterbox_cli.cli.model import checked_source, load
+from chatterbox_cli.cli.model import checked_source, family_options, load
 from chatterbox_cli.cli.options import (
     DEFAULTS,
+    CfgWeightOpt,
     CfmStepsOpt,
     DeviceOpt,
     DtypeOpt,
+    ExaggerationOpt,
     FastDecodeOpt,
     JsonOpt,
     LufsOpt,
     MaxNewTokensOpt,
+    MinPOpt,
     ModelDirOpt,
     ModelOpt,
     OverlapOpt,
@@ -177,10 +180,13 @@ def say(
     overlap: OverlapOpt = False,
     fast_decode: FastDecodeOpt = False,
     seed: SeedOpt = None,
-    temperature: TemperatureOpt = DEFAULTS["temperature"],
-    top_p: TopPOpt = DEFAULTS["top_p"],
-    top_k: TopKOpt = DEFAULTS["top_k"],
-    repetition_penalty: RepetitionPenaltyOpt = DEFAULTS["repetition_penalty"],
+    temperature: TemperatureOpt = None,
+    top_p: TopPOpt = None,
+    top_k: TopKOpt = None,
+    min_p: MinPOpt = None,
+    repetition_penalty: RepetitionPenaltyOpt = None,
+    cfg_weight: CfgWeightOpt = None,
+    exaggeration: ExaggerationOpt = None,
     max_new_tokens: MaxNewTokensOpt = None,
     lufs: LufsOpt = DEFAULTS["lufs"],
     pause: PauseOpt = DEFAULT_PAUSE_S,
@@ -193,7 +199,7 @@ def say(
         typer.Option("--play", help="Speak through the default output device as audio arrives."),
     ] = False,
     stream_tokens: StreamTokensOpt = None,
-    cfm_steps: CfmStepsOpt = 2,
+    cfm_steps: CfmStepsOpt = None,
     subtype: SubtypeOpt = "PCM_16",
     overwrite: OverwriteOpt = False,
     json_out: JsonOpt = False,
@@ -201,7 +207,6 @@ def say(
 ) -> None:
     """Speak TEXT into a loudness-normalized, watermarked audio file."""
     from chatterbox_cli import voices
-    from chatterbox_cli.engine import SamplingParams
     from chatterbox_cli.metrics import RunMetrics, rtf
     from chatterbox_cli.pipeline import RenderOptions, conditionals, render
     from chatterbox_cli.sinks import write_file
@@ -211,17 +216,29 @@ def say(
     stream_fmt = check_stream_args(output == "-", fmt, subtype, json_out, play, output)
     if stream_tokens is not None and not streaming:
         raise BadInput("--stream-tokens is for streaming; use it with -o - or --play")
+    _, sampling, steps = family_options(
+        model,
+        cfm_steps,
+        stream_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        min_p=min_p,
+        repetition_penalty=repetition_penalty,
+        cfg_weight=cfg_weight,
+        exaggeration=exaggeration,
+    )
     raw = read_text(text, file)
     groups = split_groups(raw, short_first=streaming)
     if not groups:
         raise BadInput("the text is empty after normalization; give some words to speak")
     opts = RenderOptions(
-        sampling=SamplingParams(temperature, top_p, top_k, repetition_penalty),
+        sampling=sampling,
         max_new_tokens=max_new_tokens,
         seed=seed,
         lufs=lufs,
         pause_s=pause,
-        cfm_steps=cfm_steps,
+        cfm_steps=steps,
         stream_tokens=stream_tokens,
     ).check()
     audio_fmt = target = None

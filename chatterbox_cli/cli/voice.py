@@ -84,7 +84,7 @@ def cache(
     prepare_s = time.perf_counter() - t0
     meta = VoiceMeta(
         name=target.stem,
-        model=model,
+        model=source.family.name,
         source_file=reference.name,
         source_sha256=sha256(reference),
         duration_s=round(info.duration_s, 3),

@@ -1,0 +1,111 @@
+"""Batched synthesis: T3 for many groups in one decode, then S3Gen per group.
+
+Rows may differ in voice, sampling, cap and seed; a seeded row gets its own T3 generator and a
+seeded S3Gen, so its audio does not depend on what else is in its batch (tests/test_batch.py).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from chatterbox_cli.engine import AudioChunk, Engine
+from chatterbox_cli.runtime import prefetch, seed_everything
+from chatterbox_cli.sampling import SamplingParams
+from chatterbox_cli.text import TextGroup
+
+
+@dataclass
+class Job:
+    """One group to synthesize in a batch, with its own voice, sampling and seed."""
+
+    group: TextGroup
+    conds: Any
+    params: SamplingParams
+    max_new_tokens: int
+    seed: int | None = None
+
+
+def synthesize_batch(
+    engine: Engine, jobs: list[Job], cfm_steps: int | None = None
+) -> list[AudioChunk]:
+    """T3 for all jobs in one batched decode, then S3Gen per job.
+
+    A job with a seed gets its own T3 generator and a seeded S3Gen, so its audio does not
+    depend on what else is in the batch. T3 time is shared equally among the jobs.
+    """
+    return render_jobs(engine, jobs, decode_jobs(engine, jobs), cfm_steps)
+
+
+def synthesize_batches(engine: Engine, batches: Iterable[list[Job]], cfm_steps: int | None = None):
+    """`synthesize_batch` over consecutive batches, with T3 for the next batch running (in a
+    thread, with `overlap`) while S3Gen renders this one. Yields each batch's chunks, or the
+    exception that batch raised (the others go on)."""
+
+    import threading
+
+    stop = threading.Event()
+
+    def decoded():
+        for jobs in batches:
+            try:
+                yield jobs, decode_jobs(engine, jobs, stop)
+            except Exception as exc:
+                yield jobs, exc
+
+    pairs = prefetch(decoded(), depth=1, stop=stop) if engine.overlap else decoded()
+    for jobs, result in pairs:
+        if isinstance(result, Exception):
+            yield result
+            continue
+        try:
+            yield render_jobs(engine, jobs, result, cfm_steps)
+        except Exception as exc:
+            yield exc
+
+
+def decode_jobs(engine: Engine, jobs: list[Job], stop=None):
+    """The T3 half of `synthesize_batch`: (tokens per job, stats share, text seconds).
+
+    With `overlap`, unseeded rows get a generator too, so T3 in its thread never draws
+    from the global RNG that seeded S3Gen calls use."""
+    import torch
+
+    from chatterbox_cli.t3_decode import DecodeStats, Row
+
+    t0 = time.perf_counter()
+    rows = []
+    for job in jobs:
+        generator = None
+        if job.seed is not None or engine.overlap:
+            seed = job.seed if job.seed is not None else random.getrandbits(62)
+            generator = torch.Generator(device=engine.device).manual_seed(seed)
+        ids = engine.text_tokens(job.group.text)
+        t3_cond = engine.family.t3_cond(job.conds, job.params)
+        rows.append(Row(t3_cond, ids, job.params, job.max_new_tokens, generator))
+    text_s = (time.perf_counter() - t0) / len(jobs)
+    stats = DecodeStats()
+    shared = all(job.conds is jobs[0].conds for job in jobs)
+    prefix = engine.prefix(jobs[0].conds.t3) if shared else None
+    tokens = engine.family.decode_batch(engine.tts.t3, rows, stats, prefix, engine.amp, stop)
+    share = DecodeStats(stats.prefill_s / len(jobs), stats.decode_s / len(jobs))
+    return tokens, share, text_s
+
+
+def render_jobs(engine: Engine, jobs: list[Job], decoded, cfm_steps: int | None = None):
+    """The S3Gen half of `synthesize_batch`."""
+    tokens, share, text_s = decoded
+    cfm_steps = cfm_steps or engine.family.cfm_steps
+    chunks = []
+    for job, row_tokens in zip(jobs, tokens, strict=True):
+        if job.seed is not None:
+            seed_everything(job.seed)
+        share.stopped = len(row_tokens) < job.max_new_tokens
+        start = time.perf_counter() - text_s - share.prefill_s - share.decode_s
+        chunks.append(
+            engine.to_audio(job.group, row_tokens, job.conds, cfm_steps, share, text_s, start)
+        )
+    return chunks

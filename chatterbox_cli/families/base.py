@@ -1,0 +1,129 @@
+"""What a model family must provide. The engine, pipeline, batch, voices and bench only talk to
+this interface; adding a family means one new module here and one line in `__init__.py`.
+
+Data flow through a family: text -> `text_tokens` -> `decode`/`decode_batch` (T3, our loop
+over upstream modules) -> `speech_tokens` (what S3Gen may see) + `tail_tokens` -> S3Gen with
+`cfm_steps`. `generate` is upstream's own one-call path, the baseline bench measures against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+from chatterbox_cli.errors import BadInput
+from chatterbox_cli.sampling import SamplingParams, flag
+
+SPEECH_VOCAB = 6561
+"""Speech tokens S3Gen understands; start (6561), stop (6562) and any others lie above."""
+
+
+class Family:
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    hub_repo: ClassVar[str]
+    weights: ClassVar[tuple[str, ...]]
+    """Files a checkpoint directory must hold besides its tokenizer."""
+    tokenizer_files: ClassVar[tuple[str, ...]]
+    """Any one of these is the tokenizer."""
+    hub_patterns: ClassVar[list[str]] = ["*.safetensors", "*.json", "*.txt", "*.pt", "*.model"]
+    defaults: ClassVar[SamplingParams]
+    knobs: ClassVar[frozenset[str]]
+    """Sampling knobs this family's `generate()` uses; the others are refused."""
+    cfm_steps: ClassVar[int]
+    max_cfm_steps: ClassVar[int]
+    tail_tokens: ClassVar[int] = 0
+    """Silence tokens appended before S3Gen (upstream Turbo appends three)."""
+    prompt_tokens: ClassVar[int]
+    """Length of the T3 speech prompt in this family's conditionals (tells voice files apart)."""
+    prefix_cache: ClassVar[bool] = False
+    int8: ClassVar[bool] = False
+    fast_decode: ClassVar[bool] = False
+    token_streaming: ClassVar[str | None] = None
+    """None when `--stream-tokens` works; otherwise why it is refused."""
+    upstream_t3: ClassVar[str]
+    """Name of the upstream T3 method `generate()` calls (bench times and caps it)."""
+    upstream_tokenize: ClassVar[str | None] = None
+    """The tokenizer method `generate()` calls, or None when it calls the tokenizer itself."""
+
+    def sampling(self, **given: Any) -> SamplingParams:
+        """This family's defaults with the knobs given (None = not given); unused ones refused."""
+        from chatterbox_cli.families import users
+
+        for knob, value in given.items():
+            if value is not None and knob not in self.knobs:
+                raise BadInput(
+                    f"{flag(knob)} is not used by the {self.name} model "
+                    f"(models that use it: {', '.join(users(knob))}); drop it"
+                )
+        chosen = {k: v for k, v in given.items() if v is not None}
+        return replace(self.defaults, **chosen).check()
+
+    def check_runtime(self, runtime) -> None:
+        if runtime.quantize == "int8" and not self.int8:
+            raise BadInput(f"--quantize int8 is not available for the {self.name} model yet")
+        if runtime.fast_decode and not self.fast_decode:
+            raise BadInput(f"--fast-decode is not available for the {self.name} model")
+
+    def check_cfm_steps(self, steps: int | None) -> int:
+        if steps is None:
+            return self.cfm_steps
+        if not 1 <= steps <= self.max_cfm_steps:
+            raise BadInput(
+                f"--cfm-steps must be between 1 and {self.max_cfm_steps} for the {self.name} "
+                f"model (upstream uses {self.cfm_steps})"
+            )
+        return steps
+
+    def check_stream_tokens(self, stream_tokens: int | None) -> None:
+        if stream_tokens is not None and self.token_streaming is not None:
+            raise BadInput(
+                f"--stream-tokens is not available for the {self.name} model: "
+                f"{self.token_streaming}; drop it to stream whole sentence groups"
+            )
+
+    def missing_files(self, directory: Path) -> list[str]:
+        missing = [f for f in self.weights if not (directory / f).is_file()]
+        if not any((directory / f).is_file() for f in self.tokenizer_files):
+            missing.append(self.tokenizer_files[0])
+        return missing
+
+    def load(self, ckpt_dir: Path, device: str, quantize: str = "none"):
+        """The upstream TTS object from a `from_local`-layout directory, one copy of weights."""
+        raise NotImplementedError
+
+    def text_tokens(self, tts, text: str):
+        """Exactly upstream's text path: (1, L) token ids on the model's device."""
+        raise NotImplementedError
+
+    def t3_cond(self, conds, params: SamplingParams):
+        """The T3 conditioning for these params (Standard folds exaggeration in here)."""
+        return conds.t3
+
+    def prepare_reference(self, tts, path: Path):
+        """Upstream `prepare_conditionals` on a clip; returns its `Conditionals`."""
+        raise NotImplementedError
+
+    def decode(self, t3, t3_cond, ids, params, cap, stats, prefix, amp, fast, generator, cancel):
+        """Yield sampled speech tokens (shape (1,)) until stop or `cap` samples."""
+        raise NotImplementedError
+
+    def decode_batch(self, t3, rows, stats, prefix, amp, cancel) -> list[list[int]]:
+        raise NotImplementedError
+
+    def speech_tokens(self, tokens: list[int]) -> list[int]:
+        """What upstream hands S3Gen from T3's samples: ids S3Gen knows (< 6561)."""
+        return [t for t in tokens if t < SPEECH_VOCAB]
+
+    def generate(self, tts, text: str, params: SamplingParams):
+        """Upstream `generate()` with these params (the bench baseline)."""
+        raise NotImplementedError
+
+    def upstream_cap(self, cap: int) -> dict:
+        """kwargs that make upstream's T3 method draw at most `cap` samples."""
+        raise NotImplementedError
+
+    def write_random(self, out: Path) -> None:
+        """Random-weight modules in this family's checkpoint layout (tests, offline bench)."""
+        raise NotImplementedError

@@ -1,0 +1,181 @@
+"""Turbo (`ChatterboxTurboTTS`): GPT-2 medium T3, English, meanflow S3Gen (2 steps).
+
+Our decode loops for it are in `t3_decode.py` (tests/test_parity.py proves them equal to
+`T3.inference_turbo`); it is the one family with the per-voice prefix KV cache, int8 and the
+static-cache fast decode, because its 375-token voice prompt is what they pay off on.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from chatterbox_cli.families.base import Family
+from chatterbox_cli.sampling import SamplingParams
+
+TEXT_VOCAB = 50276
+T3_FILE = "t3_turbo_v1.safetensors"
+S3GEN_FILE = "s3gen_meanflow.safetensors"
+
+
+def turbo_config():
+    """Upstream `from_local`'s Turbo hyper-parameters."""
+    from chatterbox.tts_turbo import T3Config
+
+    hp = T3Config(text_tokens_dict_size=TEXT_VOCAB)
+    hp.llama_config_name = "GPT2_medium"
+    hp.speech_tokens_dict_size = 6563
+    hp.input_pos_emb = None
+    hp.speech_cond_prompt_len = 375
+    hp.use_perceiver_resampler = False
+    hp.emotion_adv = False
+    return hp
+
+
+def _t3_skeleton():
+    """T3 on the meta device, without GPT-2's `wte` (upstream drops it) and `text_head` (only
+    training uses it)."""
+    import torch
+    from chatterbox.tts_turbo import T3
+
+    with torch.device("meta"):
+        t3 = T3(turbo_config())
+    del t3.tfmr.wte, t3.text_head
+    return t3
+
+
+def load_t3(ckpt_dir: Path, quantize: str = "none"):
+    """T3 with the checkpoint's weights; `int8` from our cache, or quantized (and cached)."""
+    import torch
+
+    from chatterbox_cli.loading import (
+        assert_materialized,
+        assign_t3,
+        int8_cache_path,
+        save_atomic,
+        t3_state,
+    )
+    from chatterbox_cli.quantize import int8_skeleton, quantize_t3
+
+    t3_file = Path(ckpt_dir) / T3_FILE
+    cached = int8_cache_path(t3_file) if quantize == "int8" else None
+    if cached is not None and cached.is_file():
+        t3 = _t3_skeleton()
+        int8_skeleton(t3)
+        try:
+            t3.load_state_dict(torch.load(cached, weights_only=True), strict=True, assign=True)
+            assert_materialized(t3)
+            return t3.eval()
+        except Exception as exc:  # stale or damaged: quantize again and replace it
+            warnings.warn(f"ignoring int8 cache {cached}: {exc}", stacklevel=2)
+    t3 = _t3_skeleton()
+    assign_t3(t3, t3_state(t3_file), {"tfmr.wte.weight", "text_head.weight"})
+    if cached is not None:
+        quantize_t3(t3)
+        save_atomic(t3.state_dict(), cached)
+    return t3
+
+
+class Turbo(Family):
+    name = "turbo"
+    summary = "fast, English, paralinguistic tags ([laugh], [cough])"
+    hub_repo = "ResembleAI/chatterbox-turbo"
+    weights = ("ve.safetensors", T3_FILE, S3GEN_FILE)
+    tokenizer_files = ("tokenizer.json", "vocab.json")
+    defaults = SamplingParams()
+    knobs = frozenset({"temperature", "top_p", "top_k", "repetition_penalty"})
+    cfm_steps = 2
+    max_cfm_steps = 2
+    tail_tokens = 3
+    prompt_tokens = 375
+    prefix_cache = True
+    int8 = True
+    fast_decode = True
+    upstream_t3 = "inference_turbo"
+
+    def load(self, ckpt_dir: Path, device: str, quantize: str = "none"):
+        import gc
+
+        from chatterbox.tts_turbo import ChatterboxTurboTTS
+        from transformers import AutoTokenizer
+
+        from chatterbox_cli.loading import load_conds, load_s3gen, load_ve
+
+        ckpt_dir = Path(ckpt_dir)
+        s3gen = load_s3gen(ckpt_dir / S3GEN_FILE, device, meanflow=True, strict=True)
+        ve = load_ve(ckpt_dir / "ve.safetensors", device)
+        t3 = load_t3(ckpt_dir, quantize).to(device)
+        gc.collect()
+        tokenizer = AutoTokenizer.from_pretrained(ckpt_dir)
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        if len(tokenizer) != TEXT_VOCAB:
+            warnings.warn(
+                f"tokenizer has {len(tokenizer)} entries; Turbo's has {TEXT_VOCAB}", stacklevel=2
+            )
+        conds = load_conds(ckpt_dir, device)
+        return ChatterboxTurboTTS(t3, s3gen, ve, tokenizer, device, conds=conds)
+
+    def text_tokens(self, tts, text: str):
+        from chatterbox.tts_turbo import punc_norm
+
+        ids = tts.tokenizer(punc_norm(text), return_tensors="pt", padding=True, truncation=True)
+        return ids.input_ids.to(tts.device)
+
+    def prepare_reference(self, tts, path: Path):
+        tts.prepare_conditionals(str(path))
+        return tts.conds
+
+    def decode(self, t3, t3_cond, ids, params, cap, stats, prefix, amp, fast, generator, cancel):
+        from chatterbox_cli.t3_decode import decode
+
+        return decode(t3, t3_cond, ids, params, cap, stats, prefix, amp, fast, generator, cancel)
+
+    def decode_batch(self, t3, rows, stats, prefix, amp, cancel):
+        from chatterbox_cli.t3_decode import decode_batch
+
+        return decode_batch(t3, rows, stats, prefix, amp, cancel)
+
+    def generate(self, tts, text: str, params: SamplingParams):
+        return tts.generate(
+            text,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            top_k=params.top_k,
+            repetition_penalty=params.repetition_penalty,
+        )
+
+    def upstream_cap(self, cap: int) -> dict:
+        return {"max_gen_len": cap - 1}  # upstream samples once before its loop
+
+    def write_random(self, out: Path, seed: int) -> None:
+        from chatterbox.models.t3 import T3
+        from chatterbox.models.voice_encoder import VoiceEncoder
+        from chatterbox.tts_turbo import ChatterboxTurboTTS
+
+        from chatterbox_cli.loading import load_ve
+        from chatterbox_cli.random_checkpoint import (
+            gpt2_tokenizer,
+            reference_conds,
+            save_random,
+            save_random_s3gen,
+        )
+
+        save_random(VoiceEncoder().eval(), out / "ve.safetensors")
+        t3 = T3(turbo_config()).eval()
+        save_random(t3, out / T3_FILE)
+        save_random_s3gen(out, S3GEN_FILE, meanflow=True)
+        gpt2_tokenizer(out, TEXT_VOCAB)
+        del t3.tfmr.wte  # as from_local does
+
+        def tts():
+            from chatterbox_cli.loading import load_s3gen
+
+            s3gen = load_s3gen(out / S3GEN_FILE, "cpu", meanflow=True, strict=True)
+            ve = load_ve(out / "ve.safetensors", "cpu")
+            return ChatterboxTurboTTS(t3, s3gen, ve, None, "cpu")
+
+        reference_conds(tts, out, seed)
+
+
+TURBO = Turbo()

@@ -1,0 +1,174 @@
+"""How and where the model runs: device choice, threads, dtype, int8, quiet upstream calls.
+
+Kept apart from the engine so every layer (decode loops, streaming, bench, CLI checks) can use
+these without importing the engine; heavy imports stay inside functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import random
+import sys
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from chatterbox_cli.errors import BadInput
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("CHATTERBOX_DEBUG", "") not in ("", "0")
+
+
+@contextlib.contextmanager
+def upstream_quiet():
+    """Upstream prints notices on stdout (our data channel) and tqdm bars on stderr (where our
+    own progress goes): swallow both unless CHATTERBOX_DEBUG is set."""
+    if debug_enabled():
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+        return
+    sink = io.StringIO()
+    with (
+        contextlib.redirect_stdout(sink),
+        contextlib.redirect_stderr(sink),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def resolve_device(name: str = "auto") -> str:
+    import torch
+
+    name = (name or "auto").lower()
+    if name not in DEVICES:
+        raise BadInput(f"unknown device {name!r}; use one of: {', '.join(DEVICES)}")
+    has_mps = getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise BadInput("--device cuda: no CUDA GPU is visible to torch; use --device cpu")
+    if name == "mps" and not has_mps:
+        raise BadInput("--device mps: Apple MPS is not available here; use --device cpu")
+    return name
+
+
+def configure_device(device: str) -> None:
+    import torch
+
+    if device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+
+
+def sync(device) -> None:
+    """Wait for queued GPU work so wall-clock stage times are honest."""
+    if str(device).startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize(device)
+
+
+def prefetch(items: Iterator, depth: int = 0, stop=None) -> Iterator:
+    """Run a generator in a worker thread, yielding its items here as they come (a queue of
+    `depth` items, 0 = unbounded). Its exceptions re-raise here. When this side stops early
+    (Ctrl-C, an error) it sets `stop` (which the producer's decode loops watch) and waits for
+    the worker, so no torch work is left running while the process exits."""
+    import queue
+    import threading
+
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    stop = stop or threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put((None, item)):
+                    return
+            put((None, done))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            put((exc, None))
+
+    worker = threading.Thread(target=work, name="chatterbox-t3", daemon=True)
+    worker.start()
+    try:
+        while True:
+            exc, item = box.get()
+            if exc is not None:
+                raise exc
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every RNG the pipeline draws from: T3 sampling, flow noise, HiFiGAN's source."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+QUANTIZE = ("none", "int8")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How the model runs: threads, int8 weights (CPU), autocast dtype (T3 and flow)."""
+
+    threads: int | None = None
+    quantize: str = "none"
+    dtype: str = "auto"
+    fast_decode: bool = False
+    overlap: bool = False
+
+    def check(self, device: str) -> Runtime:
+        """Validate against the resolved device; `auto` dtype becomes a concrete one."""
+        import torch
+
+        if self.threads is not None and not 1 <= self.threads <= 1024:
+            raise BadInput("--threads must be >= 1")
+        if self.quantize not in QUANTIZE:
+            raise BadInput(f"--quantize must be one of: {', '.join(QUANTIZE)}")
+        if self.quantize == "int8" and device != "cpu":
+            raise BadInput("--quantize int8 is for CPU; on a GPU use --dtype bfloat16")
+        dtype = self.dtype.lower()
+        if dtype not in DTYPES:
+            raise BadInput(f"--dtype must be one of: {', '.join(DTYPES)}")
+        if dtype == "auto":
+            bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
+            dtype = "bfloat16" if bf16 else "float32"
+        if dtype == "float16" and device != "cuda":
+            raise BadInput("--dtype float16 needs --device cuda; use bfloat16 or float32")
+        if dtype == "bfloat16" and device == "mps":
+            raise BadInput("--dtype bfloat16 is not supported on mps; use float32")
+        return Runtime(self.threads, self.quantize, dtype, self.fast_decode, self.overlap)
+
+    def apply(self) -> None:
+        if self.threads:
+            import torch
+
+            torch.set_num_threads(self.threads)

@@ -1,0 +1,49 @@
+"""Sampling knobs of every model family, and which family uses which.
+
+One dataclass holds them all so a batch row or a CLI flag can carry any of them; a family takes
+its defaults from upstream's `generate()` and refuses knobs it does not use (upstream silently
+ignores them, so a user would think `--top-k` changed a Standard run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from chatterbox_cli.errors import BadInput
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Defaults are upstream Turbo's `generate()`; `Family.sampling()` gives each family's."""
+
+    temperature: float = 0.8
+    top_p: float = 0.95
+    top_k: int = 1000
+    repetition_penalty: float = 1.2
+    min_p: float = 0.05
+    cfg_weight: float = 0.5
+    exaggeration: float = 0.5
+
+    def check(self) -> SamplingParams:
+        if not self.temperature > 0:
+            raise BadInput("--temperature must be > 0")
+        if not 0 < self.top_p <= 1:
+            raise BadInput("--top-p must be in (0, 1]")
+        if self.top_k < 0:
+            raise BadInput("--top-k must be >= 0 (0 disables it)")
+        if not self.repetition_penalty > 0:
+            raise BadInput("--repetition-penalty must be > 0")
+        if not 0 <= self.min_p <= 1:
+            raise BadInput("--min-p must be in [0, 1] (0 disables it)")
+        if not 0 <= self.cfg_weight <= 10:
+            raise BadInput("--cfg-weight must be in [0, 10] (0 turns guidance off)")
+        if not 0 <= self.exaggeration <= 2:
+            raise BadInput("--exaggeration must be in [0, 2] (0.5 is neutral)")
+        return self
+
+
+KNOBS = tuple(f.name for f in fields(SamplingParams))
+
+
+def flag(knob: str) -> str:
+    return "--" + knob.replace("_", "-")

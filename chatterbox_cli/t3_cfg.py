@@ -1,0 +1,212 @@
+"""T3 decode loops for the Llama families (Standard): classifier-free guidance, learned speech
+positions, upstream's processor order, a token cap, and B >= 1.
+
+Same pieces in the same order as upstream `T3.inference` (prepare_input_embeds with the
+unconditional row's text zeroed, BOS appended a second time, Llama with KV cache, speech_head
+over the whole output, `cond + w * (cond - uncond)`, repetition penalty (history from BOS) ->
+temperature -> min_p -> top_p -> multinomial), so with the same RNG state it samples the same
+tokens: tests/test_families.py proves it against upstream `generate()` itself.
+
+`cfg_weight == 0` runs one model row (upstream crashes there): `cond + 0 * (cond - uncond)` is
+`cond`, so nothing is lost. In a batch each logical row owns one or two model rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+
+import torch
+from transformers.generation.logits_process import (
+    MinPLogitsWarper,
+    RepetitionPenaltyLogitsProcessor,
+    TopPLogitsWarper,
+)
+
+from chatterbox_cli.runtime import sync
+from chatterbox_cli.sampling import SamplingParams
+from chatterbox_cli.t3_decode import Amp, DecodeStats, Row
+
+
+class _Sampler:
+    """One logical row's processors, built as `T3.inference` builds them."""
+
+    def __init__(self, p: SamplingParams):
+        self.p = p
+        self.rep = RepetitionPenaltyLogitsProcessor(penalty=float(p.repetition_penalty))
+        self.min_p = MinPLogitsWarper(min_p=p.min_p)
+        self.top_p = TopPLogitsWarper(top_p=p.top_p)
+
+    def guided(self, logits: torch.Tensor) -> torch.Tensor:
+        """(rows, V) -> (1, V): the CFG combination over this row's cond/uncond rows."""
+        cond = logits[0:1, :]
+        if logits.shape[0] == 1:
+            return cond
+        uncond = logits[1:2, :]
+        cfg = torch.as_tensor(self.p.cfg_weight, device=cond.device, dtype=cond.dtype)
+        return cond + cfg * (cond - uncond)
+
+    def __call__(self, history, logits, generator=None) -> torch.Tensor:
+        logits = self.rep(history, logits)
+        if self.p.temperature != 1.0:
+            logits = logits / self.p.temperature
+        logits = self.min_p(history, logits)
+        logits = self.top_p(history, logits)
+        probs = torch.softmax(logits, dim=-1)
+        return torch.multinomial(probs, num_samples=1, generator=generator)
+
+
+def _rows(params: SamplingParams) -> int:
+    return 2 if params.cfg_weight > 0 else 1
+
+
+def _prefill_embeds(t3, t3_cond, text_tokens, params) -> torch.Tensor:
+    """[cond, text, BOS] from `prepare_input_embeds`, plus BOS again as `T3.inference` adds it."""
+    rows = _rows(params)
+    text = text_tokens.expand(rows, -1)
+    start = t3.hp.start_speech_token * torch.ones_like(text[:, :1])
+    with warnings.catch_warnings():  # the perceiver uses a deprecated sdpa context manager
+        warnings.simplefilter("ignore", FutureWarning)
+        embeds, _ = t3.prepare_input_embeds(
+            t3_cond=t3_cond, text_tokens=text, speech_tokens=start, cfg_weight=params.cfg_weight
+        )
+    bos = t3.speech_emb(start[:1]) + t3.speech_pos_emb.get_fixed_embedding(0)
+    return torch.cat([embeds, bos.expand(rows, -1, -1)], dim=1)
+
+
+def _forward(t3, amp: Amp, **kwargs):
+    """The backbone as upstream's `T3HuggingfaceBackend` calls it, then speech_head over the
+    whole output. (Upstream also asks for attentions, which sdpa can't give: it only warns.)"""
+    with amp():
+        out = t3.tfmr(use_cache=True, output_hidden_states=True, return_dict=True, **kwargs)
+        logits = t3.speech_head(out.hidden_states[-1]).float()
+    return logits, out.past_key_values
+
+
+def _step_embeds(t3, tokens: torch.Tensor, step: int) -> torch.Tensor:
+    """Embeddings of the tokens sampled at `step` (B, 1): speech_emb + learned position."""
+    return t3.speech_emb(tokens) + t3.speech_pos_emb.get_fixed_embedding(step + 1)
+
+
+@torch.inference_mode()
+def decode(
+    t3,
+    t3_cond,
+    text_tokens: torch.Tensor,
+    params: SamplingParams,
+    max_new_tokens: int,
+    stats: DecodeStats | None = None,
+    amp: Amp = contextlib.nullcontext,
+    generator: torch.Generator | None = None,
+    cancel: threading.Event | None = None,
+) -> Iterator[torch.Tensor]:
+    """Yield sampled speech tokens, shape (1,), until stop or `max_new_tokens` samples.
+
+    `text_tokens` is (1, L) with SOT/EOT already added (the family does that, as `generate()`).
+    """
+    stats = stats if stats is not None else DecodeStats()
+    sampler = _Sampler(params)
+    stop = t3.hp.stop_speech_token
+    rows = _rows(params)
+    t0 = time.perf_counter()
+    embeds = _prefill_embeds(t3, t3_cond, text_tokens, params)
+    logits, past = _forward(t3, amp, inputs_embeds=embeds)
+    history = token = torch.full(
+        (1, 1), t3.hp.start_speech_token, dtype=torch.long, device=t3.device
+    )
+    sync(t3.device)
+    t1 = time.perf_counter()
+    stats.prefill_s += t1 - t0
+    for step in range(max_new_tokens):
+        if cancel is not None and cancel.is_set():
+            return
+        if step > 0:
+            t1 = time.perf_counter()
+            embeds = _step_embeds(t3, token, step - 1).expand(rows, -1, -1)
+            logits, past = _forward(t3, amp, inputs_embeds=embeds, past_key_values=past)
+        token = sampler(history, sampler.guided(logits[:, -1, :]), generator)
+        sync(t3.device)
+        stats.decode_s += time.perf_counter() - t1
+        stats.steps += 1
+        if int(token) == stop:
+            stats.stopped = True
+            return
+        history = torch.cat([history, token], dim=1)
+        yield token[:, 0]
+
+
+@torch.inference_mode()
+def decode_batch(
+    t3,
+    rows: list[Row],
+    stats: DecodeStats | None = None,
+    amp: Amp = contextlib.nullcontext,
+    cancel: threading.Event | None = None,
+) -> list[list[int]]:
+    """Several logical rows at once: left padding, attention mask, RoPE positions from the mask
+    (each row sees the positions it would alone), per-row CFG, stop, cap, params, generator."""
+    stats = stats if stats is not None else DecodeStats()
+    device = t3.device
+    stop = t3.hp.stop_speech_token
+    t0 = time.perf_counter()
+    embeds = [_prefill_embeds(t3, r.t3_cond, r.text_tokens, r.params) for r in rows]
+    spans, n = [], 0
+    for e in embeds:
+        spans.append(slice(n, n + e.shape[0]))
+        n += e.shape[0]
+    width = max(e.shape[1] for e in embeds)
+    x = embeds[0].new_zeros(n, width, embeds[0].shape[-1])
+    mask = torch.zeros(n, width, dtype=torch.long, device=device)
+    for span, e in zip(spans, embeds, strict=True):
+        x[span, width - e.shape[1] :] = e
+        mask[span, width - e.shape[1] :] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    logits, past = _forward(t3, amp, inputs_embeds=x, attention_mask=mask, position_ids=positions)
+    next_position = positions[:, -1:] + 1
+    sync(device)
+    t1 = time.perf_counter()
+    stats.prefill_s += t1 - t0
+
+    samplers = [_Sampler(r.params) for r in rows]
+    history = [
+        torch.full((1, 1), t3.hp.start_speech_token, dtype=torch.long, device=device) for _ in rows
+    ]
+    tokens: list[list[int]] = [[] for _ in rows]
+    done = [False] * len(rows)
+    feed = torch.full((n, 1), stop, dtype=torch.long, device=device)
+    for step in range(max(r.max_new_tokens for r in rows)):
+        if cancel is not None and cancel.is_set():
+            break
+        if step > 0:
+            t1 = time.perf_counter()
+            mask = torch.cat([mask, mask.new_ones(n, 1)], dim=1)
+            logits, past = _forward(
+                t3,
+                amp,
+                inputs_embeds=_step_embeds(t3, feed, step - 1),
+                attention_mask=mask,
+                position_ids=next_position,
+                past_key_values=past,
+            )
+            next_position = next_position + 1
+        for i, (row, span) in enumerate(zip(rows, spans, strict=True)):
+            if done[i]:
+                continue
+            sampler = samplers[i]
+            token = sampler(history[i], sampler.guided(logits[span, -1, :]), row.generator)
+            if int(token) == stop:
+                done[i] = True
+                continue
+            tokens[i].append(int(token))
+            history[i] = torch.cat([history[i], token], dim=1)
+            feed[span] = token[0]
+            done[i] = len(tokens[i]) >= row.max_new_tokens
+        sync(device)
+        stats.decode_s += time.perf_counter() - t1
+        stats.steps += 1
+        if all(done):
+            break
+    return tokens
