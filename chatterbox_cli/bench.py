@@ -252,7 +252,8 @@ def mode_upstream(ctx: BenchContext, item: BenchItem) -> dict:
     stages: dict[str, float | None] = dict.fromkeys(STAGES)
     counted: list[int] = []
     p = ctx.opts.sampling or engine.family.defaults
-    saved_conds, tts.conds = tts.conds, ctx.conds
+    # a copy: Standard's generate() swaps its exaggeration into `conds.t3` in place
+    saved_conds, tts.conds = tts.conds, replace(ctx.conds)
     try:
         with instrument_upstream(engine, stages, ctx.budget(item), counted), upstream_quiet():
             t0 = time.perf_counter()

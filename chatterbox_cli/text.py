@@ -37,8 +37,8 @@ UNITS = frozenset(
 )
 """Abbreviations that end a sentence only rarely when they follow a number ("5 kg. of")."""
 CALENDAR = frozenset(
-    "mon tue tues wed thu thur thurs fri sat sun jan feb mar apr jun jul aug sep sept oct nov dec"
-    .split()
+    "mon tue tues wed thu thur thurs fri sat sun "
+    "jan feb mar apr jun jul aug sep sept oct nov dec".split()
 )
 """Weekdays and months: capitalized with a period they are abbreviations ("on Fri. Oct. 3")."""
 WINDOW_CHARS = 2000
@@ -99,9 +99,7 @@ def _last_word(text: str) -> str:
 
 def ends_with_abbreviation(text: str) -> bool:
     word = _last_word(text)
-    return word in ABBREVIATIONS or (
-        word.endswith(".") and word[:-1] in _pysbd_abbreviations()[0]
-    )
+    return word in ABBREVIATIONS or (word.endswith(".") and word[:-1] in _pysbd_abbreviations()[0])
 
 
 def _continues(previous: str, sentence: str) -> bool:

@@ -4,11 +4,14 @@ exactness against upstream `ChatterboxTTS.generate()`, batching, loading, and th
 conftest.py runs this module last, so the Turbo engine of the other modules is loaded first and
 this family is loaded once, after it."""
 
+import copy
+import io
 import json
 from dataclasses import replace
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from safetensors import safe_open
 
@@ -63,10 +66,10 @@ def test_tokens_and_waveform_equal_upstream_generate(std, monkeypatch, params):
 
     monkeypatch.setattr(tts.t3, "inference", capped)
     monkeypatch.setattr(tts, "watermarker", NoWatermark())
-    monkeypatch.setattr(tts, "conds", std.builtin_voice)
+    # generate() swaps the exaggeration into `conds.t3` in place: give it a copy
+    monkeypatch.setattr(tts, "conds", copy.copy(std.builtin_voice))
     torch.manual_seed(seed)
     upstream_wav = STANDARD.generate(tts, text, params)[0].numpy()
-    monkeypatch.setattr(tts, "conds", std.builtin_voice)  # generate() replaced it
     sampled = captured["tokens"][0].tolist()
 
     (chunk,) = std.synthesize(
@@ -138,7 +141,8 @@ def test_exaggeration_changes_conditioning_without_new_voice_preparation(std):
 )
 def test_every_checkpoint_tensor_is_loaded_exactly(std, standard_checkpoint, part, file):
     module = getattr(std.tts, part)
-    state = module.state_dict()
+    # upstream's T3.inference attaches a wrapper module holding the same weights: skip it
+    state = {k: v for k, v in module.state_dict().items() if not k.startswith("patched_model.")}
     with safe_open(standard_checkpoint / f"{file}.safetensors", "pt") as f:
         keys = set(f.keys())
         expected = keys - {"text_head.weight"} if part == "t3" else keys & set(state)
@@ -175,8 +179,6 @@ def test_flags_the_model_does_not_use_fail_before_loading(cli, tmp_path):
 
 
 def test_say_file_and_stream(cli, std, standard_checkpoint, tmp_path):
-    import soundfile as sf
-
     common = ("--model", "standard", "--model-dir", standard_checkpoint, *FAST, "--seed", 4)
     out = tmp_path / "a.wav"
     r = cli("say", "One sentence. And another one.", *common, "-o", out, "--json")
@@ -187,6 +189,41 @@ def test_say_file_and_stream(cli, std, standard_checkpoint, tmp_path):
     assert sr == 24000 and len(wav) / sr == pytest.approx(report["audio_s"], abs=0.01)
     r = cli("say", "Hello there.", *common, "--exaggeration", "1.2", "-o", "-", "--format", "raw")
     assert r.exit_code == 0 and len(r.stdout_bytes) > 0 and len(r.stdout_bytes) % 2 == 0
+    streamed = cli("say", "Hello there.", *common, "-o", "-", "--stream-tokens", "4")
+    assert streamed.exit_code == 0, streamed.stderr
+    wav, sr = sf.read(io.BytesIO(streamed.stdout_bytes), dtype="float32")
+    assert sr == 24000 and len(wav) > 0
+
+
+def test_token_streaming_seams_with_the_ten_step_cfg_flow(std):
+    """Standard's flow (10 Euler steps with CFG) streamed in windows against one full pass with
+    the same noise: measured 41.8 dB (N=10) and 44.6 dB (N=25) SNR on 60 tokens; here a
+    shorter run with N=16 to keep the suite quick."""
+    from chatterbox_cli.s3gen_stream import (
+        GroupNoise,
+        TokenStreamer,
+        full_render,
+        prompt_frames,
+        snr_db,
+    )
+
+    s3gen, ref = std.tts.s3gen, std.builtin_voice.gen
+    tokens = torch.randint(0, 6561, (40,), generator=torch.Generator().manual_seed(0)).tolist()
+    noise = GroupNoise.draw(s3gen, prompt_frames(ref), 60, torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        full = full_render(s3gen, ref, noise, tokens, cfm_steps=STANDARD.cfm_steps)
+        streamer = TokenStreamer(s3gen, ref, noise, 16, cfm_steps=STANDARD.cfm_steps)
+        pieces = [p for p in map(streamer.push, tokens) if p is not None]
+        pieces.append(streamer.finish([]))
+    assert len(pieces) == 3
+    streamed = np.concatenate(pieces)
+    assert len(streamed) == len(full) == 40 * 960
+    assert snr_db(full, streamed) >= 40
+    seams = np.cumsum([len(p) for p in pieces])[:-1]
+    worst = max(
+        np.max(np.abs(full[s - 480 : s + 480] - streamed[s - 480 : s + 480])) for s in seams
+    )
+    assert worst <= 0.05 * np.max(np.abs(full))
 
 
 def test_batch_rows_override_standard_knobs(cli, std, standard_checkpoint, tmp_path):

@@ -135,11 +135,26 @@ def test_slug():
 @pytest.mark.parametrize(
     "text,first",
     [
-        ("We bought 5 kg. of flour. After that we all went home for the night.", "We bought 5 kg. of flour."),
-        ("A 7 lb. crate arrived. After that we all went home for the night.", "A 7 lb. crate arrived."),
-        ("See you on Fri. Oct. 3 at noon. After that we all went home for the night.", "See you on Fri. Oct. 3 at noon."),
-        ("He said hi. and then he left. After that we all went home for the night.", "He said hi. and then he left."),
-        ("The talk ran long, i.e. past noon. After that we all went home for the night.", "The talk ran long, i.e. past noon."),
+        (
+            "We bought 5 kg. of flour. After that we all went home for the night.",
+            "We bought 5 kg. of flour.",
+        ),
+        (
+            "A 7 lb. crate arrived. After that we all went home for the night.",
+            "A 7 lb. crate arrived.",
+        ),
+        (
+            "See you on Fri. Oct. 3 at noon. After that we all went home for the night.",
+            "See you on Fri. Oct. 3 at noon.",
+        ),
+        (
+            "He said hi. and then he left. After that we all went home for the night.",
+            "He said hi. and then he left.",
+        ),
+        (
+            "The talk ran long, i.e. past noon. After that we all went home for the night.",
+            "The talk ran long, i.e. past noon.",
+        ),
     ],
 )
 def test_units_calendar_and_lower_case_continuations_stay_in_one_group(text, first):

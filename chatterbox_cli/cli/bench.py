@@ -135,8 +135,7 @@ def bench(
             "--repeats, --items and --batch-size must be >= 1, --warmup and --tolerance >= 0"
         )
     tokens = harness.parse_tokens(tokens)
-    streams = stream_tokens if "stream-tokens" in modes else None
-    _, sampling, steps = family_options(model, cfm_steps, streams)
+    _, sampling, steps = family_options(model, cfm_steps)
     opts = RenderOptions(sampling, cfm_steps=steps, stream_tokens=stream_tokens).check()
     bench_texts = bench_items(text, file)
     baseline = load_baseline(compare_path)

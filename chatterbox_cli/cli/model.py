@@ -22,10 +22,10 @@ def checked_source(
     from chatterbox_cli.source import ModelSource
 
     source = ModelSource(model, model_dir)
-    source.check()
     device = resolve_device(device)
     runtime = Runtime(threads, quantize, dtype, fast_decode, overlap).check(device)
     source.family.check_runtime(runtime)
+    source.check()
     return source, device, runtime
 
 
@@ -38,12 +38,11 @@ def load(out: Output, source, device: str, runtime=None):
         return load_engine(source, device, runtime)
 
 
-def family_options(model: str, cfm_steps: int | None, stream_tokens: int | None = None, **given):
-    """The family's sampling (defaults + the flags given), flow steps and streaming checks:
-    a flag the model does not use fails here, before anything loads."""
+def family_options(model: str, cfm_steps: int | None, **given):
+    """The family's sampling (defaults + the flags given) and flow steps: a flag the model does
+    not use fails here, before anything loads."""
     from chatterbox_cli.families import get
 
     family = get(model)
     params = family.sampling(**given)
-    family.check_stream_tokens(stream_tokens)
     return family, params, family.check_cfm_steps(cfm_steps)

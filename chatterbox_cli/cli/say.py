@@ -219,7 +219,6 @@ def say(
     _, sampling, steps = family_options(
         model,
         cfm_steps,
-        stream_tokens,
         temperature=temperature,
         top_p=top_p,
         top_k=top_k,

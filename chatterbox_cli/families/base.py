@@ -40,8 +40,6 @@ class Family:
     prefix_cache: ClassVar[bool] = False
     int8: ClassVar[bool] = False
     fast_decode: ClassVar[bool] = False
-    token_streaming: ClassVar[str | None] = None
-    """None when `--stream-tokens` works; otherwise why it is refused."""
     upstream_t3: ClassVar[str]
     """Name of the upstream T3 method `generate()` calls (bench times and caps it)."""
     upstream_tokenize: ClassVar[str | None] = None
@@ -75,13 +73,6 @@ class Family:
                 f"model (upstream uses {self.cfm_steps})"
             )
         return steps
-
-    def check_stream_tokens(self, stream_tokens: int | None) -> None:
-        if stream_tokens is not None and self.token_streaming is not None:
-            raise BadInput(
-                f"--stream-tokens is not available for the {self.name} model: "
-                f"{self.token_streaming}; drop it to stream whole sentence groups"
-            )
 
     def missing_files(self, directory: Path) -> list[str]:
         missing = [f for f in self.weights if not (directory / f).is_file()]
