@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-CKPT ?= .cache/random-turbo
+MODEL ?= turbo
+CKPT ?= .cache/random-$(MODEL)
 PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
 
 .PHONY: install test lint bench checkpoint clean
@@ -24,18 +25,20 @@ lint: install
 	$(BIN)/ruff format --check chatterbox_cli tests
 
 checkpoint: install
-	$(BIN)/python -m chatterbox_cli.random_checkpoint $(CKPT)
+	$(BIN)/python -m chatterbox_cli.random_checkpoint .cache/random-turbo turbo
+	$(BIN)/python -m chatterbox_cli.random_checkpoint .cache/random-standard standard
 
 # Real weights when CHATTERBOX_MODEL_DIR is set or the hub cache has them; otherwise the
 # random-weight checkpoint the tests use, with fixed token counts (the header says so).
+# MODEL=turbo|standard picks the family.
 BENCH_ARGS ?= --repeats 1
 BENCH_JSON ?= bench.json
 bench: install
-	@if [ -n "$$CHATTERBOX_MODEL_DIR" ] || $(BIN)/python -c "import sys; from chatterbox_cli.engine import hub_cached; sys.exit(not hub_cached())"; then \
-		$(BIN)/chatterbox bench $(BENCH_ARGS) --json $(BENCH_JSON); \
+	@if [ -n "$$CHATTERBOX_MODEL_DIR" ] || $(BIN)/python -c "import sys; from chatterbox_cli.source import hub_cached; sys.exit(not hub_cached('$(MODEL)'))"; then \
+		$(BIN)/chatterbox bench --model $(MODEL) $(BENCH_ARGS) --json $(BENCH_JSON); \
 	else \
-		$(BIN)/python -m chatterbox_cli.random_checkpoint $(CKPT) >/dev/null && \
-		$(BIN)/chatterbox bench --model-dir $(CKPT) --tokens auto $(BENCH_ARGS) --json $(BENCH_JSON); \
+		$(BIN)/python -m chatterbox_cli.random_checkpoint $(CKPT) $(MODEL) >/dev/null && \
+		$(BIN)/chatterbox bench --model $(MODEL) --model-dir $(CKPT) --tokens auto $(BENCH_ARGS) --json $(BENCH_JSON); \
 	fi
 
 clean:

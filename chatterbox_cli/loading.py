@@ -66,14 +66,28 @@ def assign_t3(t3, state: dict, dropped: set[str]) -> None:
 
 
 def load_s3gen(path: Path, device: str, meanflow: bool, strict: bool):
+    """S3Gen holding the file's own tensors (`assign=True`): safetensors maps the file, so a
+    weight costs memory only once it is used. The speech tokenizer (~470 MB, only needed to
+    prepare a voice from a clip) then stays on disk for built-in and cached voices."""
     from chatterbox.models.s3gen import S3Gen
     from safetensors.torch import load_file
 
     s3gen = S3Gen(meanflow=meanflow)
-    s3gen.load_state_dict(load_file(path), strict=strict)
+    s3gen.load_state_dict(load_file(path), strict=strict, assign=True)
     s3gen.to(device).eval()
     gc.collect()
+    release_freed_memory()  # the random initial weights just replaced
     return s3gen
+
+
+def release_freed_memory() -> None:
+    """Hand freed heap pages back to the OS (glibc keeps them otherwise, and they would count
+    in RSS for the whole run); a no-op where there is no glibc."""
+    import ctypes
+    import ctypes.util
+
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
 
 
 def load_ve(path: Path, device: str):

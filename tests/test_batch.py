@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 
 from chatterbox_cli import batch as job
+from chatterbox_cli import batch_inputs as inputs
 from chatterbox_cli.batched import Job, synthesize_batch
 from chatterbox_cli.sampling import SamplingParams
 from chatterbox_cli.text import TextGroup
@@ -36,7 +37,7 @@ def write(tmp_path, name, content):
 
 
 def test_csv_parsing_quoting_bom_and_invalid_rows(tmp_path):
-    items, invalid = job.read_inputs([write(tmp_path, "in.csv", TRICKY_CSV)], None, "line")
+    items, invalid = inputs.read_inputs([write(tmp_path, "in.csv", TRICKY_CSV)], None, "line")
     assert [i.id for i in items] == [
         "greet",
         "multi",
@@ -54,24 +55,24 @@ def test_csv_parsing_quoting_bom_and_invalid_rows(tmp_path):
 
 def test_other_formats(tmp_path):
     tsv = write(tmp_path, "in.tsv", "text\ttemperature\nFirst.\t0.7\nSecond.\thot\n")
-    items, invalid = job.read_inputs([tsv], None, "line")
+    items, invalid = inputs.read_inputs([tsv], None, "line")
     assert items[0].overrides == {"temperature": 0.7}
     assert invalid[0].line == 3 and "temperature must be a number" in invalid[0].reason
     jsonl = write(tmp_path, "in.jsonl", '{"text": "A.", "id": "a"}\n{oops\n\n[1]\n')
-    items, invalid = job.read_inputs([jsonl], None, "line")
+    items, invalid = inputs.read_inputs([jsonl], None, "line")
     assert [i.id for i in items] == ["a"] and [r.line for r in invalid] == [2, 4]
     txt = write(tmp_path, "book.txt", "Chapter one.\n\nIt begins.\n")
-    assert [i.text for i in job.read_inputs([txt], None, "line")[0]] == [
+    assert [i.text for i in inputs.read_inputs([txt], None, "line")[0]] == [
         "Chapter one.",
         "It begins.",
     ]
-    (whole,) = job.read_inputs([txt], None, "file")[0]
+    (whole,) = inputs.read_inputs([txt], None, "file")[0]
     assert whole.id == "book" and "It begins." in whole.text
 
 
 def test_names_are_safe_unique_and_inside_outdir(tmp_path):
-    items, _ = job.read_inputs([write(tmp_path, "in.csv", TRICKY_CSV)], None, "line")
-    warnings = job.assign_names(items)
+    items, _ = inputs.read_inputs([write(tmp_path, "in.csv", TRICKY_CSV)], None, "line")
+    warnings = inputs.assign_names(items)
     names = [i.name for i in items]
     assert len(set(names)) == len(names)
     assert names[:3] == ["greet", "multi", "greet-2"] and len(warnings) == 1
@@ -79,8 +80,8 @@ def test_names_are_safe_unique_and_inside_outdir(tmp_path):
         assert "/" not in name and ".." not in name and not name.startswith(".")
         path = job.output_path(tmp_path / "out", name, ".wav")
         assert path.parent == tmp_path / "out"
-    no_id = job.BatchItem("x", 1, "Some words here")
-    job.assign_names([no_id])
+    no_id = inputs.BatchItem("x", 1, "Some words here")
+    inputs.assign_names([no_id])
     assert no_id.name == "0001-some-words-here"
 
 

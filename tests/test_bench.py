@@ -2,6 +2,7 @@
 
 import json
 import statistics
+from types import SimpleNamespace
 
 import pytest
 
@@ -235,4 +236,4 @@ def test_upstream_instrumentation_changes_nothing(engine, monkeypatch):
     plain, _, _ = run(False)
     np.testing.assert_array_equal(timed.numpy(), plain.numpy())
     assert counted == [6] and all(stages[k] > 0 for k in ("text", "t3_decode", "flow", "hifigan"))
-    assert not isinstance(tts.watermarker, harness.SimpleNamespace)  # restored afterwards
+    assert not isinstance(tts.watermarker, SimpleNamespace)  # restored afterwards

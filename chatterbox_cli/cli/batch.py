@@ -91,7 +91,7 @@ def batch(
 ) -> None:
     """Synthesize one file per row/line into OUTDIR, with a manifest; re-run to resume."""
     from chatterbox_cli import batch as job
-    from chatterbox_cli import voices
+    from chatterbox_cli import batch_inputs, voices
     from chatterbox_cli.pipeline import RenderOptions
     from chatterbox_cli.sinks import AudioFormat
 
@@ -118,8 +118,8 @@ def batch(
     if batch_size is not None and batch_size < 1:
         raise BadInput("--batch-size must be >= 1")
     stdin = getattr(sys.stdin, "buffer", None)
-    items, invalid = job.read_inputs(inputs, input_format, unit, stdin)
-    items, unused = job.unused_knobs(items, family)
+    items, invalid = batch_inputs.read_inputs(inputs, input_format, unit, stdin)
+    items, unused = batch_inputs.unused_knobs(items, family)
     invalid += unused
     if invalid:
         for row in invalid:
@@ -131,7 +131,7 @@ def batch(
         out.warn(f"skipping {len(invalid)} invalid row(s)")
     if not items:
         raise BadInput("no rows to synthesize")
-    for warning in job.assign_names(items):
+    for warning in batch_inputs.assign_names(items):
         out.warn(warning)
     if outdir.exists() and not outdir.is_dir():
         raise BadInput(f"--outdir {outdir} is not a directory")
