@@ -21,13 +21,13 @@ SPEECH_VOCAB = 6561
 
 class Family:
     name: ClassVar[str]
-    summary: ClassVar[str]
     hub_repo: ClassVar[str]
     weights: ClassVar[tuple[str, ...]]
     """Files a checkpoint directory must hold besides its tokenizer."""
     tokenizer_files: ClassVar[tuple[str, ...]]
     """Any one of these is the tokenizer."""
     hub_patterns: ClassVar[list[str]] = ["*.safetensors", "*.json", "*.txt", "*.pt", "*.model"]
+    """What to download from `hub_repo` (as the family's `from_pretrained`)."""
     defaults: ClassVar[SamplingParams]
     knobs: ClassVar[frozenset[str]]
     """Sampling knobs this family's `generate()` uses; the others are refused."""

@@ -34,10 +34,11 @@ def _t3_skeleton():
 
 class Standard(Family):
     name = "standard"
-    summary = "expressive English with --exaggeration and --cfg-weight"
     hub_repo = "ResembleAI/chatterbox"
     weights = ("ve.safetensors", T3_FILE, S3GEN_FILE)
     tokenizer_files = ("tokenizer.json",)
+    hub_patterns = [*weights, "tokenizer.json", "conds.pt"]
+    """Exactly what `from_pretrained` fetches: the repo also holds Multilingual's files."""
     defaults = SamplingParams(temperature=0.8, top_p=1.0, repetition_penalty=1.2, min_p=0.05)
     knobs = frozenset(
         {"temperature", "top_p", "min_p", "repetition_penalty", "cfg_weight", "exaggeration"}

@@ -78,7 +78,6 @@ def load_t3(ckpt_dir: Path, quantize: str = "none"):
 
 class Turbo(Family):
     name = "turbo"
-    summary = "fast, English, paralinguistic tags ([laugh], [cough])"
     hub_repo = "ResembleAI/chatterbox-turbo"
     weights = ("ve.safetensors", T3_FILE, S3GEN_FILE)
     tokenizer_files = ("tokenizer.json", "vocab.json")
