@@ -123,7 +123,7 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
     from chatterbox_cli import voices
     from chatterbox_cli.audio import join, master
     from chatterbox_cli.batched import Job, synthesize_batches
-    from chatterbox_cli.engine import auto_max_tokens
+    from chatterbox_cli.chunk import auto_max_tokens
     from chatterbox_cli.metrics import rtf
     from chatterbox_cli.pipeline import conditionals
     from chatterbox_cli.sinks import write_file

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from chatterbox_cli.engine import AudioChunk, Engine
+from chatterbox_cli.chunk import AudioChunk
+from chatterbox_cli.engine import Engine
 from chatterbox_cli.runtime import prefetch, seed_everything
 from chatterbox_cli.sampling import SamplingParams
 from chatterbox_cli.text import TextGroup

@@ -218,7 +218,7 @@ def mode_batch(ctx: BenchContext, item: BenchItem) -> dict:
     """Throughput: `ctx.items` copies of the text (seeds differ), decoded in batches."""
     from chatterbox_cli.audio import join, master
     from chatterbox_cli.batched import Job, synthesize_batches
-    from chatterbox_cli.engine import auto_max_tokens
+    from chatterbox_cli.chunk import auto_max_tokens
 
     engine = ctx.engine
     groups, opts = _plan(ctx, item)

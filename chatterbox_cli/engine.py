@@ -8,7 +8,6 @@ functions so `chatterbox --help` stays instant.
 from __future__ import annotations
 
 import contextlib
-import math
 import random
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -16,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from chatterbox_cli.chunk import AudioChunk, auto_max_tokens
 from chatterbox_cli.errors import ModelUnavailable
 from chatterbox_cli.families import SPEECH_VOCAB, Family
 from chatterbox_cli.runtime import (
@@ -34,44 +32,6 @@ from chatterbox_cli.source import ModelSource, hub_snapshot
 from chatterbox_cli.text import TextGroup
 
 SAMPLE_RATE = 24000
-TOKENS_PER_SECOND = 25
-MAX_TOKENS_CEILING = 900
-"""36 s of speech: well under upstream's hidden 1000-token (40 s) limit."""
-
-
-def auto_max_tokens(text: str) -> int:
-    """A cap no real group should reach: ~6 chars/s (slow speech) plus one second of slack."""
-    return min(MAX_TOKENS_CEILING, TOKENS_PER_SECOND + math.ceil(len(text) * TOKENS_PER_SECOND / 6))
-
-
-@dataclass
-class AudioChunk:
-    """One synthesized group, before post-processing, with the metrics that belong to it."""
-
-    group: TextGroup
-    audio: np.ndarray
-    sample_rate: int
-    speech_tokens: list[int]
-    stopped: bool
-    text_s: float
-    t3_prefill_s: float
-    t3_decode_s: float
-    flow_s: float
-    hifigan_s: float
-    synth_s: float
-    last: bool = True
-    """False for the early pieces of a token-streamed group."""
-    offset: int = 0
-    """Samples of this group emitted in earlier pieces."""
-
-    @property
-    def duration_s(self) -> float:
-        """The group's audio so far (all of it on the last piece)."""
-        return (self.offset + len(self.audio)) / self.sample_rate
-
-    @property
-    def s3gen_s(self) -> float:
-        return self.flow_s + self.hifigan_s
 
 
 @dataclass
@@ -171,6 +131,8 @@ class Engine:
         """
         import torch
 
+        from chatterbox_cli.s3gen_stream import TokenStreamer
+
         params = params or self.family.defaults
         cfm_steps = cfm_steps or self.family.cfm_steps
         overlap = self.overlap if overlap is None else overlap
@@ -195,7 +157,15 @@ class Engine:
                 tokens: list[int] = []
                 if stream_tokens:
                     noise_seed = None if seed is None else seed * 1_000_003 + i
-                    streamer = self._streamer(conds, cap, stream_tokens, cfm_steps, noise_seed)
+                    streamer = TokenStreamer.for_group(
+                        self.tts.s3gen,
+                        conds.gen,
+                        cap,
+                        stream_tokens,
+                        cfm_steps,
+                        noise_seed,
+                        self.amp,
+                    )
                     offset = 0
             elif event[0] == "token":
                 if streamer is None:
@@ -277,20 +247,6 @@ class Engine:
                 kept += int(token[0]) < SPEECH_VOCAB
                 yield ("token", int(token[0]))
             yield ("end",)
-
-    def _streamer(self, conds, cap, every, cfm_steps, noise_seed):
-        """A `TokenStreamer` whose S3Gen noise comes from its own generator (seeded from --seed
-        and the group), so T3 samples the same tokens as without token streaming."""
-        import torch
-
-        from chatterbox_cli.s3gen_stream import GroupNoise, TokenStreamer, prompt_frames
-
-        s3gen = self.tts.s3gen
-        if noise_seed is None:
-            noise_seed = random.getrandbits(62)
-        generator = torch.Generator(device=self.device).manual_seed(noise_seed % 2**63)
-        noise = GroupNoise.draw(s3gen, prompt_frames(conds.gen), cap, generator)
-        return TokenStreamer(s3gen, conds.gen, noise, every, cfm_steps, amp=self.amp)
 
     def _piece(self, group, streamer, stats, text_s, t0, audio, offset, last=False):
         return AudioChunk(

@@ -18,7 +18,8 @@ from chatterbox_cli.audio import (
     shape_edges,
     watermark,
 )
-from chatterbox_cli.engine import AudioChunk, Engine
+from chatterbox_cli.chunk import AudioChunk
+from chatterbox_cli.engine import Engine
 from chatterbox_cli.errors import BadInput, VoiceError
 from chatterbox_cli.metrics import GroupMetrics, rtf
 from chatterbox_cli.sampling import SamplingParams

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import random
 import time
 from dataclasses import dataclass
 
@@ -132,6 +133,18 @@ class TokenStreamer:
         self.cycles = torch.zeros_like(noise.phase)
         self.tail: torch.Tensor | None = None
         self.flow_s = self.vocode_s = 0.0
+
+    @classmethod
+    def for_group(
+        cls, s3gen, ref, cap, every, cfm_steps, noise_seed=None, amp=contextlib.nullcontext
+    ):
+        """A streamer whose S3Gen noise comes from its own generator (seeded from --seed and the
+        group), so T3 samples the same tokens as without token streaming."""
+        if noise_seed is None:
+            noise_seed = random.getrandbits(62)
+        generator = torch.Generator(device=s3gen.device).manual_seed(noise_seed % 2**63)
+        noise = GroupNoise.draw(s3gen, prompt_frames(ref), cap, generator)
+        return cls(s3gen, ref, noise, every, cfm_steps, amp=amp)
 
     @torch.inference_mode()
     def push(self, token: int) -> np.ndarray | None:
