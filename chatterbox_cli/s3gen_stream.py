@@ -267,3 +267,18 @@ def snr_db(reference: np.ndarray, test: np.ndarray) -> float:
     n = min(len(reference), len(test))
     err = float(np.sum((reference[:n] - test[:n]) ** 2)) + 1e-20
     return 10 * math.log10(float(np.sum(reference[:n] ** 2)) / err)
+
+
+def seam_error(full: np.ndarray, pieces: list[np.ndarray], window: int = 480):
+    """Streamed `pieces` against one full pass: (SNR in dB, worst error within `window`
+    samples of a seam as a fraction of the full pass's peak)."""
+    streamed = np.concatenate(pieces)
+    seams = np.cumsum([len(p) for p in pieces])[:-1]
+    worst = max(
+        (
+            float(np.max(np.abs(full[s - window : s + window] - streamed[s - window : s + window])))
+            for s in seams
+        ),
+        default=0.0,
+    )
+    return snr_db(full, streamed), worst / float(np.max(np.abs(full)))

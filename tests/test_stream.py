@@ -141,7 +141,7 @@ def test_token_streaming_seams_against_one_full_pass(engine):
         TokenStreamer,
         full_render,
         prompt_frames,
-        snr_db,
+        seam_error,
     )
 
     s3gen, ref = engine.tts.s3gen, engine.builtin_voice.gen
@@ -155,14 +155,9 @@ def test_token_streaming_seams_against_one_full_pass(engine):
             pieces = [p for p in map(streamer.push, tokens) if p is not None]
             pieces.append(streamer.finish(silence))
             assert len(pieces) == 1 + (60 - 3) // every
-            streamed = np.concatenate(pieces)
-            assert len(streamed) == len(full) == (60 + 3) * 960
-            assert snr_db(full, streamed) >= 40, every
-            seams = np.cumsum([len(p) for p in pieces])[:-1]
-            worst = max(
-                np.max(np.abs(full[s - 480 : s + 480] - streamed[s - 480 : s + 480])) for s in seams
-            )
-            assert worst <= 0.05 * np.max(np.abs(full)), every
+            assert len(np.concatenate(pieces)) == len(full) == (60 + 3) * 960
+            snr, worst = seam_error(full, pieces)
+            assert snr >= 40 and worst <= 0.05, (every, snr, worst)
 
 
 def test_stream_tokens_cli_parses_and_is_watermarked(cli, checkpoint, detector):
