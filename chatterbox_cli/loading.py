@@ -54,10 +54,20 @@ def t3_state(path: Path) -> dict:
     return state
 
 
+def as_module_dtypes(module, state: dict) -> dict:
+    """`assign=True` keeps a file tensor's dtype where copying would cast it to the module's:
+    cast the few that differ, so assigning loads exactly what upstream's copy loads."""
+    own = module.state_dict()
+    for key, value in state.items():
+        if key in own and value.dtype != own[key].dtype:
+            state[key] = value.to(own[key].dtype)
+    return state
+
+
 def assign_t3(t3, state: dict, dropped: set[str]) -> None:
     """Hand `state`'s tensors to a meta-built T3: every key must land, except `dropped` ones,
     which the model no longer has (upstream loads T3 strictly, and so do we)."""
-    missing, unexpected = t3.load_state_dict(state, strict=False, assign=True)
+    missing, unexpected = t3.load_state_dict(as_module_dtypes(t3, state), strict=False, assign=True)
     if missing or set(unexpected) != dropped & set(state):
         raise RuntimeError(f"T3 checkpoint keys differ: missing {missing}, unexpected {unexpected}")
     state.clear()
@@ -73,7 +83,9 @@ def load_s3gen(path: Path, device: str, meanflow: bool, strict: bool):
     from safetensors.torch import load_file
 
     s3gen = S3Gen(meanflow=meanflow)
-    s3gen.load_state_dict(load_file(path), strict=strict, assign=True)
+    state = as_module_dtypes(s3gen, load_file(path))
+    s3gen.load_state_dict(state, strict=strict, assign=True)
+    del state
     s3gen.to(device).eval()
     gc.collect()
     release_freed_memory()  # the random initial weights just replaced

@@ -29,3 +29,16 @@ def test_builtin_voice_and_tokenizer_as_upstream(engine, checkpoint):
     assert torch.equal(engine.builtin_voice.gen["prompt_feat"], conds.gen["prompt_feat"])
     assert len(engine.tts.tokenizer) == 50276
     assert engine.tts.tokenizer.pad_token is not None
+
+
+def test_assigned_weights_keep_the_module_dtype_as_a_copy_would():
+    """`assign=True` would keep a half-precision file's dtype; upstream's copying load casts to
+    the module's float32, and so must we."""
+    from chatterbox_cli.loading import as_module_dtypes
+
+    with torch.device("meta"):
+        layer = torch.nn.Linear(4, 3)
+    state = {"weight": torch.ones(3, 4, dtype=torch.float16), "bias": torch.zeros(3)}
+    layer.load_state_dict(as_module_dtypes(layer, state), assign=True)
+    assert layer.weight.dtype == layer.bias.dtype == torch.float32
+    assert torch.equal(layer.weight, torch.ones(3, 4))
