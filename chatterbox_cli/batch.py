@@ -84,6 +84,8 @@ class BatchConfig:
     fmt: Any
     opts: Any
     voice: str | None = None
+    voice_spec: Any = None
+    """`voice` as the CLI already resolved (and checked) it, so it is not read twice."""
     seed: int | None = None
     batch_size: int = 8
     fail_fast: bool = False
@@ -133,7 +135,8 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
 
     def voice_for(value: str | None):
         if value not in voice_cache:
-            spec = voices.resolve(value, engine.source.kind)
+            known = value == cfg.voice and cfg.voice_spec is not None
+            spec = cfg.voice_spec if known else voices.resolve(value, engine.source.kind)
             voice_cache[value] = (conditionals(engine, spec), spec.label)
         return voice_cache[value]
 

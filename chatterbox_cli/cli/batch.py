@@ -151,8 +151,7 @@ def batch(
     if not todo:
         out.info("nothing to do")
         return
-    if voice:
-        voices.resolve(voice, model)
+    voice_spec = voices.resolve(voice, model) if voice else None
     source, device, runtime = checked_source(
         model, model_dir, device, threads, quantize, dtype, overlap=overlap
     )
@@ -162,6 +161,7 @@ def batch(
         fmt=audio_fmt,
         opts=opts,
         voice=voice,
+        voice_spec=voice_spec,
         seed=seed,
         batch_size=batch_size or (16 if device == "cuda" else 8),
     )
