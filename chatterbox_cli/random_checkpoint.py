@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -115,25 +114,28 @@ def save_random(module, path: Path, extra: dict | None = None) -> None:
     save_file(state, str(path))
 
 
-def save_random_s3gen(out: Path, name: str, meanflow: bool) -> None:
+def write_modules(
+    out: Path, seed: int, t3, t3_file: str, s3gen_file: str, meanflow: bool, tts_class
+) -> None:
+    """A family's random voice encoder, `t3` and S3Gen in its file names, and its built-in voice
+    (`conds.pt`): upstream `prepare_conditionals` of `tts_class` on a synthetic clip."""
+    import soundfile as sf
+    import torch
     from chatterbox.models.s3gen import S3Gen
+    from chatterbox.models.voice_encoder import VoiceEncoder
 
+    ve = VoiceEncoder().eval()
+    save_random(ve, out / "ve.safetensors")
+    save_random(t3, out / t3_file)
     s3gen = S3Gen(meanflow=meanflow).eval()
     extra = {
         "tokenizer._mel_filters": s3gen.tokenizer._mel_filters.contiguous(),
         "tokenizer.window": s3gen.tokenizer.window.contiguous(),
     }
-    save_random(s3gen, out / name, extra)
-
-
-def reference_conds(tts_factory: Callable[[], object], out: Path, seed: int) -> None:
-    """Upstream `prepare_conditionals` on a synthetic clip, saved as the built-in `conds.pt`."""
-    import soundfile as sf
-    import torch
-
+    save_random(s3gen, out / s3gen_file, extra)
     ref = out / "reference.wav"
     sf.write(ref, reference_clip(seed=seed), 24000)
-    tts = tts_factory()
+    tts = tts_class(t3, s3gen, ve, None, "cpu")
     with torch.inference_mode():
         tts.prepare_conditionals(str(ref))
     tts.conds.save(out / "conds.pt")

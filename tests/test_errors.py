@@ -140,11 +140,16 @@ def test_checkpoint_without_builtin_voice(cli, outdir, checkpoint):
     assert_clean_error(cli("say", "Hi.", "--model-dir", bare), 2, "built-in voice", "--voice")
 
 
-def test_hub_offline_names_the_fixes(tmp_path):
+@pytest.mark.parametrize(
+    "model,repo",
+    [("turbo", "ResembleAI/chatterbox-turbo"), ("standard", "ResembleAI/chatterbox ")],
+)
+def test_hub_offline_names_the_fixes(tmp_path, model, repo):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
     env.pop("CHATTERBOX_MODEL_DIR", None)
+    cmd = [sys.executable, "-m", "chatterbox_cli", "say", "Hi.", "--model", model]
     r = subprocess.run(
-        [sys.executable, "-m", "chatterbox_cli", "say", "Hi.", "-o", str(tmp_path / "o.wav")],
+        [*cmd, "-o", str(tmp_path / "o.wav")],
         env=env,
         capture_output=True,
         text=True,
@@ -154,7 +159,7 @@ def test_hub_offline_names_the_fixes(tmp_path):
     assert r.returncode == 1, r.stderr
     lines = r.stderr.strip().splitlines()
     assert lines[-1].startswith("error:") and "Traceback" not in r.stderr
-    for needle in ("--model-dir", "HF_HOME", "online"):
+    for needle in ("--model-dir", "HF_HOME", "online", repo):
         assert needle in lines[-1]
     assert r.stdout == ""
     assert not (tmp_path / "o.wav").exists()

@@ -133,29 +133,13 @@ class Standard(Family):
 
     def write_random(self, out: Path, seed: int) -> None:
         from chatterbox.models.t3 import T3
-        from chatterbox.models.voice_encoder import VoiceEncoder
         from chatterbox.tts import ChatterboxTTS
 
-        from chatterbox_cli.loading import load_s3gen, load_ve
-        from chatterbox_cli.random_checkpoint import (
-            char_tokenizer,
-            reference_conds,
-            save_random,
-            save_random_s3gen,
-        )
+        from chatterbox_cli.random_checkpoint import char_tokenizer, write_modules
 
-        save_random(VoiceEncoder().eval(), out / "ve.safetensors")
         t3 = T3().eval()
-        save_random(t3, out / T3_FILE)
-        save_random_s3gen(out, S3GEN_FILE, meanflow=False)
+        write_modules(out, seed, t3, T3_FILE, S3GEN_FILE, False, ChatterboxTTS)
         char_tokenizer(out, TEXT_VOCAB, t3.hp.start_text_token, t3.hp.stop_text_token)
-
-        def tts():
-            s3gen = load_s3gen(out / S3GEN_FILE, "cpu", meanflow=False, strict=False)
-            ve = load_ve(out / "ve.safetensors", "cpu")
-            return ChatterboxTTS(t3, s3gen, ve, None, "cpu")
-
-        reference_conds(tts, out, seed)
 
 
 STANDARD = Standard()

@@ -149,32 +149,13 @@ class Turbo(Family):
 
     def write_random(self, out: Path, seed: int) -> None:
         from chatterbox.models.t3 import T3
-        from chatterbox.models.voice_encoder import VoiceEncoder
         from chatterbox.tts_turbo import ChatterboxTurboTTS
 
-        from chatterbox_cli.loading import load_ve
-        from chatterbox_cli.random_checkpoint import (
-            gpt2_tokenizer,
-            reference_conds,
-            save_random,
-            save_random_s3gen,
-        )
+        from chatterbox_cli.random_checkpoint import gpt2_tokenizer, write_modules
 
-        save_random(VoiceEncoder().eval(), out / "ve.safetensors")
         t3 = T3(turbo_config()).eval()
-        save_random(t3, out / T3_FILE)
-        save_random_s3gen(out, S3GEN_FILE, meanflow=True)
+        write_modules(out, seed, t3, T3_FILE, S3GEN_FILE, True, ChatterboxTurboTTS)
         gpt2_tokenizer(out, TEXT_VOCAB)
-        del t3.tfmr.wte  # as from_local does
-
-        def tts():
-            from chatterbox_cli.loading import load_s3gen
-
-            s3gen = load_s3gen(out / S3GEN_FILE, "cpu", meanflow=True, strict=True)
-            ve = load_ve(out / "ve.safetensors", "cpu")
-            return ChatterboxTurboTTS(t3, s3gen, ve, None, "cpu")
-
-        reference_conds(tts, out, seed)
 
 
 TURBO = Turbo()
