@@ -84,7 +84,7 @@ def decode_jobs(engine: Engine, jobs: list[Job], stop=None):
         if job.seed is not None or engine.overlap:
             seed = job.seed if job.seed is not None else random.getrandbits(62)
             generator = torch.Generator(device=engine.device).manual_seed(seed)
-        ids = engine.text_tokens(job.group.text)
+        ids = engine.text_tokens(job.group.text, job.group.language)
         t3_cond = engine.family.t3_cond(job.conds, job.params)
         rows.append(Row(t3_cond, ids, job.params, job.max_new_tokens, generator))
     text_s = (time.perf_counter() - t0) / len(jobs)

@@ -107,9 +107,9 @@ class Engine:
         self.tts.conds = self.builtin_voice
         return conds
 
-    def text_tokens(self, text: str):
+    def text_tokens(self, text: str, language: str = "en"):
         """Exactly upstream's text path for this family."""
-        return self.family.text_tokens(self.tts, text)
+        return self.family.text_tokens(self.tts, text, language)
 
     def synthesize(
         self,
@@ -223,7 +223,7 @@ class Engine:
             cap = max_new_tokens[i] if isinstance(max_new_tokens, Sequence) else max_new_tokens
             cap = cap or auto_max_tokens(group.text)
             with torch.inference_mode():
-                ids = self.text_tokens(group.text)
+                ids = self.text_tokens(group.text, group.language)
                 t3_cond = self.family.t3_cond(conds, params)
                 prefix = self.prefix(t3_cond)
             yield ("start", i, group, cap, stats, time.perf_counter() - t0, t0)

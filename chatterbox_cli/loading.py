@@ -75,15 +75,25 @@ def assign_t3(t3, state: dict, dropped: set[str]) -> None:
     t3.eval()
 
 
+def read_state(path: Path) -> dict:
+    """A weights file's tensors, memory-mapped: safetensors, or a torch pickle (Multilingual's
+    `.pt` files), which is read with `weights_only=True` so it can't run code."""
+    import torch
+    from safetensors.torch import load_file
+
+    if Path(path).suffix == ".safetensors":
+        return load_file(path)
+    return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+
+
 def load_s3gen(path: Path, device: str, meanflow: bool, strict: bool):
-    """S3Gen holding the file's own tensors (`assign=True`): safetensors maps the file, so a
+    """S3Gen holding the file's own tensors (`assign=True`): the file is mapped, so a
     weight costs memory only once it is used. The speech tokenizer (~470 MB, only needed to
     prepare a voice from a clip) then stays on disk for built-in and cached voices."""
     from chatterbox.models.s3gen import S3Gen
-    from safetensors.torch import load_file
 
     s3gen = S3Gen(meanflow=meanflow)
-    state = as_module_dtypes(s3gen, load_file(path))
+    state = as_module_dtypes(s3gen, read_state(path))
     s3gen.load_state_dict(state, strict=strict, assign=True)
     del state
     s3gen.to(device).eval()
@@ -104,23 +114,24 @@ def release_freed_memory() -> None:
 
 def load_ve(path: Path, device: str):
     from chatterbox.models.voice_encoder import VoiceEncoder
-    from safetensors.torch import load_file
 
     ve = VoiceEncoder()
-    ve.load_state_dict(load_file(path))
+    ve.load_state_dict(read_state(path))
     return ve.to(device).eval()
 
 
-def load_conds(ckpt_dir: Path, device: str):
-    """The checkpoint's built-in voice (`conds.pt`), or None."""
+def load_conds(ckpt_dir: Path, device: str, conditionals=None):
+    """The checkpoint's built-in voice (`conds.pt`), or None; `conditionals` is the family's
+    upstream `Conditionals` class (Standard's by default)."""
     import torch
     from chatterbox.tts import Conditionals
 
+    cls = conditionals or Conditionals
     path = Path(ckpt_dir) / "conds.pt"
     if not path.exists():
         return None
     map_location = torch.device("cpu") if device in ("cpu", "mps") else None
-    return Conditionals.load(path, map_location=map_location).to(device)
+    return cls.load(path, map_location=map_location).to(device)
 
 
 def save_atomic(state, path: Path) -> None:

@@ -34,6 +34,7 @@ class RunMetrics:
     device: str
     voice: str
     output: str | None = None
+    language: str = "en"
     load_s: float = 0.0
     voice_s: float = 0.0
     ttfa_s: float | None = None

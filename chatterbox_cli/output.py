@@ -27,6 +27,9 @@ class Output:
         default_factory=lambda: Console(file=sys.stderr, highlight=False)
     )  # bound now, so upstream_quiet() redirecting sys.stderr cannot swallow our progress
 
+    noted: set[str] = field(default_factory=set)
+    """One-time notices already shown."""
+
     def info(self, message: str) -> None:
         if not self.quiet:
             self.console.print(message)
@@ -144,6 +147,7 @@ class Output:
             ("device", m.device),
             ("model", f"{m.model} ({m.model_source})"),
             ("voice", m.voice),
+            ("language", m.language),
             ("model load", f"{_fmt(m.load_s)} s"),
             ("voice prep", f"{_fmt(m.voice_s)} s"),
             ("first audio (TTFA)", f"{_fmt(m.ttfa_s)} s"),

@@ -64,21 +64,65 @@ def gpt2_tokenizer(out: Path, size: int) -> None:
     fast.save_pretrained(out)
 
 
-def char_tokenizer(out: Path, size: int, start_id: int, stop_id: int) -> None:
-    """A `tokenizers` file of exactly `size` entries for upstream's `EnTokenizer`: one id per
-    character, [START]/[STOP] at the ids T3Config expects, [SPACE] and [UNK] as upstream's."""
+def char_tokenizer(
+    out: Path,
+    size: int,
+    start_id: int,
+    stop_id: int,
+    names: tuple[str, ...] = (),
+    ranges: tuple[tuple[int, int], ...] = ((33, 0x3000),),
+    file: str = "tokenizer.json",
+) -> None:
+    """A `tokenizers` file of exactly `size` entries for upstream's `EnTokenizer`/`MTLTokenizer`:
+    one id per character of `ranges`, [START]/[STOP] at the ids T3Config expects, [SPACE] and
+    [UNK] as upstream's, and `names` (e.g. language tags) as special tokens."""
     from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers
 
     specials = {stop_id: "[STOP]", start_id: "[START]"}
-    names = iter(["[UNK]", "[SPACE]", "[PAD]", "[SEP]", "[CLS]", "[MASK]"])
-    chars = iter(chr(c) for c in range(33, 0x3000) if chr(c).isprintable() and not chr(c).isspace())
+    names = iter(["[UNK]", "[SPACE]", "[PAD]", "[SEP]", "[CLS]", "[MASK]", *names])
+    chars = iter(
+        chr(c)
+        for low, high in ranges
+        for c in range(low, high)
+        if chr(c).isprintable() and not chr(c).isspace()
+    )
     vocab = {}
     for i in range(size):
         vocab[specials.get(i) or next(names, None) or next(chars)] = i
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     tok.add_special_tokens([AddedToken(t, special=True) for t in vocab if t.startswith("[")])
     tok.pre_tokenizer = pre_tokenizers.Split("", "isolated")
-    tok.save(str(out / "tokenizer.json"))
+    tok.save(str(out / file))
+
+
+SCRIPTS = (
+    (33, 0x250),  # Latin
+    (0x300, 0x370),  # combining marks (NFKD splits accents off)
+    (0x370, 0x530),  # Greek, Cyrillic
+    (0x590, 0x700),  # Hebrew, Arabic
+    (0x900, 0x980),  # Devanagari
+    (0x1100, 0x1200),  # Hangul jamo (upstream decomposes Korean into them)
+    (0x2010, 0x2060),  # punctuation
+    (0x3000, 0x3100),  # CJK punctuation, hiragana, katakana
+    (0xFF01, 0xFF5F),  # full-width forms
+    (0x4E00, 0xA000),  # Han, as many as fit
+)
+
+
+def mtl_tables(out: Path, tokenizer: str, cangjie: str, size: int, hp, languages) -> None:
+    """Multilingual's text files: a character tokenizer with the language tags and Cangjie code
+    tokens, and a Cangjie table giving the first Han characters made-up codes."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    tags = tuple(f"[{code}]" for code in languages)
+    codes = tuple(f"[cj_{c}]" for c in letters + ".")
+    char_tokenizer(
+        out, size, hp.start_text_token, hp.stop_text_token, tags + codes, SCRIPTS, tokenizer
+    )
+    table = [
+        f"{chr(0x4E00 + i)}\t{letters[i % 26]}{letters[i // 26 % 26]}{letters[i // 676 % 26]}"
+        for i in range(0x5200)
+    ]
+    (out / cangjie).write_text(json.dumps(table, ensure_ascii=False), encoding="utf-8")
 
 
 def build(out: Path, family: str = "turbo", seed: int = 0) -> Path:
@@ -106,12 +150,17 @@ def build(out: Path, family: str = "turbo", seed: int = 0) -> Path:
 
 
 def save_random(module, path: Path, extra: dict | None = None) -> None:
-    """A module's (random) weights as safetensors, as a checkpoint file would hold them."""
+    """A module's (random) weights as safetensors, or as a torch pickle for a `.pt` name, as a
+    checkpoint file would hold them."""
+    import torch
     from safetensors.torch import save_file
 
     state = {k: v.detach().contiguous() for k, v in module.state_dict().items()}
     state.update(extra or {})
-    save_file(state, str(path))
+    if path.suffix == ".pt":
+        torch.save(state, path)
+    else:
+        save_file(state, str(path))
 
 
 def write_modules(
@@ -125,7 +174,7 @@ def write_modules(
     from chatterbox.models.voice_encoder import VoiceEncoder
 
     ve = VoiceEncoder().eval()
-    save_random(ve, out / "ve.safetensors")
+    save_random(ve, out / ("ve.pt" if s3gen_file.endswith(".pt") else "ve.safetensors"))
     save_random(t3, out / t3_file)
     s3gen = S3Gen(meanflow=meanflow).eval()
     extra = {

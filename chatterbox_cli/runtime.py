@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import random
 import sys
@@ -42,6 +43,13 @@ def upstream_quiet():
     ):
         warnings.simplefilter("ignore")
         yield
+
+
+def quiet_upstream_logs() -> None:
+    """Upstream's `logging` warnings (the alignment analyzer's forced stops and repeated tokens,
+    missing optional text packages, which we report ourselves) unless CHATTERBOX_DEBUG is set."""
+    if not debug_enabled():
+        logging.getLogger("chatterbox").setLevel(logging.ERROR)
 
 
 def resolve_device(name: str = "auto") -> str:

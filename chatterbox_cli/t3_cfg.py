@@ -1,11 +1,12 @@
-"""T3 decode loops for the Llama families (Standard): classifier-free guidance, learned speech
-positions, upstream's processor order, a token cap, and B >= 1.
+"""T3 decode loops for the Llama families (Standard, Multilingual): classifier-free guidance,
+learned speech positions, upstream's processor order, a token cap, and B >= 1.
 
 Same pieces in the same order as upstream `T3.inference` (prepare_input_embeds with the
 unconditional row's text zeroed, BOS appended a second time, Llama with KV cache, speech_head
 over the whole output, `cond + w * (cond - uncond)`, repetition penalty (history from BOS) ->
-temperature -> min_p -> top_p -> multinomial), so with the same RNG state it samples the same
-tokens: tests/test_families.py proves it against upstream `generate()` itself.
+temperature -> min_p -> top_p -> multinomial; Multilingual's alignment analyzer, t3_align.py,
+between the guidance and the penalty), so with the same RNG state it samples the same tokens:
+tests/test_standard.py and tests/test_multilingual.py prove it against upstream `generate()`.
 
 `cfg_weight == 0` runs one model row (upstream crashes there): `cond + 0 * (cond - uncond)` is
 `cond`, so nothing is lost. In a batch each logical row owns one or two model rows.
@@ -34,20 +35,24 @@ from chatterbox_cli.t3_decode import Amp, DecodeStats, Row
 class _Sampler:
     """One logical row's processors, built as `T3.inference` builds them."""
 
-    def __init__(self, p: SamplingParams):
+    def __init__(self, p: SamplingParams, aligner=None):
         self.p = p
+        self.aligner = aligner
         self.rep = RepetitionPenaltyLogitsProcessor(penalty=float(p.repetition_penalty))
         self.min_p = MinPLogitsWarper(min_p=p.min_p)
         self.top_p = TopPLogitsWarper(top_p=p.top_p)
 
-    def guided(self, logits: torch.Tensor) -> torch.Tensor:
-        """(rows, V) -> (1, V): the CFG combination over this row's cond/uncond rows."""
-        cond = logits[0:1, :]
-        if logits.shape[0] == 1:
-            return cond
-        uncond = logits[1:2, :]
-        cfg = torch.as_tensor(self.p.cfg_weight, device=cond.device, dtype=cond.dtype)
-        return cond + cfg * (cond - uncond)
+    def guided(self, logits: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        """(rows, V) -> (1, V): the CFG combination over this row's cond/uncond rows, then the
+        alignment analyzer's stop-token control where the family has one."""
+        guided = logits[0:1, :]
+        if logits.shape[0] > 1:
+            uncond = logits[1:2, :]
+            cfg = torch.as_tensor(self.p.cfg_weight, device=guided.device, dtype=guided.dtype)
+            guided = guided + cfg * (guided - uncond)
+        if self.aligner is not None:
+            guided = self.aligner(guided, int(history[0, -1]))
+        return guided
 
     def __call__(self, history, logits, generator=None) -> torch.Tensor:
         logits = self.rep(history, logits)
@@ -63,18 +68,20 @@ def _rows(params: SamplingParams) -> int:
     return 2 if params.cfg_weight > 0 else 1
 
 
-def _prefill_embeds(t3, t3_cond, text_tokens, params) -> torch.Tensor:
-    """[cond, text, BOS] from `prepare_input_embeds`, plus BOS again as `T3.inference` adds it."""
+def _prefill_embeds(t3, t3_cond, text_tokens, params) -> tuple[torch.Tensor, tuple[int, int]]:
+    """[cond, text, BOS] from `prepare_input_embeds`, plus BOS again as `T3.inference` adds it;
+    and where the text lies in it (the alignment analyzer's slice)."""
     rows = _rows(params)
     text = text_tokens.expand(rows, -1)
     start = t3.hp.start_speech_token * torch.ones_like(text[:, :1])
     with warnings.catch_warnings():  # the perceiver uses a deprecated sdpa context manager
         warnings.simplefilter("ignore", FutureWarning)
-        embeds, _ = t3.prepare_input_embeds(
+        embeds, len_cond = t3.prepare_input_embeds(
             t3_cond=t3_cond, text_tokens=text, speech_tokens=start, cfg_weight=params.cfg_weight
         )
     bos = t3.speech_emb(start[:1]) + t3.speech_pos_emb.get_fixed_embedding(0)
-    return torch.cat([embeds, bos.expand(rows, -1, -1)], dim=1)
+    text_slice = (len_cond, len_cond + text_tokens.shape[-1])
+    return torch.cat([embeds, bos.expand(rows, -1, -1)], dim=1), text_slice
 
 
 def _forward(t3, amp: Amp, **kwargs):
@@ -102,40 +109,66 @@ def decode(
     amp: Amp = contextlib.nullcontext,
     generator: torch.Generator | None = None,
     cancel: threading.Event | None = None,
+    align: bool = False,
 ) -> Iterator[torch.Tensor]:
     """Yield sampled speech tokens, shape (1,), until stop or `max_new_tokens` samples.
 
     `text_tokens` is (1, L) with SOT/EOT already added (the family does that, as `generate()`).
+    `align` runs upstream's alignment analyzer on the guided logits (Multilingual).
     """
     stats = stats if stats is not None else DecodeStats()
-    sampler = _Sampler(params)
     stop = t3.hp.stop_speech_token
     rows = _rows(params)
     t0 = time.perf_counter()
-    embeds = _prefill_embeds(t3, t3_cond, text_tokens, params)
-    logits, past = _forward(t3, amp, inputs_embeds=embeds)
-    history = token = torch.full(
-        (1, 1), t3.hp.start_speech_token, dtype=torch.long, device=t3.device
-    )
-    sync(t3.device)
-    t1 = time.perf_counter()
-    stats.prefill_s += t1 - t0
-    for step in range(max_new_tokens):
-        if cancel is not None and cancel.is_set():
-            return
-        if step > 0:
-            t1 = time.perf_counter()
-            embeds = _step_embeds(t3, token, step - 1).expand(rows, -1, -1)
-            logits, past = _forward(t3, amp, inputs_embeds=embeds, past_key_values=past)
-        token = sampler(history, sampler.guided(logits[:, -1, :]), generator)
+    embeds, text_slice = _prefill_embeds(t3, t3_cond, text_tokens, params)
+    with _spying(t3, align) as spy:
+        sampler = _Sampler(params, _aligner(t3, spy, text_slice))
+        logits, past = _forward(t3, amp, inputs_embeds=embeds)
+        history = token = torch.full(
+            (1, 1), t3.hp.start_speech_token, dtype=torch.long, device=t3.device
+        )
         sync(t3.device)
-        stats.decode_s += time.perf_counter() - t1
-        stats.steps += 1
-        if int(token) == stop:
-            stats.stopped = True
-            return
-        history = torch.cat([history, token], dim=1)
-        yield token[:, 0]
+        t1 = time.perf_counter()
+        stats.prefill_s += t1 - t0
+        for step in range(max_new_tokens):
+            if cancel is not None and cancel.is_set():
+                return
+            if step > 0:
+                t1 = time.perf_counter()
+                embeds = _step_embeds(t3, token, step - 1).expand(rows, -1, -1)
+                logits, past = _forward(t3, amp, inputs_embeds=embeds, past_key_values=past)
+            token = sampler(history, sampler.guided(logits[:, -1, :], history), generator)
+            sync(t3.device)
+            stats.decode_s += time.perf_counter() - t1
+            stats.steps += 1
+            if int(token) == stop:
+                stats.stopped = True
+                return
+            history = torch.cat([history, token], dim=1)
+            yield token[:, 0]
+
+
+@contextlib.contextmanager
+def _spying(t3, align: bool):
+    """The attention spy the analyzers read (Multilingual), removed when decoding ends."""
+    if not align:
+        yield None
+        return
+    from chatterbox_cli.t3_align import AttentionSpy
+
+    spy = AttentionSpy(t3.tfmr)
+    try:
+        yield spy
+    finally:
+        spy.close()
+
+
+def _aligner(t3, spy, text_slice: tuple[int, int], row: int = 0, pad: int = 0):
+    if spy is None:
+        return None
+    from chatterbox_cli.t3_align import RowAlignment
+
+    return RowAlignment(t3, spy, text_slice, row, pad)
 
 
 @torch.inference_mode()
@@ -145,14 +178,21 @@ def decode_batch(
     stats: DecodeStats | None = None,
     amp: Amp = contextlib.nullcontext,
     cancel: threading.Event | None = None,
+    align: bool = False,
 ) -> list[list[int]]:
     """Several logical rows at once: left padding, attention mask, RoPE positions from the mask
-    (each row sees the positions it would alone), per-row CFG, stop, cap, params, generator."""
-    stats = stats if stats is not None else DecodeStats()
+    (each row sees the positions it would alone), per-row CFG, stop, cap, params, generator,
+    and with `align` a per-row alignment analyzer."""
+    with _spying(t3, align) as spy:
+        return _decode_batch(t3, rows, stats or DecodeStats(), amp, cancel, spy)
+
+
+def _decode_batch(t3, rows, stats, amp, cancel, spy) -> list[list[int]]:
     device = t3.device
     stop = t3.hp.stop_speech_token
     t0 = time.perf_counter()
-    embeds = [_prefill_embeds(t3, r.t3_cond, r.text_tokens, r.params) for r in rows]
+    prefills = [_prefill_embeds(t3, r.t3_cond, r.text_tokens, r.params) for r in rows]
+    embeds = [e for e, _ in prefills]
     spans, n = [], 0
     for e in embeds:
         spans.append(slice(n, n + e.shape[0]))
@@ -170,7 +210,10 @@ def decode_batch(
     t1 = time.perf_counter()
     stats.prefill_s += t1 - t0
 
-    samplers = [_Sampler(r.params) for r in rows]
+    samplers = [
+        _Sampler(r.params, _aligner(t3, spy, text_slice, span.start, width - e.shape[1]))
+        for r, (e, text_slice), span in zip(rows, prefills, spans, strict=True)
+    ]
     history = [
         torch.full((1, 1), t3.hp.start_speech_token, dtype=torch.long, device=device) for _ in rows
     ]
@@ -196,7 +239,8 @@ def decode_batch(
             if done[i]:
                 continue
             sampler = samplers[i]
-            token = sampler(history[i], sampler.guided(logits[span, -1, :]), row.generator)
+            guided = sampler.guided(logits[span, -1, :], history[i])
+            token = sampler(history[i], guided, row.generator)
             if int(token) == stop:
                 done[i] = True
                 continue

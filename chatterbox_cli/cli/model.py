@@ -38,6 +38,19 @@ def load(out: Output, source, device: str, runtime=None):
         return load_engine(source, device, runtime)
 
 
+def checked_language(family, code: str | None, out: Output):
+    """--language (or a batch row's) checked against the family before anything loads; an
+    optional text package the language misses is reported, once per run."""
+    from chatterbox_cli.languages import missing_package
+
+    lang = family.language(code)
+    note = missing_package(lang)
+    if note and note not in out.noted:
+        out.noted.add(note)
+        out.warn(note)
+    return lang
+
+
 def family_options(model: str, cfm_steps: int | None, **given):
     """The family's sampling (defaults + the flags given) and flow steps: a flag the model does
     not use fails here, before anything loads."""

@@ -15,7 +15,19 @@ ModelOpt = Annotated[
         "--model",
         "-m",
         envvar="CHATTERBOX_MODEL",
-        help="Model family: turbo (fast) or standard (expressive, --exaggeration).",
+        help="Model family: turbo (fast), standard (expressive, --exaggeration) or "
+        "multilingual (23 languages, --language).",
+    ),
+]
+LanguageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--language",
+        "-l",
+        envvar="CHATTERBOX_LANGUAGE",
+        help="Language code of the text (multilingual model: ar da de el en es fi fr he hi it ja "
+        "ko ms nl no pl pt ru sv sw tr zh); default en.",
+        show_default=False,
     ),
 ]
 ModelDirOpt = Annotated[

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from chatterbox_cli.cli.errors import mapped_errors
-from chatterbox_cli.cli.model import checked_source, family_options, load
+from chatterbox_cli.cli.model import checked_language, checked_source, family_options, load
 from chatterbox_cli.cli.options import (
     DEFAULTS,
     CfgWeightOpt,
@@ -19,6 +19,7 @@ from chatterbox_cli.cli.options import (
     DeviceOpt,
     DtypeOpt,
     ExaggerationOpt,
+    LanguageOpt,
     FastDecodeOpt,
     JsonOpt,
     LufsOpt,
@@ -187,6 +188,7 @@ def say(
     repetition_penalty: RepetitionPenaltyOpt = None,
     cfg_weight: CfgWeightOpt = None,
     exaggeration: ExaggerationOpt = None,
+    language: LanguageOpt = None,
     max_new_tokens: MaxNewTokensOpt = None,
     lufs: LufsOpt = DEFAULTS["lufs"],
     pause: PauseOpt = DEFAULT_PAUSE_S,
@@ -216,7 +218,7 @@ def say(
     stream_fmt = check_stream_args(output == "-", fmt, subtype, json_out, play, output)
     if stream_tokens is not None and not streaming:
         raise BadInput("--stream-tokens is for streaming; use it with -o - or --play")
-    _, sampling, steps = family_options(
+    family, sampling, steps = family_options(
         model,
         cfm_steps,
         temperature=temperature,
@@ -227,8 +229,9 @@ def say(
         cfg_weight=cfg_weight,
         exaggeration=exaggeration,
     )
+    lang = checked_language(family, language, out)
     raw = read_text(text, file)
-    groups = split_groups(raw, short_first=streaming)
+    groups = split_groups(raw, short_first=streaming, lang=lang)
     if not groups:
         raise BadInput("the text is empty after normalization; give some words to speak")
     opts = RenderOptions(
@@ -266,6 +269,7 @@ def say(
         device=engine.device,
         voice=spec.label,
         output=str(target) if target else "speaker" if play else "-",
+        language=lang.code,
         load_s=engine.load_s,
         voice_s=voice_s,
         lufs_target=lufs,

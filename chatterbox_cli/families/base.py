@@ -44,6 +44,7 @@ class Family:
     """Name of the upstream T3 method `generate()` calls (bench times and caps it)."""
     upstream_tokenize: ClassVar[str | None] = None
     """The tokenizer method `generate()` calls, or None when it calls the tokenizer itself."""
+    languages: ClassVar[tuple[str, ...]] = ("en",)
 
     def sampling(self, **given: Any) -> SamplingParams:
         """This family's defaults with the knobs given (None = not given); unused ones refused."""
@@ -57,6 +58,17 @@ class Family:
                 )
         chosen = {k: v for k, v in given.items() if v is not None}
         return replace(self.defaults, **chosen).check()
+
+    def language(self, code: str | None):
+        """The `languages.Language` for `code` (None: English), if this family speaks it."""
+        from chatterbox_cli.languages import language
+
+        if code and code.strip().lower() != "en" and self.languages == ("en",):
+            raise BadInput(
+                f"the {self.name} model speaks English only; for --language {code} use "
+                "--model multilingual"
+            )
+        return language(code, self.languages)
 
     def check_runtime(self, runtime) -> None:
         if runtime.quantize == "int8" and not self.int8:
@@ -84,7 +96,7 @@ class Family:
         """The upstream TTS object from a `from_local`-layout directory, one copy of weights."""
         raise NotImplementedError
 
-    def text_tokens(self, tts, text: str):
+    def text_tokens(self, tts, text: str, language: str = "en"):
         """Exactly upstream's text path: (1, L) token ids on the model's device."""
         raise NotImplementedError
 
@@ -107,7 +119,7 @@ class Family:
         """What upstream hands S3Gen from T3's samples: ids S3Gen knows (< 6561)."""
         return [t for t in tokens if t < SPEECH_VOCAB]
 
-    def generate(self, tts, text: str, params: SamplingParams):
+    def generate(self, tts, text: str, params: SamplingParams, language: str = "en"):
         """Upstream `generate()` with these params (the bench baseline)."""
         raise NotImplementedError
 

@@ -18,15 +18,15 @@ S3GEN_FILE = "s3gen.safetensors"
 TEXT_VOCAB = 704
 
 
-def _t3_skeleton():
-    """T3 on the meta device with Llama's rotary buffers (not in any state dict) rebuilt, and
-    without `text_head`, which only training uses."""
+def t3_skeleton(hp=None):
+    """T3 (`hp`: its config, Standard's by default) on the meta device with Llama's rotary
+    buffers (not in any state dict) rebuilt, and without `text_head`, which only training uses."""
     import torch
     from chatterbox.models.t3 import T3
     from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
 
     with torch.device("meta"):
-        t3 = T3()
+        t3 = T3(hp)
     t3.tfmr.rotary_emb = LlamaRotaryEmbedding(config=t3.tfmr.config)
     del t3.text_head
     return t3
@@ -48,6 +48,8 @@ class Standard(Family):
     prompt_tokens = 150
     upstream_t3 = "inference"
     upstream_tokenize = "text_to_tokens"
+    align = False
+    """Run upstream's alignment analyzer on the stop token (Multilingual's `generate()` does)."""
 
     def load(self, ckpt_dir: Path, device: str, quantize: str = "none"):
         import gc
@@ -61,7 +63,7 @@ class Standard(Family):
         # upstream loads this S3Gen with strict=False; the real files can't be checked here
         s3gen = load_s3gen(ckpt_dir / S3GEN_FILE, device, meanflow=False, strict=False)
         ve = load_ve(ckpt_dir / "ve.safetensors", device)
-        t3 = _t3_skeleton()
+        t3 = t3_skeleton()
         assign_t3(t3, t3_state(ckpt_dir / T3_FILE), {"text_head.weight"})
         t3.to(device)
         gc.collect()
@@ -69,7 +71,7 @@ class Standard(Family):
         conds = load_conds(ckpt_dir, device)
         return ChatterboxTTS(t3, s3gen, ve, tokenizer, device, conds=conds)
 
-    def text_tokens(self, tts, text: str):
+    def text_tokens(self, tts, text: str, language: str = "en"):
         """punc_norm, EnTokenizer, then SOT/EOT as `generate()` pads them: (1, L + 2)."""
         import torch.nn.functional as F
         from chatterbox.tts import punc_norm
@@ -102,12 +104,12 @@ class Standard(Family):
     def decode(self, t3, t3_cond, ids, params, cap, stats, prefix, amp, fast, generator, cancel):
         from chatterbox_cli.t3_cfg import decode
 
-        return decode(t3, t3_cond, ids, params, cap, stats, amp, generator, cancel)
+        return decode(t3, t3_cond, ids, params, cap, stats, amp, generator, cancel, self.align)
 
     def decode_batch(self, t3, rows, stats, prefix, amp, cancel):
         from chatterbox_cli.t3_cfg import decode_batch
 
-        return decode_batch(t3, rows, stats, amp, cancel)
+        return decode_batch(t3, rows, stats, amp, cancel, self.align)
 
     def speech_tokens(self, tokens: list[int]) -> list[int]:
         """As `generate()`: `drop_invalid_tokens` starts after a sampled start token, then
@@ -117,7 +119,7 @@ class Standard(Family):
             tokens = tokens[tokens.index(start) + 1 :]
         return [t for t in tokens if t < SPEECH_VOCAB]
 
-    def generate(self, tts, text: str, params: SamplingParams):
+    def generate(self, tts, text: str, params: SamplingParams, language: str = "en"):
         return tts.generate(
             text,
             repetition_penalty=params.repetition_penalty,

@@ -115,7 +115,7 @@ class Turbo(Family):
         conds = load_conds(ckpt_dir, device)
         return ChatterboxTurboTTS(t3, s3gen, ve, tokenizer, device, conds=conds)
 
-    def text_tokens(self, tts, text: str):
+    def text_tokens(self, tts, text: str, language: str = "en"):
         from chatterbox.tts_turbo import punc_norm
 
         ids = tts.tokenizer(punc_norm(text), return_tensors="pt", padding=True, truncation=True)
@@ -135,7 +135,7 @@ class Turbo(Family):
 
         return decode_batch(t3, rows, stats, prefix, amp, cancel)
 
-    def generate(self, tts, text: str, params: SamplingParams):
+    def generate(self, tts, text: str, params: SamplingParams, language: str = "en"):
         return tts.generate(
             text,
             temperature=params.temperature,

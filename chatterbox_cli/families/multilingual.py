@@ -1,0 +1,182 @@
+"""Multilingual (`ChatterboxMultilingualTTS`): Standard's Llama T3 with a 23-language text
+vocabulary and a language tag, plus upstream's alignment analyzer on the stop token.
+
+What differs from Standard, and why:
+- Files are upstream's: `ve.pt` and `s3gen.pt` are torch pickles (read with `weights_only=True`,
+  memory-mapped), S3Gen loads strictly.
+- The tokenizer is upstream's `MTLTokenizer`, built without its constructor, which downloads a
+  pkuseg model and fetches `Cangjie5_TC.json` from the hub (so offline it fails for every
+  language). Ours reads the Cangjie table from the model folder and builds pkuseg only when
+  Chinese is spoken, from pkuseg's model on disk, or says how to get it.
+- T3 runs eager attention in every layer, as upstream's first `generate()` leaves it: the
+  analyzer reads attention weights, which sdpa doesn't give (and the two differ numerically).
+- Upstream `generate()` leaves its analyzer's hooks behind on every call; `generate` here
+  removes them (and the attention-output switch) again.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from chatterbox_cli.errors import BadInput
+from chatterbox_cli.families.base import SPEECH_VOCAB
+from chatterbox_cli.families.standard import Standard, t3_skeleton
+from chatterbox_cli.sampling import SamplingParams
+
+T3_FILE = "t3_mtl23ls_v2.safetensors"
+S3GEN_FILE = "s3gen.pt"
+TOKENIZER = "grapheme_mtl_merged_expanded_v1.json"
+CANGJIE = "Cangjie5_TC.json"
+TEXT_VOCAB = 2454
+VALID_BOOST = 8.0
+"""Random checkpoint: speech-head rows of S3Gen's tokens scaled up and the others zeroed, so T3
+samples valid speech tokens as a trained one does. Upstream `generate()` hands every id to S3Gen
+(ids >= 6561 crash it), so only then can it be compared with ours."""
+PKUSEG_MODEL = "spacy_ontonotes"
+"""The pkuseg model `pkuseg()` uses by default (a zip in PKUSEG_HOME, ~/.pkuseg)."""
+
+
+def pkuseg_model() -> Path:
+    from spacy_pkuseg.config import config
+
+    return Path(config.pkuseg_home) / f"{PKUSEG_MODEL}.zip"
+
+
+def check_pkuseg() -> None:
+    if not pkuseg_model().is_file():
+        raise BadInput(
+            f"Chinese needs pkuseg's word segmentation model ({pkuseg_model()}), which is not "
+            "on this machine; fetch it once with network: "
+            "python -c 'import spacy_pkuseg; spacy_pkuseg.pkuseg()' (PKUSEG_HOME sets the folder)"
+        )
+
+
+def _cangjie(table: Path):
+    """Upstream's Chinese converter with its table read from `table` and its segmenter built on
+    first use, from disk only."""
+    from chatterbox.models.tokenizers.tokenizer import ChineseCangjieConverter
+
+    class OfflineCangjie(ChineseCangjieConverter):
+        def __init__(self):
+            self.word2cj, self.cj2word, self.segmenter = {}, {}, None
+            self.ready = False
+
+        def _load_cangjie_mapping(self, model_dir=None):
+            if not table.is_file():
+                raise BadInput(f"Chinese needs {CANGJIE} in the model folder ({table.parent})")
+            for entry in json.loads(table.read_text(encoding="utf-8")):
+                glyph, code = entry.split("\t")[:2]
+                self.word2cj[glyph] = code
+                self.cj2word.setdefault(code, []).append(glyph)
+
+        def _init_segmenter(self):
+            from spacy_pkuseg import pkuseg
+
+            check_pkuseg()
+            self.segmenter = pkuseg()
+
+        def __call__(self, text):
+            if not self.ready:
+                self._load_cangjie_mapping()
+                self._init_segmenter()
+                self.ready = True
+            return super().__call__(text)
+
+    return OfflineCangjie()
+
+
+def mtl_tokenizer(ckpt_dir: Path):
+    """Upstream's `MTLTokenizer`, set up as its `__init__` does, minus the network."""
+    from chatterbox.models.tokenizers import MTLTokenizer
+    from tokenizers import Tokenizer
+
+    tokenizer = MTLTokenizer.__new__(MTLTokenizer)
+    tokenizer.tokenizer = Tokenizer.from_file(str(ckpt_dir / TOKENIZER))
+    tokenizer.cangjie_converter = _cangjie(ckpt_dir / CANGJIE)
+    tokenizer.check_vocabset_sot_eot()
+    return tokenizer
+
+
+class Multilingual(Standard):
+    name = "multilingual"
+    weights = ("ve.pt", T3_FILE, S3GEN_FILE)
+    tokenizer_files = (TOKENIZER,)
+    hub_patterns = ["ve.pt", T3_FILE, S3GEN_FILE, TOKENIZER, "conds.pt", CANGJIE]
+    """Exactly what upstream's `from_pretrained` fetches."""
+    defaults = SamplingParams(temperature=0.8, top_p=1.0, repetition_penalty=2.0, min_p=0.05)
+    align = True
+    languages = tuple(
+        "ar da de el en es fi fr he hi it ja ko ms nl no pl pt ru sv sw tr zh".split()
+    )
+
+    def language(self, code: str | None):
+        lang = super().language(code)
+        if lang.code == "zh":
+            check_pkuseg()
+        return lang
+
+    def load(self, ckpt_dir: Path, device: str, quantize: str = "none"):
+        import gc
+
+        from chatterbox.models.t3.modules.t3_config import T3Config
+        from chatterbox.mtl_tts import ChatterboxMultilingualTTS, Conditionals
+
+        from chatterbox_cli.loading import assign_t3, load_conds, load_s3gen, load_ve, t3_state
+        from chatterbox_cli.runtime import quiet_upstream_logs
+
+        ckpt_dir = Path(ckpt_dir)
+        s3gen = load_s3gen(ckpt_dir / S3GEN_FILE, device, meanflow=False, strict=True)
+        ve = load_ve(ckpt_dir / "ve.pt", device)
+        t3 = t3_skeleton(T3Config.multilingual())
+        assign_t3(t3, t3_state(ckpt_dir / T3_FILE), {"text_head.weight"})
+        t3.tfmr.config._attn_implementation = "eager"
+        t3.to(device)
+        gc.collect()
+        quiet_upstream_logs()
+        tokenizer = mtl_tokenizer(ckpt_dir)
+        conds = load_conds(ckpt_dir, device, Conditionals)
+        return ChatterboxMultilingualTTS(t3, s3gen, ve, tokenizer, device, conds=conds)
+
+    def text_tokens(self, tts, text: str, language: str = "en"):
+        """mtl punc_norm, `MTLTokenizer` with the language tag, SOT/EOT: (1, L + 2)."""
+        import torch.nn.functional as F
+        from chatterbox.mtl_tts import punc_norm
+
+        hp = tts.t3.hp
+        ids = tts.tokenizer.text_to_tokens(punc_norm(text), language_id=language.lower())
+        ids = F.pad(F.pad(ids, (1, 0), value=hp.start_text_token), (0, 1), value=hp.stop_text_token)
+        return ids.to(tts.device).long()
+
+    def generate(self, tts, text: str, params: SamplingParams, language: str = "en"):
+        from chatterbox_cli.t3_align import removing_new_hooks
+
+        with removing_new_hooks(tts.t3.tfmr):
+            return tts.generate(
+                text,
+                language,
+                repetition_penalty=params.repetition_penalty,
+                min_p=params.min_p,
+                top_p=params.top_p,
+                exaggeration=params.exaggeration,
+                cfg_weight=params.cfg_weight,
+                temperature=params.temperature,
+            )
+
+    def write_random(self, out: Path, seed: int) -> None:
+        import torch
+        from chatterbox.models.t3 import T3
+        from chatterbox.models.t3.modules.t3_config import T3Config
+        from chatterbox.mtl_tts import ChatterboxMultilingualTTS
+
+        from chatterbox_cli.random_checkpoint import mtl_tables, write_modules
+
+        t3 = T3(T3Config.multilingual()).eval()
+        with torch.no_grad():  # see VALID_BOOST
+            t3.speech_head.weight[:SPEECH_VOCAB] *= VALID_BOOST
+            t3.speech_head.weight[SPEECH_VOCAB:] = 0
+        write_modules(out, seed, t3, T3_FILE, S3GEN_FILE, False, ChatterboxMultilingualTTS)
+        mtl_tables(out, TOKENIZER, CANGJIE, TEXT_VOCAB, t3.hp, self.languages)
+
+
+MULTILINGUAL = Multilingual()
