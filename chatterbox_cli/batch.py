@@ -112,6 +112,7 @@ def record(item: BatchItem, path: Path, status: str, **fields) -> dict:
         "source": item.source,
         "line": item.line,
         "text": item.text,
+        "language": item.language,
         "status": status,
         **fields,
         **({"extra": item.extra} if item.extra else {}),
@@ -126,6 +127,7 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
     from chatterbox_cli.audio import join, master
     from chatterbox_cli.batched import Job, synthesize_batches
     from chatterbox_cli.chunk import auto_max_tokens
+    from chatterbox_cli.languages import LANGUAGES
     from chatterbox_cli.metrics import rtf
     from chatterbox_cli.pipeline import conditionals
     from chatterbox_cli.sinks import write_file
@@ -185,7 +187,7 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
         except BadInput as exc:
             fail(item, path, exc)
             continue
-        groups = split_groups(item.text)
+        groups = split_groups(item.text, lang=LANGUAGES[item.language or "en"])
         seed = item.seed if item.seed is not None else cfg.seed
         pending = _Pending(
             item,

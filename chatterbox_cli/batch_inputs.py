@@ -24,6 +24,7 @@ KNOWN = (
     "id",
     "text",
     "voice",
+    "language",
     "seed",
     "temperature",
     "top_p",
@@ -53,6 +54,7 @@ class BatchItem:
     text: str
     id: str | None = None
     voice: str | None = None
+    language: str | None = None
     seed: int | None = None
     overrides: dict[str, float | int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -122,6 +124,8 @@ def _item(source: str, line: int, rec: dict) -> BatchItem | InvalidRow:
     item.id = str(ident) if ident not in (None, "") else None
     voice = rec.get("voice")
     item.voice = str(voice) if voice not in (None, "") else None
+    language = rec.get("language")
+    item.language = str(language).strip() if language not in (None, "") else None
     for key, kind in (("seed", int), *NUMERIC.items()):
         value = rec.get(key)
         if value in (None, ""):
@@ -199,6 +203,23 @@ def unused_knobs(items: list[BatchItem], family) -> tuple[list[BatchItem], list[
             invalid.append(InvalidRow(item.source, item.line, reason))
         else:
             keep.append(item)
+    return keep, invalid
+
+
+def languages(
+    items: list[BatchItem], family, default: str | None
+) -> tuple[list[BatchItem], list[InvalidRow]]:
+    """Each row's language (its own column, else --language) checked against the model; rows
+    in a language it can't speak are invalid. Sets `item.language` to the code."""
+    keep: list[BatchItem] = []
+    invalid: list[InvalidRow] = []
+    for item in items:
+        try:
+            item.language = family.language(item.language or default).code
+        except BadInput as exc:
+            invalid.append(InvalidRow(item.source, item.line, str(exc)))
+            continue
+        keep.append(item)
     return keep, invalid
 
 

@@ -32,6 +32,7 @@ from chatterbox_cli.bench_report import (  # noqa: F401 (the harness's public na
 )
 from chatterbox_cli.engine import Engine
 from chatterbox_cli.errors import BadInput
+from chatterbox_cli.languages import spoken_length
 from chatterbox_cli.metrics import rtf
 from chatterbox_cli.pipeline import DEFAULT_STREAM_TOKENS, RenderOptions
 
@@ -61,6 +62,7 @@ SUITE = {
 class BenchItem:
     name: str
     text: str
+    language: str = "en"
 
 
 @dataclass
@@ -103,7 +105,7 @@ class BenchContext:
         if self.tokens is None:
             return None
         if self.tokens == "auto":
-            return max(1, round(TOKENS_PER_CHAR * len(item.text)))
+            return max(1, round(TOKENS_PER_CHAR * spoken_length(item.text)))
         return int(self.tokens)
 
 

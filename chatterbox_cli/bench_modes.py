@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from chatterbox_cli.bench_report import STAGES
 from chatterbox_cli.errors import BadInput
+from chatterbox_cli.languages import LANGUAGES
 from chatterbox_cli.pipeline import render
 from chatterbox_cli.runtime import sync as _sync
 from chatterbox_cli.text import split_groups
@@ -133,7 +134,7 @@ def mode_upstream(ctx: BenchContext, item: BenchItem) -> dict:
     try:
         with instrument_upstream(engine, stages, ctx.budget(item), counted), upstream_quiet():
             t0 = time.perf_counter()
-            wav = engine.family.generate(tts, item.text, p)
+            wav = engine.family.generate(tts, item.text, p, item.language)
             _sync(engine.device)
             total = time.perf_counter() - t0
     finally:
@@ -146,7 +147,7 @@ def mode_upstream(ctx: BenchContext, item: BenchItem) -> dict:
 
 def _plan(ctx: BenchContext, item: BenchItem, short_first: bool = False):
     """The item's groups and render options, with the token budget spread over the groups."""
-    groups = split_groups(item.text, short_first=short_first)
+    groups = split_groups(item.text, short_first=short_first, lang=LANGUAGES[item.language])
     budget = ctx.budget(item)
     caps = spread(budget, [len(g.text) for g in groups]) if budget else None
     return groups, replace(ctx.opts, max_new_tokens=caps, seed=None)

@@ -16,8 +16,12 @@ MAX_TOKENS_CEILING = 900
 
 
 def auto_max_tokens(text: str) -> int:
-    """A cap no real group should reach: ~6 chars/s (slow speech) plus one second of slack."""
-    return min(MAX_TOKENS_CEILING, TOKENS_PER_SECOND + math.ceil(len(text) * TOKENS_PER_SECOND / 6))
+    """A cap no real group should reach: ~6 letters of speech a second (slow speech, in
+    `spoken_length`, so a Han character counts as a syllable) plus one second of slack."""
+    from chatterbox_cli.languages import spoken_length
+
+    letters = spoken_length(text)
+    return min(MAX_TOKENS_CEILING, TOKENS_PER_SECOND + math.ceil(letters * TOKENS_PER_SECOND / 6))
 
 
 @dataclass

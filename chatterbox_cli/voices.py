@@ -158,9 +158,10 @@ def load_cached(path: Path, model: str = "turbo", map_location: str = "cpu"):
         raise VoiceError(f"{path} is not a chatterbox voice file (incomplete conditionals)")
     prompt = t3.cond_prompt_speech_tokens
     if made_for is None and torch.is_tensor(prompt):
-        made_for = next(
-            (f.name for f in FAMILIES.values() if f.prompt_tokens == prompt.shape[-1]), None
-        )
+        # no record (upstream's own conds.pt): the prompt length tells Turbo from the Llama
+        # families, which share it
+        fits = [f.name for f in FAMILIES.values() if f.prompt_tokens == prompt.shape[-1]]
+        made_for = model if model in fits else next(iter(fits), None)
     if made_for is not None and made_for != model:
         raise VoiceError(
             f"{path} was made for the {made_for} model, not {model}; re-create it with "

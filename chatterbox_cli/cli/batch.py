@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from chatterbox_cli.cli.errors import mapped_errors
-from chatterbox_cli.cli.model import checked_source, family_options, load
+from chatterbox_cli.cli.model import checked_language, checked_source, family_options, load
 from chatterbox_cli.cli.options import (
     DEFAULTS,
     CfgWeightOpt,
@@ -18,6 +18,7 @@ from chatterbox_cli.cli.options import (
     DtypeOpt,
     ExaggerationOpt,
     JsonOpt,
+    LanguageOpt,
     LufsOpt,
     MaxNewTokensOpt,
     MinPOpt,
@@ -80,6 +81,7 @@ def batch(
     repetition_penalty: RepetitionPenaltyOpt = None,
     cfg_weight: CfgWeightOpt = None,
     exaggeration: ExaggerationOpt = None,
+    language: LanguageOpt = None,
     max_new_tokens: MaxNewTokensOpt = None,
     lufs: LufsOpt = DEFAULTS["lufs"],
     pause: PauseOpt = DEFAULT_PAUSE_S,
@@ -120,7 +122,8 @@ def batch(
     stdin = getattr(sys.stdin, "buffer", None)
     items, invalid = batch_inputs.read_inputs(inputs, input_format, unit, stdin)
     items, unused = batch_inputs.unused_knobs(items, family)
-    invalid += unused
+    items, unspoken = batch_inputs.languages(items, family, language)
+    invalid += unused + unspoken
     if invalid:
         for row in invalid:
             out.console.print(f"[red]invalid[/] {row}")
@@ -131,6 +134,8 @@ def batch(
         out.warn(f"skipping {len(invalid)} invalid row(s)")
     if not items:
         raise BadInput("no rows to synthesize")
+    for code in dict.fromkeys(item.language for item in items):
+        checked_language(family, code, out)
     for warning in batch_inputs.assign_names(items):
         out.warn(warning)
     if outdir.exists() and not outdir.is_dir():

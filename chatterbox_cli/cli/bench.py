@@ -11,12 +11,13 @@ from typing import Annotated
 import typer
 
 from chatterbox_cli.cli.errors import mapped_errors
-from chatterbox_cli.cli.model import checked_source, family_options, load
+from chatterbox_cli.cli.model import checked_language, checked_source, family_options, load
 from chatterbox_cli.cli.options import (
     CfmStepsOpt,
     DeviceOpt,
     DtypeOpt,
     FastDecodeOpt,
+    LanguageOpt,
     ModelDirOpt,
     ModelOpt,
     OverlapOpt,
@@ -30,15 +31,18 @@ from chatterbox_cli.output import Output
 from chatterbox_cli.pipeline import DEFAULT_STREAM_TOKENS
 
 
-def bench_items(texts: list[str] | None, file: Path | None):
+def bench_items(texts: list[str] | None, file: Path | None, language: str = "en"):
     from chatterbox_cli.bench import SUITE, BenchItem
     from chatterbox_cli.text import decode_bytes, normalize
 
-    items = [BenchItem(f"text{i + 1}", t) for i, t in enumerate(texts or [])]
+    items = [BenchItem(f"text{i + 1}", t, language) for i, t in enumerate(texts or [])]
     if file is not None:
         if not file.is_file():
             raise BadInput(f"text file {file} does not exist")
-        items.append(BenchItem(file.stem, decode_bytes(file.read_bytes(), str(file))))
+        text = decode_bytes(file.read_bytes(), str(file))
+        items.append(BenchItem(file.stem, text, language))
+    if not items and language != "en":
+        raise BadInput(f"the built-in bench texts are English; give --text or --file in {language}")
     items = items or [BenchItem(name, text) for name, text in SUITE.items()]
     for item in items:
         if not normalize(item.text):
@@ -86,6 +90,7 @@ def bench(
     cfm_steps: CfmStepsOpt = None,
     voice: VoiceOpt = None,
     model: ModelOpt = "turbo",
+    language: LanguageOpt = None,
     model_dir: ModelDirOpt = None,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
@@ -135,9 +140,10 @@ def bench(
             "--repeats, --items and --batch-size must be >= 1, --warmup and --tolerance >= 0"
         )
     tokens = harness.parse_tokens(tokens)
-    _, sampling, steps = family_options(model, cfm_steps)
+    family, sampling, steps = family_options(model, cfm_steps)
+    lang = checked_language(family, language, out)
     opts = RenderOptions(sampling, cfm_steps=steps, stream_tokens=stream_tokens).check()
-    bench_texts = bench_items(text, file)
+    bench_texts = bench_items(text, file, lang.code)
     baseline = load_baseline(compare_path)
     if json_path not in (None, "-"):
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
