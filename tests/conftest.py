@@ -13,12 +13,14 @@ from chatterbox_cli.random_checkpoint import build, reference_clip
 REPO = Path(__file__).resolve().parent.parent
 CHECKPOINT = Path(os.environ.get("CHATTERBOX_TEST_CHECKPOINT", REPO / ".cache" / "random-turbo"))
 STANDARD_CHECKPOINT = REPO / ".cache" / "random-standard"
-LAST = ("test_standard.py",)
-"""Modules of another family run after the Turbo ones: each family is loaded once, in turn."""
+MULTILINGUAL_CHECKPOINT = REPO / ".cache" / "random-multilingual"
+LAST = ("test_standard.py", "test_multilingual.py")
+"""Modules of another family run after the Turbo ones, in this order: each family is loaded
+once, in turn."""
 
 
 def pytest_collection_modifyitems(items):
-    items.sort(key=lambda item: item.path.name in LAST)
+    items.sort(key=lambda item: LAST.index(item.path.name) + 1 if item.path.name in LAST else 0)
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +33,12 @@ def checkpoint() -> Path:
 def standard_checkpoint() -> Path:
     """Standard's checkpoint (~3.2 GB, ~45 s to build), likewise built once."""
     return build(STANDARD_CHECKPOINT, "standard")
+
+
+@pytest.fixture(scope="session")
+def multilingual_checkpoint() -> Path:
+    """Multilingual's checkpoint (~3.2 GB, ~30 s to build), likewise built once."""
+    return build(MULTILINGUAL_CHECKPOINT, "multilingual")
 
 
 @pytest.fixture(scope="session")
