@@ -152,7 +152,10 @@ def test_batched_greedy_equals_unbatched_and_seeded_rows_are_independent(mtl):
         ("中文。", "ja"),
     ]
     params = [greedy, replace(greedy, cfg_weight=0.0), replace(greedy, cfg_weight=1.0)]
-    rows = [Row(cond, mtl.text_tokens(t, lang), p, 8) for (t, lang), p in zip(texts, params)]
+    rows = [
+        Row(cond, mtl.text_tokens(t, lang), p, 8)
+        for (t, lang), p in zip(texts, params, strict=True)
+    ]
     batched = decode_batch(t3, rows, align=True)
     for row, got in zip(rows, batched, strict=True):
         alone = decode(t3, cond, row.text_tokens, row.params, 8, align=True)
