@@ -27,10 +27,11 @@ lint: install
 checkpoint: install
 	$(BIN)/python -m chatterbox_cli.random_checkpoint .cache/random-turbo turbo
 	$(BIN)/python -m chatterbox_cli.random_checkpoint .cache/random-standard standard
+	$(BIN)/python -m chatterbox_cli.random_checkpoint .cache/random-multilingual multilingual
 
 # Real weights when CHATTERBOX_MODEL_DIR is set or the hub cache has them; otherwise the
 # random-weight checkpoint the tests use, with fixed token counts (the header says so).
-# MODEL=turbo|standard picks the family.
+# MODEL=turbo|standard|multilingual picks the family.
 BENCH_ARGS ?= --repeats 1
 BENCH_JSON ?= bench.json
 bench: install

@@ -181,7 +181,7 @@ def test_segmentation_is_windowed_so_time_is_linear(monkeypatch):
             seen.append(len(chunk))
             return real.segment(chunk)
 
-    monkeypatch.setattr(text_mod, "_segmenter", lambda: Counting())
+    monkeypatch.setattr(text_mod, "_segmenter", lambda language="en": Counting())
     line = "The quick brown fox jumps over the lazy dog near the river bank today. " * 3
     book = "\n".join([line] * 400)  # one paragraph per line, no blank lines: ~90 KB
     groups = split_groups(book)
