@@ -152,16 +152,7 @@ class Multilingual(Standard):
         from chatterbox_cli.t3_align import removing_new_hooks
 
         with removing_new_hooks(tts.t3.tfmr):
-            return tts.generate(
-                text,
-                language,
-                repetition_penalty=params.repetition_penalty,
-                min_p=params.min_p,
-                top_p=params.top_p,
-                exaggeration=params.exaggeration,
-                cfg_weight=params.cfg_weight,
-                temperature=params.temperature,
-            )
+            return tts.generate(text, language, **self.generate_kwargs(params))
 
     def write_random(self, out: Path, seed: int) -> None:
         import torch

@@ -120,15 +120,19 @@ class Standard(Family):
         return [t for t in tokens if t < SPEECH_VOCAB]
 
     def generate(self, tts, text: str, params: SamplingParams, language: str = "en"):
-        return tts.generate(
-            text,
-            repetition_penalty=params.repetition_penalty,
-            min_p=params.min_p,
-            top_p=params.top_p,
-            exaggeration=params.exaggeration,
-            cfg_weight=params.cfg_weight,
-            temperature=params.temperature,
-        )
+        return tts.generate(text, **self.generate_kwargs(params))
+
+    @staticmethod
+    def generate_kwargs(params: SamplingParams) -> dict:
+        """Our params as the keyword arguments of the Llama families' `generate()`."""
+        return {
+            "repetition_penalty": params.repetition_penalty,
+            "min_p": params.min_p,
+            "top_p": params.top_p,
+            "exaggeration": params.exaggeration,
+            "cfg_weight": params.cfg_weight,
+            "temperature": params.temperature,
+        }
 
     def upstream_cap(self, cap: int) -> dict:
         return {"max_new_tokens": cap}
