@@ -26,15 +26,26 @@ def _attention_modules(tfmr):
     return [tfmr.layers[layer].self_attn for layer, _ in LLAMA_ALIGNED_HEADS]
 
 
+def _made_by(hook, owners: tuple[str, ...]) -> bool:
+    return getattr(hook, "__qualname__", "").startswith(owners)
+
+
+_ANALYZER = (f"{AlignmentStreamAnalyzer.__name__}.",)
+
+
 def hook_count(tfmr) -> int:
-    """Forward hooks on the aligned heads' layers (tests: nothing may pile up)."""
-    return sum(len(m._forward_hooks) for m in _attention_modules(tfmr))
+    """Upstream analyzers' and our spies' hooks on the aligned layers (tests: none may pile up;
+    transformers' own output-recording hooks are not counted)."""
+    owners = (*_ANALYZER, "AttentionSpy.")
+    modules = _attention_modules(tfmr)
+    return sum(_made_by(h, owners) for m in modules for h in m._forward_hooks.values())
 
 
 @contextlib.contextmanager
 def removing_new_hooks(tfmr):
-    """Whatever hooks the body adds to the aligned layers (upstream's analyzer) go again, and
-    the attention settings it changes are put back."""
+    """The hooks upstream's analyzer adds to the aligned layers in the body go again (only
+    those: transformers may add its own on a first forward), and the attention settings it
+    changes are put back."""
     modules = _attention_modules(tfmr)
     before = [set(m._forward_hooks) for m in modules]
     config = tfmr.config
@@ -44,7 +55,8 @@ def removing_new_hooks(tfmr):
     finally:
         for module, keys in zip(modules, before, strict=True):
             for key in set(module._forward_hooks) - keys:
-                del module._forward_hooks[key]
+                if _made_by(module._forward_hooks[key], _ANALYZER):
+                    del module._forward_hooks[key]
         config._attn_implementation, config.output_attentions = saved
 
 
