@@ -30,6 +30,7 @@ from transformers.generation.logits_process import (
 from chatterbox_cli.runtime import sync
 from chatterbox_cli.sampling import SamplingParams
 from chatterbox_cli.t3_decode import Amp, DecodeStats, Row
+from chatterbox_cli.t3_sample import LlamaSampler, draw
 
 
 class _Sampler:
@@ -210,13 +211,18 @@ def _decode_batch(t3, rows, stats, amp, cancel, spy) -> list[list[int]]:
     t1 = time.perf_counter()
     stats.prefill_s += t1 - t0
 
-    samplers = [
-        _Sampler(r.params, _aligner(t3, spy, text_slice, span.start, width - e.shape[1]))
-        for r, (e, text_slice), span in zip(rows, prefills, spans, strict=True)
+    aligners = [
+        _aligner(t3, spy, text_slice, span.start, width - e.shape[1])
+        for (e, text_slice), span in zip(prefills, spans, strict=True)
     ]
-    history = [
-        torch.full((1, 1), t3.hp.start_speech_token, dtype=torch.long, device=device) for _ in rows
-    ]
+    cond_rows = torch.tensor([span.start for span in spans], device=device)
+    uncond_rows = torch.tensor([span.stop - 1 for span in spans], device=device)
+    owner = torch.tensor([i for i, span in enumerate(spans) for _ in range(span.start, span.stop)])
+    cfg = torch.tensor([[r.params.cfg_weight] for r in rows], device=device)
+    sampler = LlamaSampler([r.params for r in rows], device)
+    generators = [r.generator for r in rows]
+    history = torch.full((len(rows), 1), t3.hp.start_speech_token, dtype=torch.long, device=device)
+    last = [t3.hp.start_speech_token] * len(rows)
     tokens: list[list[int]] = [[] for _ in rows]
     done = [False] * len(rows)
     feed = torch.full((n, 1), stop, dtype=torch.long, device=device)
@@ -235,19 +241,25 @@ def _decode_batch(t3, rows, stats, amp, cancel, spy) -> list[list[int]]:
                 past_key_values=past,
             )
             next_position = next_position + 1
-        for i, (row, span) in enumerate(zip(rows, spans, strict=True)):
-            if done[i]:
-                continue
-            sampler = samplers[i]
-            guided = sampler.guided(logits[span, -1, :], history[i])
-            token = sampler(history[i], guided, row.generator)
-            if int(token) == stop:
+        cond, uncond = logits[cond_rows, -1, :], logits[uncond_rows, -1, :]
+        guided = cond + cfg.to(cond.dtype) * (cond - uncond)  # one model row: cfg * 0
+        for i, aligner in enumerate(aligners):
+            if aligner is not None and not done[i]:
+                guided[i : i + 1] = aligner(guided[i : i + 1], last[i])
+        drawn = draw(sampler(history, guided), generators)
+        taken = []
+        for i, token in enumerate(drawn.tolist()):  # the step's one device-to-host copy
+            if done[i] or token == stop:
                 done[i] = True
+                taken.append(False)
                 continue
-            tokens[i].append(int(token))
-            history[i] = torch.cat([history[i], token], dim=1)
-            feed[span] = token[0]
-            done[i] = len(tokens[i]) >= row.max_new_tokens
+            tokens[i].append(token)
+            last[i] = token
+            done[i] = len(tokens[i]) >= rows[i].max_new_tokens
+            taken.append(True)
+        drawn = drawn.masked_fill(~torch.tensor(taken, device=device), stop).unsqueeze(1)
+        history = torch.cat([history, drawn], dim=1)
+        feed = drawn[owner.to(device)]
         sync(device)
         stats.decode_s += time.perf_counter() - t1
         stats.steps += 1

@@ -29,6 +29,7 @@ from transformers.generation.logits_process import (
 
 from chatterbox_cli.runtime import sync
 from chatterbox_cli.sampling import SamplingParams
+from chatterbox_cli.t3_sample import TurboSampler, draw
 
 
 @dataclass
@@ -280,9 +281,9 @@ def decode_batch(
     t1 = time.perf_counter()
     stats.prefill_s += t1 - t0
 
-    procs = [logits_processors(row.params) for row in rows]
-    start_ids = torch.full((1, 1), t3.hp.start_speech_token, dtype=torch.long, device=device)
-    history = [start_ids] * len(rows)
+    sampler = TurboSampler([r.params for r in rows], device)
+    generators = [r.generator for r in rows]
+    history = torch.full((len(rows), 1), t3.hp.start_speech_token, dtype=torch.long, device=device)
     tokens: list[list[int]] = [[] for _ in rows]
     done = [False] * len(rows)
     feed = None
@@ -303,22 +304,22 @@ def decode_batch(
                 logits = t3.speech_head(out[0]).float()
             past = out.past_key_values
             next_position = next_position + 1
-        feed = torch.full((len(rows), 1), stop, dtype=torch.long, device=device)
-        for i, row in enumerate(rows):
-            if done[i]:
-                continue
-            scores = procs[i](history[i], logits[i : i + 1, -1, :])
-            if step > 0 and torch.all(scores == -float("inf")):
+        scores = sampler(history, logits[:, -1, :])
+        drawn = draw(scores, generators)
+        if step > 0:  # a row whose every score is -inf ends (as it would alone)
+            drawn = drawn.masked_fill(torch.isneginf(scores).all(dim=-1), stop)
+        taken = []
+        for i, token in enumerate(drawn.tolist()):  # the step's one device-to-host copy
+            if done[i] or token == stop:
                 done[i] = True
+                taken.append(False)
                 continue
-            token = torch.multinomial(F.softmax(scores, dim=-1), 1, generator=row.generator)
-            if int(token) == stop:
-                done[i] = True
-                continue
-            tokens[i].append(int(token))
-            history[i] = token if step == 0 else torch.cat([history[i], token], dim=1)
-            feed[i] = token[0]
-            done[i] = len(tokens[i]) >= row.max_new_tokens
+            tokens[i].append(token)
+            done[i] = len(tokens[i]) >= rows[i].max_new_tokens
+            taken.append(True)
+        keep = torch.tensor(taken, device=device)
+        feed = drawn.masked_fill(~keep, stop).unsqueeze(1)
+        history = feed if step == 0 else torch.cat([history, feed], dim=1)
         sync(device)
         stats.decode_s += time.perf_counter() - t1
         stats.steps += 1
