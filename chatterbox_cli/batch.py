@@ -125,9 +125,9 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
 
     from chatterbox_cli import voices
     from chatterbox_cli.audio import join, master
-    from chatterbox_cli.batched import Job, synthesize_batches
+    from chatterbox_cli.batched import Job, plan_batches, synthesize_batches
     from chatterbox_cli.chunk import auto_max_tokens
-    from chatterbox_cli.languages import LANGUAGES
+    from chatterbox_cli.languages import LANGUAGES, spoken_length
     from chatterbox_cli.metrics import rtf
     from chatterbox_cli.pipeline import conditionals
     from chatterbox_cli.sinks import write_file
@@ -151,7 +151,8 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
 
     def finish(p: _Pending) -> None:
         t0 = time.perf_counter()
-        audio = join([c.audio for c in p.chunks], engine.sample_rate, pause_s=cfg.opts.pause_s)
+        chunks = sorted(p.chunks, key=lambda c: c.group.index)  # batches run sorted by length
+        audio = join([c.audio for c in chunks], engine.sample_rate, pause_s=cfg.opts.pause_s)
         marked, _ = master(audio, engine.sample_rate, engine.watermarker, p.lufs)
         write_file(p.path, marked, engine.sample_rate, cfg.fmt, overwrite=True)
         audio_s = len(marked) / engine.sample_rate
@@ -170,7 +171,7 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
         manifest.append(rec)
         on_record(rec)
 
-    batches: list[list[tuple[_Pending, Job]]] = [[]]
+    planned: list[tuple[_Pending, Job]] = []
     for item in items:
         path = output_path(cfg.outdir, item.name, cfg.fmt.suffix)
         try:
@@ -201,13 +202,9 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
         )
         for group in groups:
             cap = cfg.opts.max_new_tokens or auto_max_tokens(group.text)
-            if len(batches[-1]) >= cfg.batch_size:
-                batches.append([])
-            batches[-1].append(
-                (pending, Job(group, conds, sampling, cap, row_seed(seed, group.index)))
-            )
+            planned.append((pending, Job(group, conds, sampling, cap, row_seed(seed, group.index))))
 
-    batches = [b for b in batches if b]
+    batches = plan_batches(planned, cfg.batch_size, lambda pair: spoken_length(pair[1].group.text))
     results = synthesize_batches(
         engine, ([job for _, job in batch] for batch in batches), cfm_steps=cfg.opts.cfm_steps
     )

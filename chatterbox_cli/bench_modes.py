@@ -218,13 +218,14 @@ def mode_stream_tokens(ctx: BenchContext, item: BenchItem) -> dict:
 def mode_batch(ctx: BenchContext, item: BenchItem) -> dict:
     """Throughput: `ctx.items` copies of the text (seeds differ), decoded in batches."""
     from chatterbox_cli.audio import join, master
-    from chatterbox_cli.batched import Job, synthesize_batches
+    from chatterbox_cli.batched import Job, default_batch_size, plan_batches, synthesize_batches
     from chatterbox_cli.chunk import auto_max_tokens
+    from chatterbox_cli.languages import spoken_length
 
     engine = ctx.engine
     groups, opts = _plan(ctx, item)
     caps = opts.max_new_tokens
-    size = ctx.batch_size or (16 if engine.device == "cuda" else 8)
+    size = ctx.batch_size or default_batch_size(engine.family)
     jobs = [
         (
             copy,
@@ -244,7 +245,7 @@ def mode_batch(ctx: BenchContext, item: BenchItem) -> dict:
     tokens = 0
     per_copy: dict[int, list] = {}
     t0 = time.perf_counter()
-    windows = [jobs[start : start + size] for start in range(0, len(jobs), size)]
+    windows = plan_batches(jobs, size, lambda job: spoken_length(job[1].group.text))
     results = synthesize_batches(
         engine, ([j for _, j in window] for window in windows), cfm_steps=ctx.opts.cfm_steps
     )
@@ -264,7 +265,7 @@ def mode_batch(ctx: BenchContext, item: BenchItem) -> dict:
             tokens += len(chunk.speech_tokens)
             if len(per_copy[copy]) == len(groups):
                 audio = join(
-                    [c.audio for c in per_copy.pop(copy)],
+                    [c.audio for c in sorted(per_copy.pop(copy), key=lambda c: c.group.index)],
                     engine.sample_rate,
                     pause_s=ctx.opts.pause_s,
                 )

@@ -68,3 +68,17 @@ def test_draws_depend_only_on_the_rows_generator_and_follow_the_scores():
     masked[:, 10:] = -float("inf")
     picks = torch.stack([draw(masked, [None] * 3) for _ in range(200)])
     assert int(picks.max()) < 10 and len(set(picks.flatten().tolist())) > 3
+
+
+def test_batches_are_sorted_by_length_within_windows_and_keep_every_job():
+    from chatterbox_cli.batched import SORT_WINDOW, default_batch_size, plan_batches
+
+    jobs = [(i, length) for i, length in enumerate([5, 1, 9, 3, 7, 2, 8, 4, 6, 0] * 4)]
+    batches = plan_batches(jobs, 2, lambda job: job[1])
+    assert sorted(j for b in batches for j in b) == jobs
+    assert all(len(b) == 2 for b in batches)
+    window = 2 * SORT_WINDOW
+    for start in range(0, len(jobs), window):
+        flat = [j for b in batches[start // 2 : (start + window) // 2] for j in b]
+        assert [j[1] for j in flat] == sorted(j[1] for j in jobs[start : start + window])
+    assert default_batch_size(get("turbo")) == 2 * default_batch_size(get("standard"))

@@ -94,6 +94,7 @@ def batch(
     """Synthesize one file per row/line into OUTDIR, with a manifest; re-run to resume."""
     from chatterbox_cli import batch as job
     from chatterbox_cli import batch_inputs, voices
+    from chatterbox_cli.batched import default_batch_size
     from chatterbox_cli.pipeline import RenderOptions
     from chatterbox_cli.sinks import AudioFormat
 
@@ -168,7 +169,7 @@ def batch(
         voice=voice,
         voice_spec=voice_spec,
         seed=seed,
-        batch_size=batch_size or (16 if device == "cuda" else 8),
+        batch_size=batch_size or default_batch_size(family),
     )
     failed = 0
     manifest = job.Manifest(outdir)

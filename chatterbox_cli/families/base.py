@@ -37,6 +37,8 @@ class Family:
     """Silence tokens appended before S3Gen (upstream Turbo appends three)."""
     prompt_tokens: ClassVar[int]
     """Length of the T3 speech prompt in this family's conditionals (tells voice files apart)."""
+    rows_per_group: ClassVar[int] = 1
+    """T3 model rows one group takes in a batch (two with classifier-free guidance)."""
     prefix_cache: ClassVar[bool] = False
     int8: ClassVar[bool] = False
     fast_decode: ClassVar[bool] = False

@@ -48,6 +48,7 @@ class Standard(Family):
     prompt_tokens = 150
     upstream_t3 = "inference"
     upstream_tokenize = "text_to_tokens"
+    rows_per_group = 2
     align = False
     """Run upstream's alignment analyzer on the stop token (Multilingual's `generate()` does)."""
 
