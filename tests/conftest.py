@@ -19,6 +19,14 @@ LAST = ("test_standard.py", "test_multilingual.py")
 once, in turn."""
 
 
+def interruptible() -> None:
+    """`preexec_fn` for a subprocess the test will Ctrl-C: a shell's background job (`make test
+    &`) ignores SIGINT, children inherit that, and Python then never raises KeyboardInterrupt."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: LAST.index(item.path.name) + 1 if item.path.name in LAST else 0)
 

@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import interruptible
 
 from chatterbox_cli import batch as job
 from chatterbox_cli import batch_inputs as inputs
@@ -184,6 +185,7 @@ def test_interrupt_then_resume(cli, checkpoint, tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        preexec_fn=interruptible,
     )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:

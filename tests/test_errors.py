@@ -7,6 +7,7 @@ import sys
 
 import pytest
 import torch
+from conftest import interruptible
 
 from chatterbox_cli.random_checkpoint import reference_clip
 
@@ -190,6 +191,7 @@ def test_ctrl_c_exits_130_and_leaves_nothing(checkpoint, tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        preexec_fn=interruptible,
     )
     seen = []
     for line in proc.stderr:

@@ -5,6 +5,7 @@ import io
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import interruptible
 
 from chatterbox_cli.text import FIRST_GROUP_CHARS, split_groups
 
@@ -203,7 +204,12 @@ def test_ctrl_c_mid_stream_leaves_a_well_formed_stream(checkpoint):
     cmd = [sys.executable, "-m", "chatterbox_cli", "say", text, "--model-dir", str(checkpoint)]
     cmd += ["--max-new-tokens", "400", "--stream-tokens", "10", "-o", "-", "--overlap"]
     proc = subprocess.Popen(
-        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        preexec_fn=interruptible,
     )
     head = proc.stdout.read(44 + 4800)  # the header, then the first audio
     assert len(head) == 44 + 4800
