@@ -217,7 +217,8 @@ def _decode_batch(t3, rows, stats, amp, cancel, spy) -> list[list[int]]:
     ]
     cond_rows = torch.tensor([span.start for span in spans], device=device)
     uncond_rows = torch.tensor([span.stop - 1 for span in spans], device=device)
-    owner = torch.tensor([i for i, span in enumerate(spans) for _ in range(span.start, span.stop)])
+    owner = [i for i, span in enumerate(spans) for _ in range(span.start, span.stop)]
+    owner = torch.tensor(owner, device=device)
     cfg = torch.tensor([[r.params.cfg_weight] for r in rows], device=device)
     sampler = LlamaSampler([r.params for r in rows], device)
     generators = [r.generator for r in rows]
@@ -259,7 +260,7 @@ def _decode_batch(t3, rows, stats, amp, cancel, spy) -> list[list[int]]:
             taken.append(True)
         drawn = drawn.masked_fill(~torch.tensor(taken, device=device), stop).unsqueeze(1)
         history = torch.cat([history, drawn], dim=1)
-        feed = drawn[owner.to(device)]
+        feed = drawn[owner]
         sync(device)
         stats.decode_s += time.perf_counter() - t1
         stats.steps += 1
