@@ -1,4 +1,5 @@
-"""Batched synthesis: T3 for many groups in one decode, then S3Gen per group.
+"""Batched synthesis: T3 for many groups in one decode, then S3Gen for them all at once (or
+per group, where that is as fast: CPU).
 
 Rows may differ in voice, sampling, cap and seed; a seeded row gets its own T3 generator and a
 seeded S3Gen, so its audio does not depend on what else is in its batch (tests/test_batch.py).
@@ -121,9 +122,12 @@ def decode_jobs(engine: Engine, jobs: list[Job], stop=None):
 
 
 def render_jobs(engine: Engine, jobs: list[Job], decoded, cfm_steps: int | None = None):
-    """The S3Gen half of `synthesize_batch`."""
+    """The S3Gen half of `synthesize_batch`: all rows in one flow and one HiFiGAN call where the
+    engine batches S3Gen (CUDA by default), else row by row (as fast on CPU, measured)."""
     tokens, share, text_s = decoded
     cfm_steps = cfm_steps or engine.family.cfm_steps
+    if engine.batch_s3gen and len(jobs) > 1:
+        return render_rows(engine, jobs, tokens, share, text_s, cfm_steps)
     chunks = []
     for job, row_tokens in zip(jobs, tokens, strict=True):
         if job.seed is not None:
@@ -134,3 +138,47 @@ def render_jobs(engine: Engine, jobs: list[Job], decoded, cfm_steps: int | None 
             engine.to_audio(job.group, row_tokens, job.conds, cfm_steps, share, text_s, start)
         )
     return chunks
+
+
+def render_rows(engine: Engine, jobs: list[Job], tokens, share, text_s: float, cfm_steps: int):
+    """Batched S3Gen (s3gen_batch.py); a seeded row gets what `to_audio` gives it alone after
+    `seed_everything(seed)`. Flow and HiFiGAN time are shared equally among the rows."""
+    import torch
+    from chatterbox.models.s3gen.const import S3GEN_SIL
+
+    from chatterbox_cli.runtime import sync
+    from chatterbox_cli.s3gen_batch import Row, flow_rows, vocode_rows
+
+    s3gen = engine.tts.s3gen
+    t0 = time.perf_counter()
+    kept = [engine.family.speech_tokens(t) for t in tokens]
+    tail = [S3GEN_SIL] * engine.family.tail_tokens
+    rows = [
+        Row(torch.tensor([*k, *tail], device=engine.device), job.conds.gen, job.seed)
+        for job, k in zip(jobs, kept, strict=True)
+    ]
+    mels, gens = flow_rows(s3gen, rows, cfm_steps, engine.amp)
+    sync(engine.device)
+    t1 = time.perf_counter()
+    wavs = vocode_rows(s3gen, [m.to(dtype=s3gen.dtype) for m in mels], gens)
+    audio = [w.squeeze(0).float().cpu().numpy() for w in wavs]
+    t2 = time.perf_counter()
+    n = len(jobs)
+    flow_s, hifigan_s = (t1 - t0) / n, (t2 - t1) / n
+    t3_s = text_s + share.prefill_s + share.decode_s
+    return [
+        AudioChunk(
+            group=job.group,
+            audio=a,
+            sample_rate=engine.sample_rate,
+            speech_tokens=k,
+            stopped=len(row_tokens) < job.max_new_tokens,
+            text_s=text_s,
+            t3_prefill_s=share.prefill_s,
+            t3_decode_s=share.decode_s,
+            flow_s=flow_s,
+            hifigan_s=hifigan_s,
+            synth_s=t3_s + flow_s + hifigan_s,
+        )
+        for job, row_tokens, k, a in zip(jobs, tokens, kept, audio, strict=True)
+    ]

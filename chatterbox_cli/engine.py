@@ -54,6 +54,8 @@ class Engine:
     (`--overlap`). Off by default: on 2 CPU cores it was a wash or worse (both halves share
     the cores; with int8 streaming it made totals 1.4x slower); meant to be measured on CUDA.
     """
+    batch_s3gen: bool = False
+    """Batch jobs run S3Gen over all groups of a batch at once (s3gen_batch.py)."""
     _fast: Any = field(default=None, repr=False)
     prefix_cache: bool = True
     """Reuse T3's KV cache over a voice's conditioning across groups (False: upstream's exact
@@ -337,7 +339,7 @@ def load_engine(
     if key in _CACHE:
         engine = _CACHE[key]
         engine.dtype, engine.fast_decode = runtime.dtype, runtime.fast_decode
-        engine.overlap = runtime.overlap
+        engine.overlap, engine.batch_s3gen = runtime.overlap, runtime.batch_s3gen
         return engine
     for other in [k for k in _CACHE if k[0].kind != source.kind]:
         del _CACHE[other]
@@ -362,6 +364,7 @@ def load_engine(
         quantize=runtime.quantize,
         fast_decode=runtime.fast_decode,
         overlap=runtime.overlap,
+        batch_s3gen=runtime.batch_s3gen,
     )
     engine.builtin_voice = tts.conds
     _CACHE[key] = engine

@@ -123,6 +123,14 @@ def test_batched_greedy_equals_unbatched_and_seeded_rows_are_independent(std):
     assert together[1] == alone[0] and together[0] != alone[0]
 
 
+def test_batched_s3gen_rows_equal_upstream_alone_with_the_cfg_flow(std, reference_wav):
+    """Standard's flow: 10 Euler steps with CFG (the doubled batch) over rows of two voices."""
+    from test_s3gen_batch import assert_rows_equal_alone, random_rows
+
+    voices = [std.builtin_voice, std.prepare_reference(reference_wav)]
+    assert_rows_equal_alone(std, random_rows(std, voices, [20, 7]))
+
+
 def test_exaggeration_changes_conditioning_without_new_voice_preparation(std):
     conds = std.builtin_voice
     low = STANDARD.t3_cond(conds, replace(STANDARD.defaults, exaggeration=0.25))

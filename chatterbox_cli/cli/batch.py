@@ -12,6 +12,7 @@ from chatterbox_cli.cli.errors import mapped_errors
 from chatterbox_cli.cli.model import checked_language, checked_source, family_options, load
 from chatterbox_cli.cli.options import (
     DEFAULTS,
+    BatchS3GenOpt,
     CfgWeightOpt,
     CfmStepsOpt,
     DeviceOpt,
@@ -72,6 +73,7 @@ def batch(
     quantize: QuantizeOpt = "none",
     dtype: DtypeOpt = "auto",
     overlap: OverlapOpt = False,
+    batch_s3gen: BatchS3GenOpt = None,
     cfm_steps: CfmStepsOpt = None,
     seed: SeedOpt = None,
     temperature: TemperatureOpt = None,
@@ -159,7 +161,7 @@ def batch(
         return
     voice_spec = voices.resolve(voice, model) if voice else None
     source, device, runtime = checked_source(
-        model, model_dir, device, threads, quantize, dtype, overlap=overlap
+        model, model_dir, device, threads, quantize, dtype, overlap=overlap, batch_s3gen=batch_s3gen
     )
     engine = load(out, source, device, runtime)
     cfg = job.BatchConfig(

@@ -13,6 +13,7 @@ import typer
 from chatterbox_cli.cli.errors import mapped_errors
 from chatterbox_cli.cli.model import checked_language, checked_source, family_options, load
 from chatterbox_cli.cli.options import (
+    BatchS3GenOpt,
     CfmStepsOpt,
     DeviceOpt,
     DtypeOpt,
@@ -97,6 +98,7 @@ def bench(
     quantize: QuantizeOpt = "none",
     dtype: DtypeOpt = "auto",
     overlap: OverlapOpt = False,
+    batch_s3gen: BatchS3GenOpt = None,
     fast_decode: FastDecodeOpt = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed for every run.")] = 0,
     warmup: Annotated[int, typer.Option("--warmup", help="Unrecorded warm-up runs.")] = 1,
@@ -149,7 +151,7 @@ def bench(
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
     spec = voices.resolve(voice, model)
     source, device, runtime = checked_source(
-        model, model_dir, device, threads, quantize, dtype, fast_decode, overlap
+        model, model_dir, device, threads, quantize, dtype, fast_decode, overlap, batch_s3gen
     )
     if tokens is None and model_dir and is_random_checkpoint(model_dir):
         tokens = "auto"

@@ -16,6 +16,7 @@ def checked_source(
     dtype: str = "auto",
     fast_decode: bool = False,
     overlap: bool = False,
+    batch_s3gen: bool | None = None,
 ):
     """Validate --model/--model-dir/--device and the runtime flags before anything heavy."""
     from chatterbox_cli.runtime import Runtime, resolve_device
@@ -23,7 +24,7 @@ def checked_source(
 
     source = ModelSource(model, model_dir)
     device = resolve_device(device)
-    runtime = Runtime(threads, quantize, dtype, fast_decode, overlap).check(device)
+    runtime = Runtime(threads, quantize, dtype, fast_decode, overlap, batch_s3gen).check(device)
     source.family.check_runtime(runtime)
     source.check()
     return source, device, runtime

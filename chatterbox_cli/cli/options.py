@@ -144,6 +144,13 @@ OverlapOpt = Annotated[
         help="Run T3 ahead in a thread while S3Gen renders (for GPUs; no gain on small CPUs).",
     ),
 ]
+BatchS3GenOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--batch-s3gen/--no-batch-s3gen",
+        help="Run S3Gen over a batch's groups at once (default: on CUDA, off on CPU).",
+    ),
+]
 SubtypeOpt = Annotated[str, typer.Option("--subtype", help="PCM_16|FLOAT sample format.")]
 LufsOpt = Annotated[float, typer.Option("--lufs", help="Target integrated loudness (LUFS).")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")]
