@@ -25,7 +25,9 @@ def upstream_alone(engine, row: Row):
     steps = engine.family.cfm_steps
     with torch.inference_mode():
         torch.manual_seed(row.seed)
-        mel = s3gen.flow_inference(row.tokens, ref_dict=row.ref, n_cfm_timesteps=steps, finalize=True)
+        mel = s3gen.flow_inference(
+            row.tokens, ref_dict=row.ref, n_cfm_timesteps=steps, finalize=True
+        )
         wav, _ = s3gen.hift_inference(mel.to(s3gen.dtype), None)
         wav = wav.clone()
         wav[:, : len(s3gen.trim_fade)] *= s3gen.trim_fade
