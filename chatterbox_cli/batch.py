@@ -19,6 +19,9 @@ from chatterbox_cli.errors import BadInput
 from chatterbox_cli.sinks import TEMP_PREFIX
 
 MANIFEST = "manifest.jsonl"
+JOURNALS = ".journal-chatterbox"
+"""Workers of the Ray executor note each finished file here (one file per worker), so a rerun
+recovers files whose manifest line was lost with a killed driver."""
 
 
 def output_path(outdir: Path, name: str, suffix: str) -> Path:
@@ -52,6 +55,37 @@ def clean_temp_files(outdir: Path) -> int:
     return removed
 
 
+def recover_journals(outdir: Path) -> list[dict]:
+    """Records of finished files that workers noted but the manifest lacks (the driver died
+    before writing them); the caller appends them. Journals are removed once read."""
+    folder = outdir / JOURNALS
+    if not folder.is_dir():
+        return []
+    latest = read_manifest(outdir)
+    found: dict[str, dict] = {}
+    for journal in sorted(folder.glob("*.jsonl")):
+        for line in journal.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(rec, dict) or rec.get("status") != "ok" or "output" not in rec:
+                continue
+            name = Path(rec["output"]).name
+            known = latest.get(name)
+            if (outdir / name).is_file() and not (known and known.get("status") == "ok"):
+                found[name] = rec
+    return list(found.values())
+
+
+def clear_journals(outdir: Path) -> None:
+    folder = outdir / JOURNALS
+    if folder.is_dir():
+        for journal in folder.glob("*.jsonl"):
+            journal.unlink(missing_ok=True)
+        folder.rmdir()
+
+
 class Manifest:
     """Append-only JSONL; each record is flushed and fsynced before the next item starts."""
 
@@ -71,6 +105,23 @@ class Manifest:
 
     def close(self) -> None:
         self._fh.close()
+
+
+class Journal(Manifest):
+    """A worker's own append-only record of the files it finished."""
+
+    def __init__(self, outdir: Path, tag: str):
+        folder = outdir / JOURNALS
+        folder.mkdir(exist_ok=True)
+        self.path = folder / f"{tag}.jsonl"
+        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+
+
+def item_groups(item: BatchItem) -> list:
+    from chatterbox_cli.languages import LANGUAGES
+    from chatterbox_cli.text import split_groups
+
+    return split_groups(item.text, lang=LANGUAGES[item.language or "en"])
 
 
 def row_seed(seed: int | None, group_index: int) -> int | None:
@@ -127,11 +178,10 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
     from chatterbox_cli.audio import join, master
     from chatterbox_cli.batched import Job, plan_batches, synthesize_batches
     from chatterbox_cli.chunk import auto_max_tokens
-    from chatterbox_cli.languages import LANGUAGES, spoken_length
+    from chatterbox_cli.languages import spoken_length
     from chatterbox_cli.metrics import rtf
     from chatterbox_cli.pipeline import conditionals
     from chatterbox_cli.sinks import write_file
-    from chatterbox_cli.text import split_groups
 
     voice_cache: dict[str | None, tuple[Any, str]] = {}
 
@@ -188,7 +238,7 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
         except BadInput as exc:
             fail(item, path, exc)
             continue
-        groups = split_groups(item.text, lang=LANGUAGES[item.language or "en"])
+        groups = item_groups(item)
         seed = item.seed if item.seed is not None else cfg.seed
         pending = _Pending(
             item,

@@ -74,6 +74,30 @@ def batch(
     dtype: DtypeOpt = "auto",
     overlap: OverlapOpt = False,
     batch_s3gen: BatchS3GenOpt = None,
+    executor: Annotated[
+        str, typer.Option("--executor", help="local (this process) or ray (a Ray cluster).")
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="Join this Ray cluster (host:port or auto; default $RAY_ADDRESS, else a "
+            "fresh local one).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Ray workers, one model each (one per node).")
+    ] = None,
+    cpus_per_worker: Annotated[
+        float | None,
+        typer.Option("--cpus-per-worker", help="CPUs per Ray worker (a node's CPUs)."),
+    ] = None,
+    gpus_per_worker: Annotated[
+        float, typer.Option("--gpus-per-worker", help="GPUs per Ray worker (0).")
+    ] = 0.0,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Ray's own logs and progress bars too.")
+    ] = False,
     cfm_steps: CfmStepsOpt = None,
     seed: SeedOpt = None,
     temperature: TemperatureOpt = None,
@@ -98,6 +122,7 @@ def batch(
     from chatterbox_cli import batch_inputs, voices
     from chatterbox_cli.batched import default_batch_size
     from chatterbox_cli.pipeline import RenderOptions
+    from chatterbox_cli.runtime import Runtime
     from chatterbox_cli.sinks import AudioFormat
 
     out = Output(quiet=quiet, json=json_out)
@@ -120,6 +145,9 @@ def batch(
         cfm_steps=steps,
     ).check()
     audio_fmt = AudioFormat(fmt, subtype).check()
+    ray_opts = executor_options(
+        executor, ray_address, workers, cpus_per_worker, gpus_per_worker, verbose
+    )
     if batch_size is not None and batch_size < 1:
         raise BadInput("--batch-size must be >= 1")
     stdin = getattr(sys.stdin, "buffer", None)
@@ -145,6 +173,14 @@ def batch(
         raise BadInput(f"--outdir {outdir} is not a directory")
     outdir.mkdir(parents=True, exist_ok=True)
     job.clean_temp_files(outdir)
+    recovered = job.recover_journals(outdir)
+    if recovered:
+        manifest = job.Manifest(outdir)
+        for rec in recovered:
+            manifest.append(rec)
+        manifest.close()
+        out.info(f"recovered {len(recovered)} finished item(s) from worker journals")
+    job.clear_journals(outdir)
     done = job.read_manifest(outdir)
     todo = []
     for item in items:
@@ -160,10 +196,11 @@ def batch(
         out.info("nothing to do")
         return
     voice_spec = voices.resolve(voice, model) if voice else None
+    requested = device
     source, device, runtime = checked_source(
         model, model_dir, device, threads, quantize, dtype, overlap=overlap, batch_s3gen=batch_s3gen
     )
-    engine = load(out, source, device, runtime)
+    engine = None if ray_opts else load(out, source, device, runtime)
     cfg = job.BatchConfig(
         outdir=outdir,
         fmt=audio_fmt,
@@ -172,6 +209,7 @@ def batch(
         voice_spec=voice_spec,
         seed=seed,
         batch_size=batch_size or default_batch_size(family),
+        fail_fast=fail_fast,
     )
     failed = 0
     manifest = job.Manifest(outdir)
@@ -187,7 +225,14 @@ def batch(
                     out.warn(f"{rec['source']}:{rec['line']} failed: {rec['error']}")
                 update(rec)
 
-            job.run_jobs(engine, todo, cfg, manifest, on_record)
+            if ray_opts:
+                from chatterbox_cli import ray_executor
+
+                raw = Runtime(threads, quantize, dtype, False, overlap, batch_s3gen)
+                ray_executor.run(todo, cfg, source, requested, raw, manifest, on_record, ray_opts)
+                job.clear_journals(outdir)
+            else:
+                job.run_jobs(engine, todo, cfg, manifest, on_record)
     except job.StopBatch as exc:
         out.error(f"stopped at the first failure (--fail-fast): {exc}")
         raise typer.Exit(EXIT_FAILURE) from None
@@ -200,3 +245,30 @@ def batch(
     out.info(f"{len(todo) - failed} written, {failed} failed, {skipped} skipped -> {outdir}")
     if failed:
         raise typer.Exit(EXIT_FAILURE)
+
+
+def executor_options(executor, address, workers, cpus, gpus, verbose):
+    """RayOptions for `--executor ray` (checked, Ray importable), None for local; Ray's flags
+    without it are an error rather than silently ignored."""
+    import os
+
+    from chatterbox_cli.ray_executor import RayOptions
+
+    if executor == "ray":
+        address = address or os.environ.get("RAY_ADDRESS") or None
+        return RayOptions(address, workers, cpus, gpus, verbose=verbose).check()
+    if executor != "local":
+        raise BadInput("--executor must be local or ray")
+    given = [
+        flag
+        for flag, value in (
+            ("--ray-address", address),
+            ("--workers", workers),
+            ("--cpus-per-worker", cpus),
+            ("--gpus-per-worker", gpus or None),
+        )
+        if value is not None
+    ]
+    if given:
+        raise BadInput(f"{', '.join(given)} need --executor ray")
+    return None
