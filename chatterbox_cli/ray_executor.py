@@ -84,9 +84,9 @@ def start(opts: RayOptions):
     import ray
     import ray.data
 
-    if not opts.verbose:
+    if not opts.verbose:  # our own progress and one-line errors say what matters
         for name in ("ray", "ray.data"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     if ray.is_initialized():
         return ray, False
     ray.init(

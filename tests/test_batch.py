@@ -160,6 +160,17 @@ def test_tricky_csv_end_to_end(cli, checkpoint, tmp_path):
     assert len(manifest(outdir)) == len(records) + 1  # only the failed row was retried
 
 
+def test_fail_fast_stops_at_the_first_failed_row(cli, checkpoint, tmp_path):
+    src = write(tmp_path, "in.csv", "id,text,voice\nbad,Voice file is missing.,missing.wav\n"
+                "good,Fine row.,\n")  # fmt: skip
+    outdir = tmp_path / "out"
+    args = ("batch", src, "-d", outdir, "--model-dir", checkpoint, "--max-new-tokens", 4)
+    r = cli(*args, "--fail-fast")
+    assert r.exit_code == 1 and "stopped at the first failure" in r.stderr
+    assert [rec["status"] for rec in manifest(outdir)] == ["failed"]
+    assert not (outdir / "good.wav").exists()
+
+
 def test_interrupt_then_resume(cli, checkpoint, tmp_path):
     lines = [f"Sentence number {n} of the book." for n in range(1, 9)]
     src = write(tmp_path, "book.txt", "\n".join(lines) + "\n")

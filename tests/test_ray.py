@@ -2,6 +2,7 @@
 with two nodes (one CPU each; the second declares one GPU), the real pipeline on the
 random-weight checkpoint, drivers run as users run them (a subprocess of the CLI)."""
 
+import contextlib
 import json
 import os
 import signal
@@ -181,3 +182,60 @@ def test_embedded_cluster_finishes_a_job_started_locally(cli, checkpoint, tmp_pa
 def test_ray_flags_without_the_ray_executor_are_refused(cli, tmp_path):
     r = cli("batch", text_file(tmp_path), "-d", tmp_path / "o", "--workers", "2")
     assert r.exit_code == 2 and "--workers need --executor ray" in r.stderr
+
+
+def test_a_unit_that_keeps_killing_its_worker_fails_the_job(checkpoint, cluster, tmp_path):
+    """Every worker dies as soon as it is up: bounded retries, then one clear line, exit 1."""
+    outdir = tmp_path / "out"
+    proc = driver(
+        text_file(tmp_path, LINES[:2]), "-d", outdir, "--executor", "ray",
+        "--ray-address", cluster.address, "--workers", 1, checkpoint=checkpoint,
+    )  # fmt: skip
+    killed: set[int] = set()
+    deadline = time.monotonic() + 400
+    while proc.poll() is None and time.monotonic() < deadline:
+        for journal in (outdir / JOURNALS).glob("*.jsonl"):
+            pid = int(journal.stem.rsplit("-", 1)[1])
+            if pid not in killed:
+                killed.add(pid)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        time.sleep(0.1)
+    code, _, err = finish(proc)
+    assert code == 1, err
+    assert "killed its worker 3 times" in err and "Traceback" not in err, err
+    assert len(killed) == 3
+    assert not (outdir / "manifest.jsonl").read_text()
+
+
+def test_journals_recover_only_finished_files_missing_from_the_manifest(tmp_path):
+    from chatterbox_cli.batch import Journal, Manifest, clear_journals, recover_journals
+
+    def rec(name, status="ok"):
+        return {"name": name, "output": str(tmp_path / f"{name}.wav"), "status": status}
+
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.wav").write_bytes(b"RIFF")
+    manifest_file = Manifest(tmp_path)
+    manifest_file.append(rec("a"))
+    manifest_file.close()
+    journal = Journal(tmp_path, "host-123")
+    for r in (rec("a"), rec("b"), rec("c", "failed"), rec("gone")):
+        journal.append(r)
+    journal._fh.write('{"torn": ')
+    journal.close()
+    assert recover_journals(tmp_path) == [rec("b")]  # a: in the manifest; gone: no file
+    clear_journals(tmp_path)
+    assert not (tmp_path / JOURNALS).exists()
+
+
+def test_without_ray_installed_the_error_says_how_to_get_it(cli, tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a)
+    )
+    r = cli("batch", text_file(tmp_path), "-d", tmp_path / "o", "--executor", "ray")
+    assert r.exit_code == 2
+    assert "pip install 'chatterbox-cli[ray]'" in r.stderr and "Traceback" not in r.output
