@@ -148,6 +148,8 @@ class _Pending:
     path: Path
     conds: Any
     voice_label: str
+    voice_id: str
+    sampling: Any
     seed: int | None
     lufs: float
     chunks: list = field(default_factory=list)
@@ -174,7 +176,7 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
     """Synthesize `items` in batches of sentence groups; one manifest record per item."""
     from dataclasses import replace
 
-    from chatterbox_cli import voices
+    from chatterbox_cli import provenance, voices
     from chatterbox_cli.audio import join, master
     from chatterbox_cli.batched import Job, plan_batches, synthesize_batches
     from chatterbox_cli.chunk import auto_max_tokens
@@ -183,13 +185,14 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
     from chatterbox_cli.pipeline import conditionals
     from chatterbox_cli.sinks import write_file
 
-    voice_cache: dict[str | None, tuple[Any, str]] = {}
+    voice_cache: dict[str | None, tuple[Any, str, str]] = {}
 
     def voice_for(value: str | None):
         if value not in voice_cache:
             known = value == cfg.voice and cfg.voice_spec is not None
             spec = cfg.voice_spec if known else voices.resolve(value, engine.source.kind)
-            voice_cache[value] = (conditionals(engine, spec), spec.label)
+            voice_id = provenance.voice_id(spec, engine.model_dir)
+            voice_cache[value] = (conditionals(engine, spec), spec.label, voice_id)
         return voice_cache[value]
 
     def fail(item: BatchItem, path: Path, exc: Exception) -> None:
@@ -204,7 +207,16 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
         chunks = sorted(p.chunks, key=lambda c: c.group.index)  # batches run sorted by length
         audio = join([c.audio for c in chunks], engine.sample_rate, pause_s=cfg.opts.pause_s)
         marked, _ = master(audio, engine.sample_rate, engine.watermarker, p.lufs)
-        write_file(p.path, marked, engine.sample_rate, cfg.fmt, overwrite=True)
+        made = provenance.record(
+            engine,
+            voice=p.voice_id,
+            seed=p.seed,
+            sampling=p.sampling,
+            text=p.item.text,
+            cfm_steps=cfg.opts.cfm_steps,
+        )
+        tags = provenance.tags(made)
+        write_file(p.path, marked, engine.sample_rate, cfg.fmt, overwrite=True, tags=tags)
         audio_s = len(marked) / engine.sample_rate
         synth_s = sum(c.synth_s for c in p.chunks) + time.perf_counter() - t0
         rec = record(
@@ -217,6 +229,7 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
             synth_s=round(synth_s, 3),
             rtf=round(rtf(synth_s, audio_s) or 0, 4),
             speech_tokens=sum(len(c.speech_tokens) for c in p.chunks),
+            provenance=made,
         )
         manifest.append(rec)
         on_record(rec)
@@ -225,7 +238,7 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
     for item in items:
         path = output_path(cfg.outdir, item.name, cfg.fmt.suffix)
         try:
-            conds, label = voice_for(item.voice or cfg.voice)
+            conds, label, voice_id = voice_for(item.voice or cfg.voice)
         except Exception as exc:  # a bad voice fails this row, not the job
             fail(item, path, exc)
             continue
@@ -245,6 +258,8 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
             path,
             conds,
             label,
+            voice_id,
+            sampling,
             seed,
             item.overrides.get("lufs", cfg.opts.lufs),
             [],

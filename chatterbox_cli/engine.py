@@ -54,6 +54,8 @@ class Engine:
     (`--overlap`). Off by default: on 2 CPU cores it was a wash or worse (both halves share
     the cores; with int8 streaming it made totals 1.4x slower); meant to be measured on CUDA.
     """
+    model_dir: Path | None = None
+    """Where the weights were read from (a hub snapshot or --model-dir)."""
     batch_s3gen: bool = False
     """Batch jobs run S3Gen over all groups of a batch at once (s3gen_batch.py)."""
     _fast: Any = field(default=None, repr=False)
@@ -61,6 +63,7 @@ class Engine:
     """Reuse T3's KV cache over a voice's conditioning across groups (False: upstream's exact
     arithmetic, recomputed per group as `generate()` does)."""
     _prefixes: dict = field(default_factory=dict, repr=False)
+    _checkpoint: str | None = field(default=None, repr=False)
 
     def amp(self):
         """A fresh autocast context (one per forward call, so it never leaks past a yield)."""
@@ -69,6 +72,14 @@ class Engine:
         if self.dtype == "float32":
             return contextlib.nullcontext()
         return torch.autocast(self.device, dtype=getattr(torch, self.dtype))
+
+    def checkpoint_id(self) -> str:
+        """Provenance: `repo@revision` or a hash of the checkpoint files (cached)."""
+        from chatterbox_cli.provenance import checkpoint_id
+
+        if self._checkpoint is None:
+            self._checkpoint = checkpoint_id(self.model_dir, self.family.hub_repo)
+        return self._checkpoint
 
     @property
     def family(self) -> Family:
@@ -365,6 +376,7 @@ def load_engine(
         fast_decode=runtime.fast_decode,
         overlap=runtime.overlap,
         batch_s3gen=runtime.batch_s3gen,
+        model_dir=Path(model_dir),
     )
     engine.builtin_voice = tts.conds
     _CACHE[key] = engine

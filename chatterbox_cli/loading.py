@@ -75,15 +75,26 @@ def assign_t3(t3, state: dict, dropped: set[str]) -> None:
     t3.eval()
 
 
+def torch_load(path, **kwargs):
+    """`torch.load(weights_only=True)` without torch's UserWarnings (a legacy pickle's
+    "Detected pickle protocol" note would print above our one-line error)."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.load(path, weights_only=True, **kwargs)
+
+
 def read_state(path: Path) -> dict:
     """A weights file's tensors, memory-mapped: safetensors, or a torch pickle (Multilingual's
     `.pt` files), which is read with `weights_only=True` so it can't run code."""
-    import torch
     from safetensors.torch import load_file
 
     if Path(path).suffix == ".safetensors":
         return load_file(path)
-    return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return torch_load(path, map_location="cpu", mmap=True)
 
 
 def load_s3gen(path: Path, device: str, meanflow: bool, strict: bool):

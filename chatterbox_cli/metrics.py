@@ -48,6 +48,8 @@ class RunMetrics:
     peak_limited: bool = False
     seed: int | None = None
     groups: list[GroupMetrics] = field(default_factory=list)
+    provenance: dict | None = None
+    """What made the file (provenance.py); None for streams."""
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -24,8 +25,11 @@ class Output:
     quiet: bool = False
     json: bool = False
     console: Console = field(
-        default_factory=lambda: Console(file=sys.stderr, highlight=False)
-    )  # bound now, so upstream_quiet() redirecting sys.stderr cannot swallow our progress
+        default_factory=lambda: Console(
+            file=sys.stderr, highlight=False, width=None if sys.stderr.isatty() else 160
+        )
+    )  # bound now, so upstream_quiet() redirecting sys.stderr cannot swallow our progress;
+    # in a log file (CI) tables get 160 columns instead of being cut at 80
 
     noted: set[str] = field(default_factory=set)
     """One-time notices already shown."""
@@ -58,9 +62,20 @@ class Output:
 
     @contextlib.contextmanager
     def progress(self, total: int, label: str) -> Iterator[Callable[..., None]]:
-        """A progress bar on stderr; yields `advance(description=None)`."""
+        """A progress bar on stderr, or a line per step in a log; yields `advance(what=None)`."""
         if self.quiet:
             yield lambda *a, **k: None
+            return
+        if not self.console.is_terminal:
+            done, start = 0, time.monotonic()
+
+            def log_step(*args, **_kwargs) -> None:
+                nonlocal done
+                done += 1
+                note = f" {args[0]}" if args and isinstance(args[0], str) else ""
+                self.info(f"{label}: {done}/{total}{note} ({time.monotonic() - start:.0f} s)")
+
+            yield log_step
             return
         from rich.progress import (
             BarColumn,
@@ -81,7 +96,7 @@ class Output:
             task = bar.add_task(label, total=total)
 
             def advance(*_args, **_kwargs) -> None:
-                bar.advance(task)
+                bar.advance(task)  # the bar shows counts, not each step's name
 
             yield advance
 
@@ -100,6 +115,23 @@ class Output:
         )
 
         audio = synth = 0.0
+        if not self.console.is_terminal:
+            done, start = 0, time.monotonic()
+
+            def log_record(rec: dict) -> None:
+                nonlocal audio, synth, done
+                done += 1
+                audio += rec.get("audio_s") or 0.0
+                synth += rec.get("synth_s") or 0.0
+                spent = time.monotonic() - start
+                eta = spent / done * (total - done)
+                self.info(
+                    f"Synthesizing {done}/{total} · {audio:.1f} s audio · "
+                    f"{spent:.0f} s elapsed, ETA {eta:.0f} s"
+                )
+
+            yield log_record
+            return
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -159,6 +191,26 @@ class Output:
         self.console.print(totals)
         if any(not g.stopped for g in m.groups):
             self.console.print("[dim]* group ended at the token cap, not at the model's stop[/]")
+
+    def verify_table(self, reports: list) -> None:
+        if self.quiet:
+            return
+        table = Table(title="verify", title_justify="left")
+        for col in ("file", "watermark", "sr", "s", "LUFS", "peak dBFS", "ours", "result"):
+            table.add_column(col, justify="left" if col in ("file", "result") else "right")
+        for r in reports:
+            made = r.provenance or {}
+            table.add_row(
+                escape(r.path),
+                _fmt(r.watermark),
+                str(r.sample_rate or "-"),
+                _fmt(r.duration_s),
+                _fmt(r.lufs, 1),
+                _fmt(r.peak_dbfs, 1),
+                escape(made.get("model", "-")),
+                "[green]ok[/]" if r.ok else f"[red]{escape(r.error or '; '.join(r.problems))}[/]",
+            )
+        self.console.print(table)
 
     def bench_header(self, env: dict) -> None:
         if self.quiet:

@@ -13,9 +13,18 @@ import numpy as np
 
 from chatterbox_cli.errors import BadInput
 
-FORMATS = ("wav", "flac")
+FORMATS = ("wav", "flac", "mp3", "opus", "ogg")
 SUBTYPES = ("PCM_16", "FLOAT")
 TEMP_PREFIX = ".chatterbox-"
+CONTAINERS = {
+    "wav": ("WAV", None),
+    "flac": ("FLAC", "PCM_16"),
+    "mp3": ("MP3", "MPEG_LAYER_III"),
+    "opus": ("OGG", "OPUS"),
+    "ogg": ("OGG", "OPUS"),
+}
+"""Our format name -> libsndfile's container and codec (WAV keeps --subtype). `ogg` is Ogg/Opus
+too: libsndfile 1.2.2 in the soundfile wheel encodes both at their default bitrates."""
 
 
 @dataclass(frozen=True)
@@ -31,11 +40,21 @@ class AudioFormat:
             raise BadInput(f"unknown subtype {self.subtype!r}; use one of: {', '.join(SUBTYPES)}")
         if fmt == "flac" and sub == "FLOAT":
             raise BadInput("FLAC stores integer samples; use --subtype PCM_16 or --format wav")
+        if fmt not in ("wav", "flac") and sub != "PCM_16":
+            raise BadInput(f"--subtype applies to WAV only; {fmt} is a compressed format")
         return AudioFormat(fmt, sub)
 
     @property
     def suffix(self) -> str:
         return f".{self.format}"
+
+    @property
+    def lossy(self) -> bool:
+        return self.format in ("mp3", "opus", "ogg")
+
+    def soundfile_args(self) -> dict:
+        container, codec = CONTAINERS[self.format]
+        return {"format": container, "subtype": codec or self.subtype}
 
 
 def check_writable(path: Path, overwrite: bool) -> None:
@@ -55,9 +74,15 @@ def check_writable(path: Path, overwrite: bool) -> None:
 
 
 def write_file(
-    path: Path, wav: np.ndarray, sr: int, fmt: AudioFormat, overwrite: bool = False
+    path: Path,
+    wav: np.ndarray,
+    sr: int,
+    fmt: AudioFormat,
+    overwrite: bool = False,
+    tags: dict | None = None,
 ) -> Path:
-    """Write atomically. Without `overwrite` an existing target is never replaced."""
+    """Write atomically. Without `overwrite` an existing target is never replaced. `tags` go
+    into the file (WAV INFO, FLAC/Vorbis comments, ID3) as `software` and `comment` text."""
     import soundfile as sf
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,7 +92,10 @@ def write_file(
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:
-            sf.write(fh, wav, sr, format=fmt.format.upper(), subtype=fmt.subtype)
+            with sf.SoundFile(fh, "w", sr, 1, **fmt.soundfile_args()) as out:
+                for key, value in (tags or {}).items():
+                    setattr(out, key, value)
+                out.write(wav)
             fh.flush()
             os.fsync(fh.fileno())
         if overwrite:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from chatterbox_cli.errors import VoiceError
+from chatterbox_cli.loading import torch_load
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aiff", ".aif")
 MIN_REFERENCE_S = 5.0
@@ -131,7 +132,7 @@ def load_cached(path: Path, model: str = "turbo", map_location: str = "cpu"):
     from chatterbox_cli.families import FAMILIES
 
     try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
+        data = torch_load(path, map_location=map_location)
     except pickle.UnpicklingError:
         raise VoiceError(
             f"{path} is not a chatterbox voice file (it holds pickled Python objects, which are "
@@ -203,13 +204,12 @@ class VoiceEntry:
 
 def list_voices(directory: Path | None = None) -> list[VoiceEntry]:
     """Cached voices with their metadata; read with weights_only so listing is always safe."""
-    import torch
 
     directory = directory or voices_dir()
     entries: list[VoiceEntry] = []
     for path in sorted(directory.glob("*.pt")) if directory.is_dir() else []:
         try:
-            meta = torch.load(path, map_location="cpu", weights_only=True).get("meta") or {}
+            meta = torch_load(path, map_location="cpu").get("meta") or {}
         except Exception:
             meta = {"model": "invalid"}
         entries.append(

@@ -71,7 +71,8 @@ def test_existing_output_needs_overwrite(cli, outdir):
 
 
 def test_bad_formats_and_values(cli, outdir):
-    assert_clean_error(cli("say", "Hi.", "-o", "x.mp3"), 2, ".wav or .flac")
+    assert_clean_error(cli("say", "Hi.", "-o", "x.aiff"), 2, ".wav, .flac, .mp3, .opus or .ogg")
+    assert_clean_error(cli("say", "Hi.", "-o", "x.mp3", "--subtype", "FLOAT"), 2, "WAV only")
     assert_clean_error(cli("say", "Hi.", "-o", "x.flac", "--subtype", "FLOAT"), 2, "PCM_16")
     assert_clean_error(cli("say", "Hi.", "--top-p", "0"), 2, "--top-p")
     assert_clean_error(cli("say", "Hi.", "--temperature", "0"), 2, "--temperature")
@@ -139,6 +140,18 @@ def test_checkpoint_without_builtin_voice(cli, outdir, checkpoint):
         if f.name != "conds.pt":
             (bare / f.name).symlink_to(f)
     assert_clean_error(cli("say", "Hi.", "--model-dir", bare), 2, "built-in voice", "--voice")
+    rows = outdir / "rows.txt"
+    rows.write_text("One.\nTwo.\n")
+    r = cli("batch", rows, "-d", outdir / "b", "--model-dir", bare)
+    assert_clean_error(r, 2, "2 row(s) name no voice", "--voice")
+    assert "Loading" not in r.stderr  # refused before the model loads
+
+
+def test_a_legacy_pickle_voice_gives_one_line_and_no_torch_warning(cli, outdir, checkpoint):
+    legacy = outdir / "legacy.pt"
+    torch.save({"meta": {}}, legacy, _use_new_zipfile_serialization=False, pickle_protocol=4)
+    r = cli("say", "Hi.", "--voice", legacy, "--model-dir", checkpoint, "-o", outdir / "x.wav")
+    assert r.exit_code == 2 and "UserWarning" not in r.stderr and "pickle protocol" not in r.stderr
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from chatterbox_cli import __version__
 from chatterbox_cli.cli import batch as batch_cmd
 from chatterbox_cli.cli import bench as bench_cmd
 from chatterbox_cli.cli import say as say_cmd
+from chatterbox_cli.cli import verify as verify_cmd
 from chatterbox_cli.cli import voice as voice_cmd
 
 app = typer.Typer(
@@ -15,12 +16,12 @@ app = typer.Typer(
     help="Batch and streaming speech synthesis with Resemble AI's Chatterbox models.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
 )
 app.command("say")(say_cmd.say)
 app.add_typer(voice_cmd.app, name="voice")
 app.command("batch")(batch_cmd.batch)
 app.command("bench")(bench_cmd.bench)
+app.command("verify")(verify_cmd.verify)
 
 
 def _version(value: bool) -> None:

@@ -39,7 +39,7 @@ from chatterbox_cli.cli.options import (
     TopPOpt,
     VoiceOpt,
 )
-from chatterbox_cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, BadInput
+from chatterbox_cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, BadInput, VoiceError
 from chatterbox_cli.output import Output
 from chatterbox_cli.pipeline import DEFAULT_PAUSE_S
 
@@ -111,7 +111,7 @@ def batch(
     max_new_tokens: MaxNewTokensOpt = None,
     lufs: LufsOpt = DEFAULTS["lufs"],
     pause: PauseOpt = DEFAULT_PAUSE_S,
-    fmt: Annotated[str, typer.Option("--format", help="wav|flac.")] = "wav",
+    fmt: Annotated[str, typer.Option("--format", help="wav|flac|mp3|opus|ogg.")] = "wav",
     subtype: SubtypeOpt = "PCM_16",
     overwrite: OverwriteOpt = False,
     json_out: JsonOpt = False,
@@ -200,6 +200,12 @@ def batch(
     source, device, runtime = checked_source(
         model, model_dir, device, threads, quantize, dtype, overlap=overlap, batch_s3gen=batch_s3gen
     )
+    voiceless = [item for item in todo if not item.voice] if voice is None else []
+    if voiceless and source.has_builtin_voice is False:
+        raise VoiceError(
+            f"{model_dir} has no built-in voice (conds.pt) and {len(voiceless)} row(s) name no "
+            "voice; pass --voice REF.wav or a cached voice name, or give those rows a voice"
+        )
     engine = None if ray_opts else load(out, source, device, runtime)
     cfg = job.BatchConfig(
         outdir=outdir,

@@ -194,7 +194,15 @@ def bench(
     total = len(modes) * (warmup + repeats * len(bench_texts))
     try:
         with out.progress(total, "Benchmarking") as advance:
-            harness.run(ctx, bench_texts, modes, warmup, repeats, samples, lambda *_: advance())
+            harness.run(
+                ctx,
+                bench_texts,
+                modes,
+                warmup,
+                repeats,
+                samples,
+                lambda _sample, what: advance(what),
+            )
     except KeyboardInterrupt:
         interrupted = True
         out.warn(f"interrupted: showing the {len(samples)} run(s) measured so far")

@@ -78,11 +78,13 @@ def output_target(output: str | None, text: str, fmt: AudioFormat) -> Path:
 
 
 def audio_format(output: str | None, fmt: str | None, subtype: str) -> AudioFormat:
-    """--format wins; else the -o suffix (.wav/.flac); else WAV."""
+    """--format wins; else the -o suffix (.wav/.flac/.mp3/.opus/.ogg); else WAV."""
     if fmt is None and output and Path(output).suffix and not output.endswith(("/", os.sep)):
         suffix = Path(output).suffix.lower().lstrip(".")
         if suffix not in FORMATS:
-            raise BadInput(f"cannot write .{suffix} files; use a .wav or .flac output name")
+            raise BadInput(
+                f"cannot write .{suffix} files; name the output .wav, .flac, .mp3, .opus or .ogg"
+            )
         fmt = suffix
     return AudioFormat(fmt or "wav", subtype).check()
 
@@ -110,7 +112,9 @@ def check_stream_args(
         return ""
     fmt = (fmt or "wav").lower()
     if fmt not in ("wav", "raw"):
-        raise BadInput("-o - streams wav or raw; use --format wav|raw, or -o FILE.flac")
+        raise BadInput(
+            f"-o - streams wav or raw only; use --format wav|raw, or -o FILE.{fmt} for {fmt}"
+        )
     if subtype.upper() != "PCM_16":
         raise BadInput("-o - streams 16-bit PCM; drop --subtype or write to a file")
     if json_out:
@@ -194,7 +198,9 @@ def say(
     pause: PauseOpt = DEFAULT_PAUSE_S,
     fmt: Annotated[
         str | None,
-        typer.Option("--format", help="wav|flac (raw with -o -); default from the -o suffix."),
+        typer.Option(
+            "--format", help="wav|flac|mp3|opus|ogg (wav|raw with -o -); default: the -o suffix."
+        ),
     ] = None,
     play: Annotated[
         bool,
@@ -208,7 +214,7 @@ def say(
     quiet: QuietOpt = False,
 ) -> None:
     """Speak TEXT into a loudness-normalized, watermarked audio file."""
-    from chatterbox_cli import voices
+    from chatterbox_cli import provenance, voices
     from chatterbox_cli.metrics import RunMetrics, rtf
     from chatterbox_cli.pipeline import RenderOptions, conditionals, render
     from chatterbox_cli.sinks import write_file
@@ -281,7 +287,16 @@ def say(
         return
     with out.progress(len(groups), f"Synthesizing {len(groups)} group(s)") as advance:
         rendered = render(engine, groups, conds, opts, on_chunk=advance)
-    write_file(target, rendered.audio, rendered.sample_rate, audio_fmt, overwrite)
+    metrics.provenance = provenance.record(
+        engine,
+        voice=provenance.voice_id(spec, engine.model_dir),
+        seed=seed,
+        sampling=opts.sampling or engine.family.defaults,
+        text=raw,
+        cfm_steps=opts.cfm_steps,
+    )
+    tags = provenance.tags(metrics.provenance)
+    write_file(target, rendered.audio, rendered.sample_rate, audio_fmt, overwrite, tags)
     metrics.ttfa_s, metrics.synth_s, metrics.post_s = (
         rendered.ttfa_s,
         rendered.synth_s,
