@@ -140,6 +140,8 @@ class BatchConfig:
     seed: int | None = None
     batch_size: int = 8
     fail_fast: bool = False
+    retries: int = 2
+    """Times a group the guard flags is synthesized again with a derived seed."""
 
 
 @dataclass(eq=False)
@@ -155,6 +157,10 @@ class _Pending:
     chunks: list = field(default_factory=list)
     remaining: int = 0
     failed: bool = False
+    retried: int = 0
+    """Groups synthesized again because the guard flagged them (guard.py)."""
+    flags: list = field(default_factory=list)
+    """What was still flagged in the kept attempts ("group 2: runaway")."""
 
 
 def record(item: BatchItem, path: Path, status: str, **fields) -> dict:
@@ -176,7 +182,7 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
     """Synthesize `items` in batches of sentence groups; one manifest record per item."""
     from dataclasses import replace
 
-    from chatterbox_cli import provenance, voices
+    from chatterbox_cli import guard, provenance, voices
     from chatterbox_cli.audio import join, master
     from chatterbox_cli.batched import Job, plan_batches, synthesize_batches
     from chatterbox_cli.chunk import auto_max_tokens
@@ -229,6 +235,8 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
             synth_s=round(synth_s, 3),
             rtf=round(rtf(synth_s, audio_s) or 0, 4),
             speech_tokens=sum(len(c.speech_tokens) for c in p.chunks),
+            retries=p.retried,
+            flags=p.flags,
             provenance=made,
         )
         manifest.append(rec)
@@ -269,22 +277,56 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
             cap = cfg.opts.max_new_tokens or auto_max_tokens(group.text)
             planned.append((pending, Job(group, conds, sampling, cap, row_seed(seed, group.index))))
 
-    batches = plan_batches(planned, cfg.batch_size, lambda pair: spoken_length(pair[1].group.text))
-    results = synthesize_batches(
-        engine, ([job for _, job in batch] for batch in batches), cfm_steps=cfg.opts.cfm_steps
-    )
-    for batch, chunks in zip(batches, results, strict=True):
+    user_cap = cfg.opts.max_new_tokens is not None
+
+    def run(pairs):
+        batches = plan_batches(
+            pairs, cfg.batch_size, lambda pair: spoken_length(pair[1].group.text)
+        )
+        jobs = ([job for _, job in batch] for batch in batches)
+        return zip(batches, synthesize_batches(engine, jobs, cfg.opts.cfm_steps), strict=True)
+
+    def settle(pending: _Pending, chunk, found: list[str], retried: int) -> None:
+        pending.chunks.append(chunk)
+        pending.retried += retried
+        pending.flags.extend(f"group {chunk.group.index}: {flag}" for flag in found)
+        pending.remaining -= 1
+        if pending.remaining == 0 and not pending.failed:
+            finish(pending)
+
+    queue = []  # flagged groups: (pending, job, best chunk, its flags, retries so far)
+    for batch, chunks in run(planned):
         if isinstance(chunks, Exception):
             for pending in dict.fromkeys(p for p, _ in batch):
                 if not pending.failed:
                     pending.failed = True
                     fail(pending.item, pending.path, chunks)
             continue
-        for (pending, _), chunk in zip(batch, chunks, strict=True):
-            pending.chunks.append(chunk)
-            pending.remaining -= 1
-            if pending.remaining == 0 and not pending.failed:
-                finish(pending)
+        for (pending, job), chunk in zip(batch, chunks, strict=True):
+            found = guard.flags(chunk, user_cap)
+            if found and cfg.retries and not pending.failed:
+                queue.append((pending, job, chunk, found, 0))
+            else:
+                settle(pending, chunk, found, 0)
+    for attempt in range(1, cfg.retries + 1):
+        tries = [(e, replace(e[1], seed=guard.retry_seed(e[1].seed, attempt))) for e in queue]
+        # (an unseeded row's retries are seeded too: the derivation starts from 0)
+        queue = []
+        for batch, chunks in run(tries):
+            if isinstance(chunks, Exception):  # keep the best attempt so far
+                for (pending, _job, best, best_found, retried), _ in batch:
+                    settle(pending, best, best_found, retried)
+                continue
+            for ((pending, job, best, best_found, retried), _), chunk in zip(
+                batch, chunks, strict=True
+            ):
+                found = guard.flags(chunk, user_cap)
+                if guard.score(found) < guard.score(best_found):
+                    best, best_found = chunk, found
+                if best_found and attempt < cfg.retries:
+                    queue.append((pending, job, best, best_found, retried + 1))
+                else:
+                    settle(pending, best, best_found, retried + 1)
 
 
 class StopBatch(Exception):

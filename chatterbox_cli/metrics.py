@@ -25,6 +25,9 @@ class GroupMetrics:
     flow_s: float
     hifigan_s: float
     rtf: float | None
+    flags: list[str] = field(default_factory=list)
+    """What the guard still found in the kept attempt (guard.py)."""
+    retries: int = 0
 
 
 @dataclass
@@ -50,6 +53,10 @@ class RunMetrics:
     groups: list[GroupMetrics] = field(default_factory=list)
     provenance: dict | None = None
     """What made the file (provenance.py); None for streams."""
+    retries: int = 0
+    """Groups synthesized again because the guard flagged them."""
+    flags: list[str] = field(default_factory=list)
+    """What was still flagged at the end, as "group N: flag"."""
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -158,8 +158,8 @@ class Output:
         if self.quiet:
             return
         table = Table(title="Synthesis", title_justify="left", show_edge=False)
-        for col in ("#", "chars", "tokens", "audio s", "synth s", "RTF"):
-            table.add_column(col, justify="right")
+        for col in ("#", "chars", "tokens", "audio s", "synth s", "RTF", "retries", "flags"):
+            table.add_column(col, justify="left" if col == "flags" else "right")
         for g in m.groups:
             tokens = f"{g.speech_tokens}" + ("" if g.stopped else "*")
             table.add_row(
@@ -169,6 +169,8 @@ class Output:
                 _fmt(g.audio_s),
                 _fmt(g.synth_s),
                 _fmt(g.rtf),
+                str(g.retries),
+                escape(", ".join(g.flags)) or "-",
             )
         self.console.print(table)
         totals = Table.grid(padding=(0, 2))

@@ -44,6 +44,8 @@ class RenderOptions:
     """None: the family's own (turbo 2, standard 10)."""
     stream_tokens: int | None = None
     """Streaming sinks only: audio every N speech tokens instead of every group."""
+    retries: int = 0
+    """Files only: a group the guard flags is synthesized again, up to this many times."""
 
     def check(self) -> RenderOptions:
         if self.sampling is not None:
@@ -52,6 +54,8 @@ class RenderOptions:
             raise BadInput("--max-new-tokens must be >= 1")
         if not -70 <= self.lufs <= -5:
             raise BadInput("--lufs must be between -70 and -5 (LUFS)")
+        if not 0 <= self.retries <= 10:
+            raise BadInput("--retries must be between 0 and 10")
         if not 0 <= self.pause_s <= 5:
             raise BadInput("--pause must be between 0 and 5 seconds")
         if self.stream_tokens is not None and not 4 <= self.stream_tokens <= 500:
@@ -142,6 +146,7 @@ def render(
         chunks.append(chunk)
         if on_chunk:
             on_chunk(chunk)
+    metrics = guarded(engine, chunks, conds, opts)
     t1 = time.perf_counter()
     sr = engine.sample_rate
     joined = join([c.audio for c in chunks], sr, pause_s=opts.pause_s)
@@ -150,12 +155,43 @@ def render(
     return Rendered(
         audio=marked,
         sample_rate=sr,
-        groups=[group_metrics(c) for c in chunks],
+        groups=metrics,
         ttfa_s=ttfa,
         synth_s=t1 - t0,
         post_s=t2 - t1,
         loudness=loudness,
     )
+
+
+def guarded(engine: Engine, chunks: list[AudioChunk], conds, opts: RenderOptions):
+    """Flag each group (guard.py); synthesize a flagged group again with a derived seed, up to
+    `opts.retries` times, and keep the best attempt (in place in `chunks`). Its metrics."""
+    from chatterbox_cli import guard
+
+    user_cap = opts.max_new_tokens is not None
+    metrics = []
+    for i, chunk in enumerate(chunks):
+        found, best, tries = guard.flags(chunk, user_cap), chunk, 0
+        while found and tries < opts.retries:
+            tries += 1
+            seed = guard.retry_seed(opts.seed, tries * 100_003 + chunk.group.index)
+            cap = opts.max_new_tokens
+            if cap is not None and not isinstance(cap, int):
+                cap = cap[chunk.group.index]
+            again = list(
+                engine.synthesize(
+                    [chunk.group], conds, opts.sampling, max_new_tokens=cap, seed=seed,
+                    cfm_steps=opts.cfm_steps,
+                )
+            )[-1]  # fmt: skip
+            again_found = guard.flags(again, user_cap)
+            if guard.score(again_found) < guard.score(found):
+                best, found = again, again_found
+        chunks[i] = best
+        m = group_metrics(best)
+        m.flags, m.retries = found, tries
+        metrics.append(m)
+    return metrics
 
 
 def stream(

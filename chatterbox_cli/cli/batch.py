@@ -31,6 +31,7 @@ from chatterbox_cli.cli.options import (
     QuantizeOpt,
     QuietOpt,
     RepetitionPenaltyOpt,
+    RetriesOpt,
     SeedOpt,
     SubtypeOpt,
     TemperatureOpt,
@@ -73,6 +74,7 @@ def batch(
     quantize: QuantizeOpt = "none",
     dtype: DtypeOpt = "auto",
     overlap: OverlapOpt = False,
+    retries: RetriesOpt = 2,
     batch_s3gen: BatchS3GenOpt = None,
     executor: Annotated[
         str, typer.Option("--executor", help="local (this process) or ray (a Ray cluster).")
@@ -148,6 +150,8 @@ def batch(
     ray_opts = executor_options(
         executor, ray_address, workers, cpus_per_worker, gpus_per_worker, verbose
     )
+    if not 0 <= retries <= 10:
+        raise BadInput("--retries must be between 0 and 10")
     if batch_size is not None and batch_size < 1:
         raise BadInput("--batch-size must be >= 1")
     stdin = getattr(sys.stdin, "buffer", None)
@@ -216,6 +220,7 @@ def batch(
         seed=seed,
         batch_size=batch_size or default_batch_size(family),
         fail_fast=fail_fast,
+        retries=retries,
     )
     failed = 0
     manifest = job.Manifest(outdir)

@@ -151,6 +151,14 @@ BatchS3GenOpt = Annotated[
         help="Run S3Gen over a batch's groups at once (default: on CUDA, off on CPU).",
     ),
 ]
+RetriesOpt = Annotated[
+    int,
+    typer.Option(
+        "--retries",
+        help="Synthesize a group again (derived seed) when it runs on past its cap, is cut "
+        "short, or goes silent; keep the best attempt (0: off).",
+    ),
+]
 SubtypeOpt = Annotated[str, typer.Option("--subtype", help="PCM_16|FLOAT sample format.")]
 LufsOpt = Annotated[float, typer.Option("--lufs", help="Target integrated loudness (LUFS).")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")]

@@ -33,6 +33,7 @@ from chatterbox_cli.cli.options import (
     QuantizeOpt,
     QuietOpt,
     RepetitionPenaltyOpt,
+    RetriesOpt,
     SeedOpt,
     StreamTokensOpt,
     SubtypeOpt,
@@ -183,6 +184,7 @@ def say(
     quantize: QuantizeOpt = "none",
     dtype: DtypeOpt = "auto",
     overlap: OverlapOpt = False,
+    retries: RetriesOpt = 2,
     fast_decode: FastDecodeOpt = False,
     seed: SeedOpt = None,
     temperature: TemperatureOpt = None,
@@ -248,6 +250,7 @@ def say(
         pause_s=pause,
         cfm_steps=steps,
         stream_tokens=stream_tokens,
+        retries=retries,
     ).check()
     audio_fmt = target = None
     if not streaming:
@@ -306,6 +309,10 @@ def say(
     metrics.lufs_measured = rendered.loudness.measured_lufs
     metrics.peak_limited = rendered.loudness.peak_limited
     metrics.groups = rendered.groups
+    metrics.retries = sum(g.retries for g in rendered.groups)
+    metrics.flags = [f"group {g.index}: {flag}" for g in rendered.groups for flag in g.flags]
     out.say_report(metrics)
+    if metrics.flags:
+        out.warn(f"still flagged after {metrics.retries} retries: {'; '.join(metrics.flags)}")
     if rendered.loudness.peak_limited:
         out.warn(f"peaks limited the gain; output is quieter than {lufs} LUFS")
