@@ -66,10 +66,18 @@ def checkpoint_id(model_dir: Path | None, repo: str) -> str:
 
 
 def voice_id(spec, model_dir: Path | None) -> str:
+    """The voice's source: `builtin:` + its conds.pt, or `clip:` + the reference clip (for a
+    cached voice, the clip it was made from), so both ways to one voice read the same."""
     if spec.kind == "builtin":
         conds = Path(model_dir) / "conds.pt" if model_dir else None
         return f"builtin:{file_hash(conds)}" if conds and conds.is_file() else "builtin"
-    return f"{spec.kind}:{file_hash(Path(spec.path))}" if spec.path else spec.kind
+    if spec.kind == "cached":
+        from chatterbox_cli.loading import torch_load
+
+        meta = torch_load(spec.path, map_location="cpu").get("meta") or {}
+        source = meta.get("source_sha256")
+        return f"clip:{source[:16]}" if source else f"cached:{file_hash(Path(spec.path))}"
+    return f"clip:{file_hash(Path(spec.path))}"
 
 
 def record(engine, *, voice: str, seed, sampling, text: str, cfm_steps, stream_tokens=None):

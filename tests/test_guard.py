@@ -70,6 +70,8 @@ def test_forced_runaway_is_retried_flagged_and_reproducible(cli, engine, checkpo
     assert a["retries"] == 1 and a["flags"] == ["group 0: runaway"]
     assert a["groups"][0]["flags"] == ["runaway"] and not a["groups"][0]["stopped"]
     assert "still flagged after 1 retries" in r.stderr
+    header = next(line for line in r.stderr.splitlines() if "chars" in line and "tokens" in line)
+    assert "retries" in header and "flags" in header and "…" not in header  # a log: no cut
     assert first.read_bytes() == second.read_bytes()  # same seed: same retries, same file
     assert a["provenance"] == b["provenance"]
 
