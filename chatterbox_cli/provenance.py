@@ -4,6 +4,7 @@ JSON `comment`) and into the manifest/JSON; `chatterbox verify` reads it back.""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -15,7 +16,9 @@ KEY = "chatterbox-cli"
 """The comment's JSON is {KEY: record}: tells our files from others' comments."""
 
 
+@functools.lru_cache(maxsize=1)
 def versions() -> dict[str, str]:
+    """Read once per process (every file of a batch records them)."""
     from importlib.metadata import PackageNotFoundError, version
 
     found = {}
@@ -83,7 +86,7 @@ def voice_id(spec, model_dir: Path | None) -> str:
 def record(engine, *, voice: str, seed, sampling, text: str, cfm_steps, stream_tokens=None):
     """The provenance record of one output."""
     return {
-        **versions(),
+        **versions(),  # a copy: the cached dict is never handed out
         "model": engine.source.kind,
         "checkpoint": engine.checkpoint_id(),
         "voice": voice,
