@@ -8,6 +8,7 @@ from chatterbox_cli import __version__
 from chatterbox_cli.cli import batch as batch_cmd
 from chatterbox_cli.cli import bench as bench_cmd
 from chatterbox_cli.cli import say as say_cmd
+from chatterbox_cli.cli import serve as serve_cmd
 from chatterbox_cli.cli import verify as verify_cmd
 from chatterbox_cli.cli import voice as voice_cmd
 
@@ -22,6 +23,7 @@ app.add_typer(voice_cmd.app, name="voice")
 app.command("batch")(batch_cmd.batch)
 app.command("bench")(bench_cmd.bench)
 app.command("verify")(verify_cmd.verify)
+app.command("serve")(serve_cmd.serve)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,143 @@
+"""`chatterbox serve`, first slice: a real uvicorn server on loopback around the session's
+engine (random-weight Turbo), real HTTP with httpx."""
+
+import io
+import socket
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+
+from chatterbox_cli.verify import WATERMARK_MIN, detector
+
+TOKEN = "s3cret"
+BODY = {"input": "Hello over HTTP.", "seed": 3, "max_new_tokens": 30}
+
+
+@pytest.fixture(scope="module")
+def server(engine):
+    import uvicorn
+
+    from chatterbox_cli.server import ServeOptions, create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(engine, ServeOptions(max_text_chars=200, api_token=TOKEN))
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    client = httpx.Client(
+        base_url=f"http://127.0.0.1:{port}",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=120,
+    )
+    yield client
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "mp3", "opus"])
+def test_speech_in_each_format_is_watermarked_at_the_target(server, fmt):
+    r = server.post("/v1/audio/speech", json={**BODY, "response_format": fmt})
+    assert r.status_code == 200, r.text
+    audio, sr = sf.read(io.BytesIO(r.content), dtype="float32")
+    assert sr == 24000 and len(audio) > 0
+    assert detector().get_watermark(audio, sample_rate=sr) >= WATERMARK_MIN
+
+
+def test_pcm_is_raw_16_bit_and_matches_wav(server):
+    wav = server.post("/v1/audio/speech", json={**BODY, "response_format": "wav"})
+    pcm = server.post("/v1/audio/speech", json={**BODY, "response_format": "pcm"})
+    assert pcm.status_code == 200 and pcm.headers["content-type"] == "audio/pcm"
+    samples, _ = sf.read(io.BytesIO(wav.content), dtype="int16")
+    assert np.array_equal(np.frombuffer(pcm.content, "<i2"), samples)  # seeded: same audio
+
+
+def test_health_is_open_and_the_rest_needs_the_token(server):
+    open_client = httpx.Client(base_url=server.base_url, timeout=30)
+    health = open_client.get("/health")
+    assert health.status_code == 200 and health.json()["model"] == "turbo"
+    denied = open_client.post("/v1/audio/speech", json=BODY)
+    assert denied.status_code == 401 and denied.json()["error"]["type"] == "authentication_error"
+
+
+@pytest.mark.parametrize(
+    "body,status,needle",
+    [
+        ({**BODY, "input": "x" * 201}, 413, "longer than 200"),
+        ({**BODY, "input": "   "}, 400, "empty"),
+        ({**BODY, "response_format": "aac"}, 400, "response_format"),
+        ({**BODY, "speed": 1.5}, 400, "speed"),
+        ({**BODY, "voice": "ghost"}, 400, "ghost"),
+        ({**BODY, "model": "tts-9"}, 400, "not loaded"),
+        ({**BODY, "language": "fr"}, 400, "English only"),
+        ({**BODY, "temperature": -1}, 400, "temperature"),
+        ({"voice": "x"}, 400, "input"),
+        ({**BODY, "bogus": 1}, 400, "bogus"),
+    ],
+)
+def test_bad_requests_get_a_4xx_json_error_and_the_server_goes_on(server, body, status, needle):
+    r = server.post("/v1/audio/speech", json=body)
+    assert r.status_code == status, r.text
+    assert needle in r.json()["error"]["message"]
+    assert server.get("/health").status_code == 200
+
+
+def test_malformed_json_is_a_400(server):
+    r = server.post(
+        "/v1/audio/speech", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 400 and "error" in r.json()
+
+
+def test_serve_command_starts_serves_and_stops_on_sigterm(checkpoint, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    env = {k: v for k, v in os.environ.items() if k != "CHATTERBOX_API_TOKEN"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chatterbox_cli", "serve", "--port", str(port), "--model-dir",
+         str(checkpoint), "--api-token-file", str(token_file)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+    )  # fmt: skip
+    client = httpx.Client(
+        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=120,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            try:
+                if client.get("/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        r = client.post("/v1/audio/speech", json={**BODY, "response_format": "wav"})
+        assert r.status_code == 200 and r.content[:4] == b"RIFF"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and out == ""
+
+
+def test_serve_refuses_bad_flags_before_loading(cli, tmp_path):
+    r = cli("serve", "--api-token-file", tmp_path / "missing")
+    assert r.exit_code == 2 and "does not exist" in r.stderr
+    r = cli("serve", "--port", "70000")
+    assert r.exit_code == 2 and "--port" in r.stderr
