@@ -141,3 +141,17 @@ def test_serve_refuses_bad_flags_before_loading(cli, tmp_path):
     assert r.exit_code == 2 and "does not exist" in r.stderr
     r = cli("serve", "--port", "70000")
     assert r.exit_code == 2 and "--port" in r.stderr
+
+
+def test_the_openai_client_gets_audio(server):
+    from openai import BadRequestError, OpenAI
+
+    client = OpenAI(base_url=f"{server.base_url}/v1", api_key=TOKEN)
+    reply = client.audio.speech.create(
+        model="chatterbox", voice="default", input="Hello from the client.",
+        response_format="flac", extra_body={"seed": 3, "max_new_tokens": 30},
+    )  # fmt: skip
+    audio, sr = sf.read(io.BytesIO(reply.content), dtype="float32")
+    assert sr == 24000 and detector().get_watermark(audio, sample_rate=sr) >= WATERMARK_MIN
+    with pytest.raises(BadRequestError, match="speed"):
+        client.audio.speech.create(model="chatterbox", voice="default", input="Hi.", speed=2.0)
