@@ -128,7 +128,9 @@ def synthesize(engine, req):
         raise BadInput("input is empty; give some words to speak")
     voice = None if req.voice in (None, "", "default", "builtin") else req.voice
     conds = conditionals(engine, voices.resolve(voice, engine.source.kind))
-    knobs = {k: v for k, v in (("temperature", req.temperature), ("top_p", req.top_p)) if v}
+    knobs = {
+        k: v for k, v in (("temperature", req.temperature), ("top_p", req.top_p)) if v is not None
+    }
     sampling = replace(family.defaults, **knobs)
     opts = RenderOptions(
         sampling=sampling, seed=req.seed, max_new_tokens=req.max_new_tokens, retries=0

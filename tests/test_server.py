@@ -79,6 +79,7 @@ def test_health_is_open_and_the_rest_needs_the_token(server):
         ({**BODY, "model": "tts-9"}, 400, "not loaded"),
         ({**BODY, "language": "fr"}, 400, "English only"),
         ({**BODY, "temperature": -1}, 400, "temperature"),
+        ({**BODY, "temperature": 0}, 400, "temperature"),  # refused, as `say` does, not ignored
         ({"voice": "x"}, 400, "input"),
         ({**BODY, "bogus": 1}, 400, "bogus"),
     ],
