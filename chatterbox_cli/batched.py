@@ -53,6 +53,8 @@ class Job:
     params: SamplingParams
     max_new_tokens: int
     seed: int | None = None
+    cancelled: Any = None
+    """A callable polled each decode step; True ends this row's decode (server cancel)."""
 
 
 def synthesize_batch(
@@ -111,7 +113,7 @@ def decode_jobs(engine: Engine, jobs: list[Job], stop=None):
             generator = torch.Generator(device=engine.device).manual_seed(seed)
         ids = engine.text_tokens(job.group.text, job.group.language)
         t3_cond = engine.family.t3_cond(job.conds, job.params)
-        rows.append(Row(t3_cond, ids, job.params, job.max_new_tokens, generator))
+        rows.append(Row(t3_cond, ids, job.params, job.max_new_tokens, generator, job.cancelled))
     text_s = (time.perf_counter() - t0) / len(jobs)
     stats = DecodeStats()
     shared = all(job.conds is jobs[0].conds for job in jobs)

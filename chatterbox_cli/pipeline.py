@@ -202,36 +202,50 @@ def stream(
     on_chunk: Callable[[AudioChunk], None] | None = None,
 ) -> Iterator[np.ndarray]:
     """Post-processed audio, one piece per group or per `stream_tokens` tokens (pauses as
-    their own pieces), as it is made. `on_chunk` sees each group's last piece.
+    their own pieces), as it is made. `on_chunk` sees each group's last piece."""
+    leveler = StreamLeveler(engine.sample_rate, len(groups), opts, engine.watermarker)
+    for chunk in synthesize(engine, groups, conds, opts, streaming=True):
+        if on_chunk and chunk.last:
+            on_chunk(chunk)
+        yield from leveler.pieces(chunk)
+
+
+class StreamLeveler:
+    """Loudness and watermark for a stream, piece by piece (`stream`, the server).
 
     The whole's loudness is unknown until the end, so the gain is fixed from the first piece
     (bounded to +-24 dB) and kept; a piece whose peaks would pass -1 dBFS is scaled down alone.
     Every piece is watermarked, so the concatenated stream carries the watermark.
     """
-    sr = engine.sample_rate
-    gain = None
-    gap = np.zeros(int(opts.pause_s * sr), dtype=np.float32)
-    for chunk in synthesize(engine, groups, conds, opts, streaming=True):
-        if on_chunk and chunk.last:
-            on_chunk(chunk)
-        i = chunk.group.index
+
+    def __init__(self, sample_rate: int, n_groups: int, opts: RenderOptions, watermarker):
+        self.sr, self.n_groups, self.opts, self.watermarker = (
+            sample_rate,
+            n_groups,
+            opts,
+            watermarker,
+        )
+        self.gain: float | None = None
+        self.gap = np.zeros(int(opts.pause_s * sample_rate), dtype=np.float32)
+
+    def pieces(self, chunk: AudioChunk) -> list[np.ndarray]:
+        """This chunk's audio, leveled and watermarked, after the pause that precedes it."""
+        sr, gap, i = self.sr, self.gap, chunk.group.index
         first = chunk.offset == 0
         part = shape_edges(
             chunk.audio,
             sr,
             first and i > 0 and len(gap) > 0,
-            chunk.last and i < len(groups) - 1 and len(gap) > 0,
+            chunk.last and i < self.n_groups - 1 and len(gap) > 0,
         )
-        if gain is None:
-            _, info = normalize_loudness(part, sr, opts.lufs)
-            gain = (
-                float(np.clip(info.gain_db, -24.0, 24.0)) if info.measured_lufs is not None else 0.0
-            )
-        leveled = part * np.float32(10 ** (gain / 20))
+        if self.gain is None:
+            _, info = normalize_loudness(part, sr, self.opts.lufs)
+            measured = info.measured_lufs is not None
+            self.gain = float(np.clip(info.gain_db, -24.0, 24.0)) if measured else 0.0
+        leveled = part * np.float32(10 ** (self.gain / 20))
         peak = float(np.max(np.abs(leveled))) if len(leveled) else 0.0
         limit = 10 ** (PEAK_DBFS / 20)
         if peak > limit:
             leveled *= np.float32(limit / peak)
-        if first and i > 0 and len(gap):
-            yield gap
-        yield watermark(leveled, sr, engine.watermarker)
+        out = [gap] if first and i > 0 and len(gap) else []
+        return [*out, watermark(leveled, sr, self.watermarker)]

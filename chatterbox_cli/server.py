@@ -1,71 +1,113 @@
-"""`chatterbox serve`, first slice (imported only by that command): the engine behind an
-OpenAI-style `POST /v1/audio/speech` and `GET /health`. One synthesis at a time for now (a
-lock around the engine); every response is the same leveled, watermarked audio `say` writes.
-Errors are 4xx JSON, never tracebacks.
+"""`chatterbox serve` (imported only by that command): the engine behind HTTP.
+
+Routes: OpenAI-style `POST /v1/audio/speech` (buffered, or streamed as audio or SSE),
+`GET /v1/audio/voices`, `POST /v1/voices`, `GET /health`, `GET /metrics`, and the WebSocket
+`/v1/audio/stream` (server_ws.py). Every request goes through one scheduler (scheduler.py)
+whose batched T3 decode all requests share; every response is leveled and watermarked as
+`say`'s files are. Errors are JSON with a 4xx status (5xx only for a fault of ours), never
+a traceback.
 """
 
-from __future__ import annotations
 
-import asyncio
+import base64
 import hmac
-import io
+import json
+import logging
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict
+from chatterbox_cli.errors import ChatterboxError
+from chatterbox_cli.server_session import (
+    RESPONSE_FORMATS,
+    Speech,
+    StreamEncoder,
+    Synthesis,
+    Timeout,
+    TooLong,
+    Voices,
+    encode,
+    finish,
+    plan,
+)
 
-from chatterbox_cli.errors import BadInput, ChatterboxError
-
-RESPONSE_FORMATS = {"wav": "audio/wav", "mp3": "audio/mpeg", "opus": "audio/ogg",
-                    "flac": "audio/flac", "pcm": "audio/pcm"}  # fmt: skip
-"""OpenAI's formats; `pcm` is raw 16-bit little-endian mono at 24 kHz, as there."""
-
-
-class Speech(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    input: str
-    model: str | None = None
-    voice: str | None = None
-    response_format: str = "mp3"
-    speed: float = 1.0
-    language: str | None = None
-    seed: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    max_new_tokens: int | None = None
+log = logging.getLogger("chatterbox.serve")
 
 
 @dataclass(frozen=True)
 class ServeOptions:
     max_text_chars: int = 4096
     api_token: str | None = None
+    max_queue: int = 64
+    request_timeout_s: float | None = 600.0
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_upload_s: float = 60.0
+    batch_size: int | None = None
 
 
-def encode(audio, sr: int, fmt: str) -> bytes:
-    """The response body for `fmt`."""
-    import soundfile as sf
+def status_of(exc: BaseException) -> tuple[int, str]:
+    """The one error-mapping layer of the server: HTTP status and error type."""
+    from chatterbox_cli.scheduler import Cancelled, QueueFull
 
-    from chatterbox_cli.sinks import AudioFormat
+    if isinstance(exc, TooLong):
+        return 413, "invalid_request_error"
+    if isinstance(exc, QueueFull):
+        return 429, "rate_limit_error"
+    if isinstance(exc, Timeout):
+        return 504, "timeout_error"
+    if isinstance(exc, Cancelled):
+        return 503, "cancelled"
+    if isinstance(exc, ChatterboxError):
+        return 400, "invalid_request_error"
+    return 500, "server_error"
 
-    args = {"format": "RAW", "subtype": "PCM_16", "endian": "LITTLE"} if fmt == "pcm" else None
-    buf = io.BytesIO()
-    with sf.SoundFile(buf, "w", sr, 1, **(args or AudioFormat(fmt).check().soundfile_args())) as f:
-        f.write(audio)  # pcm: libsndfile's own float -> int16, the same samples as wav
-    return buf.getvalue()
+
+def message_of(exc: BaseException) -> str:
+    if isinstance(exc, ChatterboxError) or status_of(exc)[0] < 500:
+        return " ".join(str(exc).split())
+    log.error("request failed: %s: %s", type(exc).__name__, exc)
+    return f"internal error ({type(exc).__name__}); the server keeps running"
 
 
 def create_app(engine, options: ServeOptions = ServeOptions()):
-    """A FastAPI app around a loaded engine."""
+    """A FastAPI app around a loaded engine, with its scheduler started and stopped by the
+    app's lifespan."""
+    import contextlib
+
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse, Response
+    from fastapi.responses import JSONResponse, Response, StreamingResponse
     from starlette.concurrency import run_in_threadpool
 
-    app = FastAPI(title="chatterbox-cli", docs_url=None, redoc_url=None)
-    lock = asyncio.Lock()
-    waiting = 0
+    from chatterbox_cli.scheduler import Scheduler
+    from chatterbox_cli.server_metrics import Metrics
 
-    def error(status: int, message: str, kind: str = "invalid_request_error"):
-        return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
+    state: dict = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        state["scheduler"] = Scheduler(engine, options.max_queue, options.batch_size)
+        yield
+        state["scheduler"].close()
+
+    app = FastAPI(title="chatterbox-cli", docs_url=None, redoc_url=None, lifespan=lifespan)
+    voices = Voices(engine)
+    metrics = Metrics(lambda: state["scheduler"].depth if "scheduler" in state else 0)
+    app.state.chatterbox = state
+    sr = engine.sample_rate
+
+    def error(status: int, message: str, kind: str = "invalid_request_error", headers=None):
+        body = {"error": {"message": message, "type": kind}}
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    def fail(route: str, exc: BaseException):
+        status, kind = status_of(exc)
+        metrics.failed(route, status)
+        headers = {"Retry-After": "1"} if status == 429 else None
+        return error(status, message_of(exc), kind, headers)
+
+    def authorized(header: str | None) -> bool:
+        return not options.api_token or hmac.compare_digest(
+            header or "", f"Bearer {options.api_token}"
+        )
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_request, exc):
@@ -73,66 +115,106 @@ def create_app(engine, options: ServeOptions = ServeOptions()):
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         return error(400, f"{where or 'body'}: {first.get('msg', 'invalid request')}")
 
+    @app.exception_handler(Exception)
+    async def unexpected(_request, exc):
+        return fail("any", exc)
+
     @app.middleware("http")
     async def auth(request: Request, call_next):
-        if options.api_token and request.url.path != "/health":
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given, f"Bearer {options.api_token}"):
-                return error(401, "missing or wrong bearer token", "authentication_error")
+        if request.url.path != "/health" and not authorized(request.headers.get("authorization")):
+            return error(401, "missing or wrong bearer token", "authentication_error")
         return await call_next(request)
 
     @app.get("/health")
     async def health():
+        scheduler = state.get("scheduler")
         return {"status": "ok", "model": engine.source.kind, "device": engine.device,
-                "queue": waiting}  # fmt: skip
+                "queue": scheduler.depth if scheduler else 0}  # fmt: skip
+
+    @app.get("/metrics")
+    async def prometheus():
+        body, kind = metrics.render()
+        return Response(body, media_type=kind)
+
+    async def start(req: Speech, route: str) -> Synthesis:
+        """Plan and admit a request (voice loading happens between batches, off the loop)."""
+        metrics.requests.labels(route).inc()
+        lock = state["scheduler"].lock
+        p = await run_in_threadpool(plan, engine, req, voices, options.max_text_chars, lock)
+        return Synthesis(state["scheduler"], p, options.request_timeout_s)
 
     @app.post("/v1/audio/speech")
-    async def speech(req: Speech):
-        nonlocal waiting
-        fmt = req.response_format.lower()
-        if fmt not in RESPONSE_FORMATS:
-            return error(400, f"response_format must be one of: {', '.join(RESPONSE_FORMATS)}")
-        if req.speed != 1.0:
-            return error(400, "speed is not supported: Chatterbox has no speed control")
-        if len(req.input) > options.max_text_chars:
-            return error(413, f"input is longer than {options.max_text_chars} characters")
-        if req.model not in (None, "", engine.source.kind, "chatterbox"):
-            return error(400, f"model {req.model!r} is not loaded; this server runs "
-                              f"{engine.source.kind!r}")  # fmt: skip
-        waiting += 1
+    async def speech(req: Speech, request: Request):
         try:
-            async with lock:
-                audio = await run_in_threadpool(synthesize, engine, req)
-        except ChatterboxError as exc:
-            return error(400, " ".join(str(exc).split()))
-        finally:
-            waiting -= 1
-        body = await run_in_threadpool(encode, audio, engine.sample_rate, fmt)
-        return Response(body, media_type=RESPONSE_FORMATS[fmt])
+            syn = await start(req, "speech")
+            chunks = syn.chunks(request.is_disconnected)
+            first = await anext(chunks)
+        except Exception as exc:
+            return fail("speech", exc)
+        if req.stream_format is None:
+            try:
+                rest = [first] + [c async for c in chunks]
+                audio = await run_in_threadpool(finish, engine, syn.plan, rest)
+                body = await run_in_threadpool(encode, audio, sr, syn.plan.fmt)
+            except Exception as exc:
+                return fail("speech", exc)
+            metrics.done("speech", syn.stats())
+            return Response(body, media_type=RESPONSE_FORMATS[syn.plan.fmt])
+        sse = req.stream_format == "sse"
+        kind = "text/event-stream" if sse else RESPONSE_FORMATS[syn.plan.fmt]
+        return StreamingResponse(streamed(syn, first, chunks, sse), media_type=kind)
 
+    async def streamed(syn: Synthesis, first, chunks, sse: bool):
+        """Pieces of audio as their groups are made; SSE wraps them as OpenAI's
+        `speech.audio.delta` events (base64) and ends with `speech.audio.done` and stats."""
+        from chatterbox_cli.pipeline import StreamLeveler
+
+        leveler = StreamLeveler(sr, len(syn.plan.groups), syn.plan.opts, engine.watermarker)
+        enc = StreamEncoder(syn.plan.fmt, sr)
+
+        def wrap(data: bytes) -> bytes:
+            if not sse:
+                return data
+            event = {"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()}
+            return f"data: {json.dumps(event)}\n\n".encode()
+
+        try:
+            chunk = first
+            while chunk is not None:
+                data = await run_in_threadpool(level, leveler, enc, chunk)
+                if data:
+                    yield wrap(data)
+                chunk = await anext(chunks, None)
+            tail = enc.close()
+            if tail:
+                yield wrap(tail)
+            stats = syn.stats()
+            metrics.done("speech", stats)
+            if sse:
+                done = {"type": "speech.audio.done", "stats": stats}
+                yield f"data: {json.dumps(done)}\n\n".encode()
+        except Exception as exc:  # after the status line: SSE says so, audio ends early
+            status, kind = status_of(exc)
+            metrics.failed("speech", status)
+            if sse:
+                event = {"type": "error", "error": {"message": message_of(exc), "type": kind}}
+                yield f"data: {json.dumps(event)}\n\n".encode()
+        finally:
+            if len(syn.chunks_seen) < len(syn.plan.jobs):
+                syn.cancel()
+
+    from chatterbox_cli.server_voices import add_voice_routes
+    from chatterbox_cli.server_ws import add_ws_route
+
+    add_voice_routes(app, engine, options, state, fail)
+    add_ws_route(app, engine, options, state, voices, metrics, authorized)
     return app
 
 
-def synthesize(engine, req):
-    """One request, exactly as `say` renders a file (groups, loudness, watermark)."""
-    from dataclasses import replace
+def level(leveler, enc: StreamEncoder, chunk) -> bytes:
+    """One chunk's leveled, watermarked pieces, encoded (in a worker thread)."""
+    from chatterbox_cli.server_session import POST_LOCK
 
-    from chatterbox_cli import voices
-    from chatterbox_cli.pipeline import RenderOptions, conditionals, render
-    from chatterbox_cli.text import split_groups
-
-    family = engine.family
-    lang = family.language(req.language)
-    groups = split_groups(req.input, lang=lang)
-    if not groups:
-        raise BadInput("input is empty; give some words to speak")
-    voice = None if req.voice in (None, "", "default", "builtin") else req.voice
-    conds = conditionals(engine, voices.resolve(voice, engine.source.kind))
-    knobs = {
-        k: v for k, v in (("temperature", req.temperature), ("top_p", req.top_p)) if v is not None
-    }
-    sampling = replace(family.defaults, **knobs)
-    opts = RenderOptions(
-        sampling=sampling, seed=req.seed, max_new_tokens=req.max_new_tokens, retries=0
-    ).check()
-    return render(engine, groups, conds, opts).audio
+    with POST_LOCK:
+        pieces = leveler.pieces(chunk)
+    return b"".join(enc.feed(p) for p in pieces)

@@ -250,7 +250,7 @@ def _decode_batch(t3, rows, stats, amp, cancel, spy) -> list[list[int]]:
         drawn = draw(sampler(history, guided), generators)
         taken = []
         for i, token in enumerate(drawn.tolist()):  # the step's one device-to-host copy
-            if done[i] or token == stop:
+            if done[i] or token == stop or rows[i].ended():
                 done[i] = True
                 taken.append(False)
                 continue

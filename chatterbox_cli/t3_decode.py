@@ -225,6 +225,11 @@ class Row:
     params: SamplingParams
     max_new_tokens: int
     generator: torch.Generator | None = None
+    cancelled: Callable[[], bool] | None = None
+    """Polled once a step: True ends this row there (a server client left); the rest go on."""
+
+    def ended(self) -> bool:
+        return self.cancelled is not None and self.cancelled()
 
 
 @torch.inference_mode()
@@ -310,7 +315,7 @@ def decode_batch(
             drawn = drawn.masked_fill(torch.isneginf(scores).all(dim=-1), stop)
         taken = []
         for i, token in enumerate(drawn.tolist()):  # the step's one device-to-host copy
-            if done[i] or token == stop:
+            if done[i] or token == stop or rows[i].ended():
                 done[i] = True
                 taken.append(False)
                 continue
