@@ -61,8 +61,9 @@ class Scheduler:
     """The worker thread and its queue. `lock` is held while the model runs; hold it for other
     model work (preparing a voice) so that it happens between batches."""
 
-    def __init__(self, engine, max_queue: int = 64, batch_size: int | None = None):
+    def __init__(self, engine, max_queue=64, batch_size=None, on_cancel=lambda: None):
         self.engine = engine
+        self.on_cancel = on_cancel
         self.max_queue = max_queue
         self.batch_size = batch_size or default_batch_size(engine.family)
         self.lock = threading.RLock()
@@ -129,6 +130,7 @@ class Scheduler:
         for t in self.tickets:
             if t.cancelled.is_set():
                 _send(t, Cancelled())
+                self.on_cancel()
             elif t.rendered < len(t.jobs):
                 keep.append(t)
         self.tickets = keep

@@ -8,7 +8,6 @@ whose batched T3 decode all requests share; every response is leveled and waterm
 a traceback.
 """
 
-
 import base64
 import hmac
 import json
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from chatterbox_cli.errors import ChatterboxError
 from chatterbox_cli.server_session import (
     RESPONSE_FORMATS,
+    Exists,
     Speech,
     StreamEncoder,
     Synthesis,
@@ -49,6 +49,8 @@ def status_of(exc: BaseException) -> tuple[int, str]:
 
     if isinstance(exc, TooLong):
         return 413, "invalid_request_error"
+    if isinstance(exc, Exists):
+        return 409, "invalid_request_error"
     if isinstance(exc, QueueFull):
         return 429, "rate_limit_error"
     if isinstance(exc, Timeout):
@@ -67,9 +69,9 @@ def message_of(exc: BaseException) -> str:
     return f"internal error ({type(exc).__name__}); the server keeps running"
 
 
-def create_app(engine, options: ServeOptions = ServeOptions()):
+def create_app(engine, options: ServeOptions = ServeOptions(), default_voice=None):
     """A FastAPI app around a loaded engine, with its scheduler started and stopped by the
-    app's lifespan."""
+    app's lifespan. `default_voice` (a resolved VoiceSpec) answers `voice: default`."""
     import contextlib
 
     from fastapi import FastAPI, Request
@@ -84,12 +86,14 @@ def create_app(engine, options: ServeOptions = ServeOptions()):
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
-        state["scheduler"] = Scheduler(engine, options.max_queue, options.batch_size)
+        state["scheduler"] = Scheduler(
+            engine, options.max_queue, options.batch_size, metrics.cancelled.inc
+        )
         yield
         state["scheduler"].close()
 
     app = FastAPI(title="chatterbox-cli", docs_url=None, redoc_url=None, lifespan=lifespan)
-    voices = Voices(engine)
+    voices = Voices(engine, default_voice)
     metrics = Metrics(lambda: state["scheduler"].depth if "scheduler" in state else 0)
     app.state.chatterbox = state
     sr = engine.sample_rate
@@ -140,7 +144,10 @@ def create_app(engine, options: ServeOptions = ServeOptions()):
         """Plan and admit a request (voice loading happens between batches, off the loop)."""
         metrics.requests.labels(route).inc()
         lock = state["scheduler"].lock
-        p = await run_in_threadpool(plan, engine, req, voices, options.max_text_chars, lock)
+        streaming = req.stream_format is not None
+        p = await run_in_threadpool(
+            plan, engine, req, voices, options.max_text_chars, lock, streaming
+        )
         return Synthesis(state["scheduler"], p, options.request_timeout_s)
 
     @app.post("/v1/audio/speech")

@@ -32,6 +32,11 @@ class Metrics:
             p + "synthesis_seconds", "Admission to last audio", buckets=SECONDS, registry=r
         )
         self.rtf = Histogram(p + "rtf", "Request seconds per audio second", buckets=RTF, registry=r)
+        self.cancelled = Counter(
+            p + "requests_cancelled",
+            "Requests stopped before their end (client left, cancel, timeout)",
+            registry=r,
+        )
         self.audio = Counter(p + "audio_seconds", "Audio seconds produced", registry=r)
         Gauge(p + "queue_depth", "Requests admitted and not finished", registry=r).set_function(
             depth

@@ -68,9 +68,11 @@ class Voices:
     """Cached voices by name, loaded once each (reloaded when the file changes) and kept on
     the engine's device with their T3 prefix; never a path, so clients can't read files."""
 
-    def __init__(self, engine):
+    def __init__(self, engine, default=None):
         self.engine = engine
+        self.default = default
         self.loaded: dict[str, tuple[float, object]] = {}
+        self.default_conds = None
 
     def conds(self, name: str | None, lock):
         from chatterbox_cli import voices
@@ -78,8 +80,13 @@ class Voices:
 
         name = (name or "").strip()
         if name.lower() in DEFAULT_VOICES:
+            if self.default_conds is not None:
+                return self.default_conds
             with lock:
-                return conditionals(self.engine, voices.resolve(None, self.engine.source.kind))
+                if self.default_conds is None:
+                    spec = self.default or voices.resolve(None, self.engine.source.kind)
+                    self.default_conds = conditionals(self.engine, spec)
+                return self.default_conds
         path = voices.voices_dir() / f"{name}.pt"
         if "/" in name or "\\" in name or name.startswith(".") or not path.is_file():
             raise VoiceError(f"unknown voice {name!r}; GET /v1/audio/voices lists the voices")
@@ -91,9 +98,10 @@ class Voices:
         return self.loaded[name][1]
 
 
-def plan(engine, req: Speech, voices: Voices, max_text_chars: int, lock) -> Plan:
+def plan(engine, req: Speech, voices: Voices, max_text_chars: int, lock, streaming=False) -> Plan:
     """Check a request and cut it into batch jobs (one per sentence group), as `batch` does:
-    a seeded request gives the same audio alone or among others."""
+    a seeded request gives the same audio alone or among others. A stream starts with one
+    short sentence, as `say -o -` does, so its first audio comes sooner."""
     from chatterbox_cli.batch import row_seed
     from chatterbox_cli.batched import Job
     from chatterbox_cli.chunk import auto_max_tokens
@@ -113,7 +121,7 @@ def plan(engine, req: Speech, voices: Voices, max_text_chars: int, lock) -> Plan
     if req.max_new_tokens is not None and not 1 <= req.max_new_tokens <= 1000:
         raise BadInput("max_new_tokens must be between 1 and 1000")
     family = engine.family
-    groups = split_groups(req.input, lang=family.language(req.language))
+    groups = split_groups(req.input, short_first=streaming, lang=family.language(req.language))
     if not groups:
         raise BadInput("input is empty; give some words to speak")
     fields = ("temperature", "top_p", "top_k", "repetition_penalty", "exaggeration", "cfg_weight")
@@ -135,6 +143,10 @@ def plan(engine, req: Speech, voices: Voices, max_text_chars: int, lock) -> Plan
 
 class TooLong(BadInput):
     """Input over --max-text-chars (HTTP 413)."""
+
+
+class Exists(BadInput):
+    """A voice of that name exists already (HTTP 409)."""
 
 
 class Synthesis:
@@ -205,6 +217,7 @@ class Synthesis:
         t = self.ticket
         return {
             "groups": len(chunks),
+            "groups_total": len(self.plan.jobs),
             "speech_tokens": sum(len(c.speech_tokens) for c in chunks),
             "audio_s": round(audio_s + pauses, 3),
             "ttfa_s": None if self.ttfa_s is None else round(self.ttfa_s, 3),

@@ -1,12 +1,11 @@
 """`GET /v1/audio/voices` and `POST /v1/voices`: the server's cached voices, and a reference clip
 uploaded as a new one (checked and prepared as `chatterbox voice cache` does)."""
 
-
 import tempfile
 from pathlib import Path
 
 from chatterbox_cli.errors import BadInput, VoiceError
-from chatterbox_cli.server_session import TooLong
+from chatterbox_cli.server_session import Exists, TooLong
 
 
 def add_voice_routes(app, engine, options, state, fail) -> None:
@@ -82,7 +81,7 @@ def cache_voice(engine, name: str, data: bytes, suffix: str, overwrite: bool, op
         raise BadInput(f"{suffix} is not an audio file; upload WAV, FLAC or MP3")
     target = voices_dir() / f"{name}.pt"
     if target.exists() and not overwrite:
-        raise BadInput(f"voice {name!r} exists; send overwrite=true to replace it")
+        raise Exists(f"voice {name!r} exists; send overwrite=true to replace it")
     with tempfile.TemporaryDirectory(prefix="chatterbox-voice-") as tmp:
         clip = Path(tmp) / f"upload{suffix}"
         clip.write_bytes(data)

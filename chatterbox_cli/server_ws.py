@@ -13,7 +13,6 @@ binary frames, concatenated, are one stream in that format. Bad frames get an er
 and the socket stays open. Auth: the bearer header, or `?token=` where a browser can't set it.
 """
 
-
 import asyncio
 import json
 
@@ -41,6 +40,7 @@ def add_ws_route(app, engine, options, state, voices, metrics, authorized) -> No
         await ws.accept()
         send_lock = asyncio.Lock()
         tasks: dict[str, asyncio.Task] = {}
+        stopped: dict[str, dict] = {}
 
         async def send(message: dict, data: bytes | None = None):
             async with send_lock:  # a chunk's header and its bytes stay adjacent
@@ -62,7 +62,8 @@ def add_ws_route(app, engine, options, state, voices, metrics, authorized) -> No
             syn = None
             try:
                 lock = state["scheduler"].lock
-                p = await run_in_threadpool(plan, engine, req, voices, options.max_text_chars, lock)
+                args = (engine, req, voices, options.max_text_chars, lock, True)
+                p = await run_in_threadpool(plan, *args)
                 syn = Synthesis(state["scheduler"], p, options.request_timeout_s)
                 leveler = StreamLeveler(sr, len(p.groups), p.opts, engine.watermarker)
                 enc = StreamEncoder(p.fmt, sr)
@@ -84,6 +85,7 @@ def add_ws_route(app, engine, options, state, voices, metrics, authorized) -> No
             except asyncio.CancelledError:
                 if syn is not None:
                     syn.cancel()
+                    stopped[rid] = syn.stats()
                 raise
             except WebSocketDisconnect:
                 pass
@@ -99,7 +101,8 @@ def add_ws_route(app, engine, options, state, voices, metrics, authorized) -> No
                 return
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-            await send({"type": "done", "id": rid, "cancelled": True})
+            stats = stopped.pop(rid, None)
+            await send({"type": "done", "id": rid, "cancelled": True, "stats": stats})
 
         try:
             while True:

@@ -3,13 +3,13 @@ engine (random-weight Turbo), real HTTP with httpx."""
 
 import io
 import socket
-import threading
 import time
 
 import httpx
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import serving
 
 from chatterbox_cli.verify import WATERMARK_MIN, detector
 
@@ -19,28 +19,8 @@ BODY = {"input": "Hello over HTTP.", "seed": 3, "max_new_tokens": 30}
 
 @pytest.fixture(scope="module")
 def server(engine):
-    import uvicorn
-
-    from chatterbox_cli.server import ServeOptions, create_app
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    app = create_app(engine, ServeOptions(max_text_chars=200, api_token=TOKEN))
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    client = httpx.Client(
-        base_url=f"http://127.0.0.1:{port}",
-        headers={"Authorization": f"Bearer {TOKEN}"},
-        timeout=120,
-    )
-    yield client
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving(engine, max_text_chars=200, api_token=TOKEN) as url:
+        yield httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120)
 
 
 @pytest.mark.parametrize("fmt", ["wav", "flac", "mp3", "opus"])

@@ -10,7 +10,16 @@ import typer
 
 from chatterbox_cli.cli.errors import mapped_errors
 from chatterbox_cli.cli.model import checked_source, load
-from chatterbox_cli.cli.options import DeviceOpt, ModelDirOpt, ModelOpt, ThreadsOpt
+from chatterbox_cli.cli.options import (
+    BatchS3GenOpt,
+    DeviceOpt,
+    DtypeOpt,
+    ModelDirOpt,
+    ModelOpt,
+    QuantizeOpt,
+    ThreadsOpt,
+    VoiceOpt,
+)
 from chatterbox_cli.errors import BadInput
 from chatterbox_cli.output import Output
 
@@ -23,6 +32,27 @@ def serve(
     model_dir: ModelDirOpt = None,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
+    voice: VoiceOpt = None,
+    quantize: QuantizeOpt = "none",
+    dtype: DtypeOpt = "auto",
+    batch_s3gen: BatchS3GenOpt = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", help="Sentence groups per shared T3 batch (default 16)."),
+    ] = None,
+    max_queue: Annotated[
+        int, typer.Option("--max-queue", help="Requests admitted at once (429 beyond).")
+    ] = 64,
+    request_timeout: Annotated[
+        float, typer.Option("--request-timeout", help="Seconds a request may take (504 beyond).")
+    ] = 600.0,
+    grace: Annotated[
+        float,
+        typer.Option("--grace", help="On SIGTERM/Ctrl-C, seconds to let requests finish."),
+    ] = 10.0,
+    max_upload_mb: Annotated[
+        float, typer.Option("--max-upload-mb", help="Largest voice clip POST /v1/voices takes.")
+    ] = 10.0,
     max_text_chars: Annotated[
         int, typer.Option("--max-text-chars", help="Longest input accepted (413 beyond).")
     ] = 4096,
@@ -34,7 +64,7 @@ def serve(
         ),
     ] = None,
 ) -> None:
-    """Serve POST /v1/audio/speech (OpenAI-style) and GET /health."""
+    """Serve OpenAI-style speech over HTTP and WebSocket; requests share batched decoding."""
     import uvicorn
 
     from chatterbox_cli.server import ServeOptions, create_app
@@ -50,11 +80,37 @@ def serve(
         raise BadInput("--max-text-chars must be between 1 and 1000000")
     if not 0 < port < 65536:
         raise BadInput("--port must be between 1 and 65535")
-    source, device, runtime = checked_source(model, model_dir, device, threads)
+    checks = (
+        (batch_size is None or 1 <= batch_size <= 256, "--batch-size must be between 1 and 256"),
+        (1 <= max_queue <= 10_000, "--max-queue must be between 1 and 10000"),
+        (0 < request_timeout <= 86_400, "--request-timeout must be between 0 and 86400 s"),
+        (0 <= grace <= 3600, "--grace must be between 0 and 3600 s"),
+        (0 < max_upload_mb <= 1024, "--max-upload-mb must be between 0 and 1024"),
+    )
+    for ok, message in checks:
+        if not ok:
+            raise BadInput(message)
+    source, device, runtime = checked_source(
+        model, model_dir, device, threads, quantize, dtype, batch_s3gen=batch_s3gen
+    )
+    from chatterbox_cli import voices
+
+    default_voice = voices.resolve(voice, source.kind)
     engine = load(out, source, device, runtime)
-    app = create_app(engine, ServeOptions(max_text_chars, token))
+    options = ServeOptions(
+        max_text_chars=max_text_chars,
+        api_token=token,
+        max_queue=max_queue,
+        request_timeout_s=request_timeout,
+        max_upload_bytes=int(max_upload_mb * 1024 * 1024),
+        batch_size=batch_size,
+    )
+    app = create_app(engine, options, default_voice)
     out.info(f"serving {source.kind} on http://{host}:{port} (auth: {'on' if token else 'off'})")
-    server = GracefulServer(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=int(grace)
+    )
+    server = GracefulServer(config)
     server.run()
     out.info("stopped")
 
