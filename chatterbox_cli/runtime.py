@@ -12,6 +12,7 @@ import logging
 import os
 import random
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +28,23 @@ def debug_enabled() -> bool:
     return os.environ.get("CHATTERBOX_DEBUG", "") not in ("", "0")
 
 
+class _Sink(io.TextIOBase):
+    """Discards what is written (a long-running server must not collect tqdm bars)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+class _Quiet:
+    """Shared by every thread (the server renders and watermarks in several): the first to
+    enter swaps stdout/stderr and the warning filters, the last to leave puts them back, so
+    overlapping calls can never leave them swapped or restore them too early."""
+
+    lock = threading.Lock()
+    depth = 0
+    saved: tuple = ()
+
+
 @contextlib.contextmanager
 def upstream_quiet():
     """Upstream prints notices on stdout (our data channel) and tqdm bars on stderr (where our
@@ -35,14 +53,19 @@ def upstream_quiet():
         with contextlib.redirect_stdout(sys.stderr):
             yield
         return
-    sink = io.StringIO()
-    with (
-        contextlib.redirect_stdout(sink),
-        contextlib.redirect_stderr(sink),
-        warnings.catch_warnings(),
-    ):
-        warnings.simplefilter("ignore")
+    with _Quiet.lock:
+        if _Quiet.depth == 0:
+            _Quiet.saved = (sys.stdout, sys.stderr, warnings.filters[:])
+            sys.stdout = sys.stderr = _Sink()
+            warnings.simplefilter("ignore")
+        _Quiet.depth += 1
+    try:
         yield
+    finally:
+        with _Quiet.lock:
+            _Quiet.depth -= 1
+            if _Quiet.depth == 0:
+                sys.stdout, sys.stderr, warnings.filters[:] = _Quiet.saved
 
 
 def quiet_upstream_logs() -> None:

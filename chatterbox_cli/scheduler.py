@@ -89,14 +89,14 @@ class Scheduler:
             self.tickets.append(ticket)
             self.wake.notify()
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Cancel what is left and stop the worker."""
+    def close(self) -> None:
+        """Cancel what is left; the worker stops at the next decode step (without blocking the
+        caller, the server's event loop, while it finishes that step)."""
         with self.wake:
             self.closed = True
             for t in self.tickets:
                 t.cancel()
             self.wake.notify()
-        self.thread.join(timeout)
 
     def _plan(self) -> list[tuple[Ticket, Job]]:
         with self.wake:

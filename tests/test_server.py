@@ -92,7 +92,7 @@ def test_serve_command_starts_serves_and_stops_on_sigterm(checkpoint, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "CHATTERBOX_API_TOKEN"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "chatterbox_cli", "serve", "--port", str(port), "--model-dir",
-         str(checkpoint), "--api-token-file", str(token_file)],
+         str(checkpoint), "--api-token-file", str(token_file), "--grace", "60"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=env,
     )  # fmt: skip
@@ -100,6 +100,7 @@ def test_serve_command_starts_serves_and_stops_on_sigterm(checkpoint, tmp_path):
         base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {TOKEN}"},
         timeout=120,
     )  # fmt: skip
+    signaled = False
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
@@ -110,8 +111,21 @@ def test_serve_command_starts_serves_and_stops_on_sigterm(checkpoint, tmp_path):
                 time.sleep(0.3)
         r = client.post("/v1/audio/speech", json={**BODY, "response_format": "wav"})
         assert r.status_code == 200 and r.content[:4] == b"RIFF"
+        # SIGTERM mid-stream: no new connections, the stream in flight still ends in full.
+        text = "First part. Second part is here.\n\nThird part is the last."
+        sse = {**BODY, "input": text, "stream_format": "sse", "response_format": "pcm"}
+        with client.stream("POST", "/v1/audio/speech", json=sse) as stream:
+            lines = stream.iter_lines()
+            assert next(line for line in lines if line.startswith("data: "))
+            proc.send_signal(signal.SIGTERM)
+            signaled = True
+            rest = [line for line in lines if line.startswith("data: ")]
+        assert '"speech.audio.done"' in rest[-1] and '"groups": 3' in rest[-1]
+        with pytest.raises(httpx.TransportError):
+            client.get("/health")
     finally:
-        proc.send_signal(signal.SIGTERM)
+        if not signaled:  # a second signal would mean "stop now", not "shut down gracefully"
+            proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "Traceback" not in err and out == ""
