@@ -96,10 +96,16 @@ def normalize_loudness(
 
 
 def watermark(wav: np.ndarray, sr: int, watermarker) -> np.ndarray:
-    """Perth implicit watermark; always the last step so nothing after it can weaken it."""
+    """Perth implicit watermark; always the last step so nothing after it can weaken it.
+
+    Under inference mode: Perth runs with autograd on, and so each call kept ~1.4 MB that was
+    never given back (measured over 180 calls; the server's RSS climbed with it). The samples
+    are the same either way."""
+    import torch
+
     from chatterbox_cli.runtime import upstream_quiet
 
-    with upstream_quiet():
+    with upstream_quiet(), torch.inference_mode():
         marked = watermarker.apply_watermark(wav, sample_rate=sr)
     return np.asarray(marked, dtype=np.float32)
 

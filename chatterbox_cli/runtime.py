@@ -209,3 +209,25 @@ class Runtime:
             import torch
 
             torch.set_num_threads(self.threads)
+
+
+def release_memory() -> float:
+    """Give freed heap memory back to the OS (glibc's `malloc_trim`); seconds it took.
+
+    A long-running server frees tensors of ever-different shapes from several threads; glibc
+    keeps those pages, so RSS climbs though nothing leaks (measured: +170 MB over 240 short
+    requests, and trimming then dropped RSS 400 MB below where it started). Elsewhere (macOS,
+    musl) there is nothing to call and this does nothing."""
+    import ctypes
+    import ctypes.util
+    import time
+
+    t0 = time.perf_counter()
+    name = ctypes.util.find_library("c") if sys.platform.startswith("linux") else None
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        trim = None
+    if trim is not None:
+        trim(0)
+    return time.perf_counter() - t0

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import httpx
 
-STREAM_TEXT = "Here it comes. This is the second sentence of the reply, a little longer."
+STREAM_TEXT = "Here it comes.\n\nThis is the second part of the reply.\n\nAnd this is the third."
+"""Three paragraphs: three groups both buffered and streamed, so both decode the same tokens."""
 WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike".split()
 
 
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             report["ttfb"] = runs
         bodies = requests_for(args.requests, args.tokens)
         report["throughput"] = []
-        for clients in [int(c) for c in args.clients.split(",")]:
+        for clients in [int(c) for c in args.clients.split(",") if c.strip()]:
             row = run_clients(url, bodies, clients)
             report["throughput"].append(row)
             line = f"{clients:>3} clients: {row['wall_s']:.1f} s for {row['requests']} requests"

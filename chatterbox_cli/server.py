@@ -27,6 +27,7 @@ from chatterbox_cli.server_session import (
     encode,
     finish,
     plan,
+    post,
 )
 
 log = logging.getLogger("chatterbox.serve")
@@ -161,8 +162,8 @@ def create_app(engine, options: ServeOptions = ServeOptions(), default_voice=Non
         if req.stream_format is None:
             try:
                 rest = [first] + [c async for c in chunks]
-                audio = await run_in_threadpool(finish, engine, syn.plan, rest)
-                body = await run_in_threadpool(encode, audio, sr, syn.plan.fmt)
+                audio = await post(finish, engine, syn.plan, rest)
+                body = await post(encode, audio, sr, syn.plan.fmt)
             except Exception as exc:
                 return fail("speech", exc)
             metrics.done("speech", syn.stats())
@@ -188,7 +189,7 @@ def create_app(engine, options: ServeOptions = ServeOptions(), default_voice=Non
         try:
             chunk = first
             while chunk is not None:
-                data = await run_in_threadpool(level, leveler, enc, chunk)
+                data = await post(level, leveler, enc, chunk)
                 if data:
                     yield wrap(data)
                 chunk = await anext(chunks, None)
@@ -219,9 +220,5 @@ def create_app(engine, options: ServeOptions = ServeOptions(), default_voice=Non
 
 
 def level(leveler, enc: StreamEncoder, chunk) -> bytes:
-    """One chunk's leveled, watermarked pieces, encoded (in a worker thread)."""
-    from chatterbox_cli.server_session import POST_LOCK
-
-    with POST_LOCK:
-        pieces = leveler.pieces(chunk)
-    return b"".join(enc.feed(p) for p in pieces)
+    """One chunk's leveled, watermarked pieces, encoded (on the post-processing thread)."""
+    return b"".join(enc.feed(p) for p in leveler.pieces(chunk))

@@ -18,7 +18,7 @@ import json
 
 from pydantic import ValidationError
 
-from chatterbox_cli.server_session import Speech, StreamEncoder, Synthesis, plan
+from chatterbox_cli.server_session import Speech, StreamEncoder, Synthesis, plan, post
 
 
 def add_ws_route(app, engine, options, state, voices, metrics, authorized) -> None:
@@ -70,7 +70,7 @@ def add_ws_route(app, engine, options, state, voices, metrics, authorized) -> No
                 await send({"type": "start", "id": rid, "format": p.fmt, "sample_rate": sr})
                 seq = 0
                 async for chunk in syn.chunks():
-                    data = await run_in_threadpool(level, leveler, enc, chunk)
+                    data = await post(level, leveler, enc, chunk)
                     if data:
                         await send(
                             {"type": "chunk", "id": rid, "seq": seq, "bytes": len(data)}, data

@@ -61,7 +61,9 @@ def check_file(path: Path, marker) -> FileReport:
 
         lufs = float(pyloudnorm.Meter(sr).integrated_loudness(mono.astype(np.float64)))
         report.lufs = round(lufs, 2) if np.isfinite(lufs) else None
-    with upstream_quiet():
+    import torch
+
+    with upstream_quiet(), torch.inference_mode():  # as audio.watermark: no autograd residue
         score = float(marker.get_watermark(mono, sample_rate=sr))
     report.watermark = round(score, 3) if np.isfinite(score) else None  # silence: NaN
     if not score >= WATERMARK_MIN:
