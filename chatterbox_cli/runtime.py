@@ -214,10 +214,10 @@ class Runtime:
 def release_memory() -> float:
     """Give freed heap memory back to the OS (glibc's `malloc_trim`); seconds it took.
 
-    A long-running server frees tensors of ever-different shapes from several threads; glibc
-    keeps those pages, so RSS climbs though nothing leaks (measured: +170 MB over 240 short
-    requests, and trimming then dropped RSS 400 MB below where it started). Elsewhere (macOS,
-    musl) there is nothing to call and this does nothing."""
+    A long-running server frees tensors of ever-different shapes from several threads and
+    glibc keeps those pages (measured in a server process after 240 short requests: trimming
+    gave back 400 MB). Elsewhere (macOS, musl) there is nothing to call and this does
+    nothing."""
     import ctypes
     import ctypes.util
     import time
