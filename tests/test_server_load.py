@@ -90,7 +90,7 @@ def test_a_request_past_the_timeout_gets_a_504_and_the_server_goes_on(engine):
 
 def test_rss_stays_flat_over_many_short_requests(engine):
     """Memory, not speed: after a warm-up, 40 more requests (8 clients at once) leave the
-    process's RSS within 150 MB of where it was (`make load` runs a few hundred)."""
+    process's RSS within 80 MB of where it was (`make load` runs a few hundred)."""
     with serving(engine) as url:
 
         def burst(rounds: int):
@@ -110,5 +110,5 @@ def test_rss_stays_flat_over_many_short_requests(engine):
         burst(5)
         after = rss_mb()
         assert wait_idle(url) == 0
-        assert after - before < 150, (before, after)
+        assert after - before < 80, (before, after)
         assert np.isfinite(after)
