@@ -121,6 +121,10 @@ def plan(engine, req: Speech, voices: Voices, max_text_chars: int, lock, streami
         raise BadInput(f"response_format must be one of: {', '.join(RESPONSE_FORMATS)}")
     if req.speed != 1.0:
         raise BadInput("speed is not supported: Chatterbox has no speed control")
+    if req.instructions:
+        raise BadInput(
+            "instructions are not supported: use exaggeration (standard model) or a voice"
+        )
     if len(req.input) > max_text_chars:
         raise TooLong(f"input is longer than {max_text_chars} characters; split it")
     kind = engine.source.kind

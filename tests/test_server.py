@@ -55,6 +55,7 @@ def test_health_is_open_and_the_rest_needs_the_token(server):
         ({**BODY, "input": "   "}, 400, "empty"),
         ({**BODY, "response_format": "aac"}, 400, "response_format"),
         ({**BODY, "speed": 1.5}, 400, "speed"),
+        ({**BODY, "instructions": "Speak softly."}, 400, "instructions"),
         ({**BODY, "voice": "ghost"}, 400, "ghost"),
         ({**BODY, "model": "tts-9"}, 400, "not loaded"),
         ({**BODY, "language": "fr"}, 400, "English only"),
@@ -150,3 +151,25 @@ def test_the_openai_client_gets_audio(server):
     assert sr == 24000 and detector().get_watermark(audio, sample_rate=sr) >= WATERMARK_MIN
     with pytest.raises(BadRequestError, match="speed"):
         client.audio.speech.create(model="chatterbox", voice="default", input="Hi.", speed=2.0)
+
+
+@pytest.mark.parametrize("fmt", ["wav", "mp3", "opus", "flac", "pcm"])
+def test_curl_gets_valid_audio(server, fmt, tmp_path):
+    import json
+    import shutil
+    import subprocess
+
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    out = tmp_path / f"reply.{fmt}"
+    body = json.dumps({**BODY, "response_format": fmt})
+    subprocess.run(
+        ["curl", "-sf", f"{server.base_url}/v1/audio/speech", "-o", str(out), "-d", body,
+         "-H", f"Authorization: Bearer {TOKEN}", "-H", "Content-Type: application/json"],
+        check=True, timeout=120,
+    )  # fmt: skip
+    if fmt == "pcm":
+        audio = np.fromfile(out, "<i2").astype(np.float32) / 32768
+    else:
+        audio, _ = sf.read(out, dtype="float32")
+    assert len(audio) > 0 and detector().get_watermark(audio, sample_rate=24000) >= WATERMARK_MIN
