@@ -45,22 +45,20 @@ class ServeOptions:
 
 
 def status_of(exc: BaseException) -> tuple[int, str]:
-    """The one error-mapping layer of the server: HTTP status and error type."""
+    """The one error-mapping layer of the server: HTTP status and error type (the first
+    matching class wins, so subclasses come before ChatterboxError)."""
     from chatterbox_cli.scheduler import Cancelled, QueueFull
 
-    if isinstance(exc, TooLong):
-        return 413, "invalid_request_error"
-    if isinstance(exc, Exists):
-        return 409, "invalid_request_error"
-    if isinstance(exc, QueueFull):
-        return 429, "rate_limit_error"
-    if isinstance(exc, Timeout):
-        return 504, "timeout_error"
-    if isinstance(exc, Cancelled):
-        return 503, "cancelled"
-    if isinstance(exc, ChatterboxError):
-        return 400, "invalid_request_error"
-    return 500, "server_error"
+    table = (
+        (TooLong, 413, "invalid_request_error"),
+        (Exists, 409, "invalid_request_error"),
+        (QueueFull, 429, "rate_limit_error"),
+        (Timeout, 504, "timeout_error"),
+        (Cancelled, 503, "cancelled"),
+        (ChatterboxError, 400, "invalid_request_error"),
+    )
+    return next(((status, kind) for cls, status, kind in table if isinstance(exc, cls)),
+                (500, "server_error"))  # fmt: skip
 
 
 def message_of(exc: BaseException) -> str:
