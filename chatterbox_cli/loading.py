@@ -13,8 +13,9 @@ import contextlib
 import gc
 import hashlib
 import os
-import tempfile
 from pathlib import Path
+
+from chatterbox_cli.atomic import atomic_write
 
 INT8_FORMAT = 2
 """Bump when the saved int8 state would no longer load into `int8_skeleton`."""
@@ -149,13 +150,5 @@ def save_atomic(state, path: Path) -> None:
     """Best effort: a read-only cache only costs the next run the quantization again."""
     import torch
 
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".chatterbox-", suffix=".part", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                torch.save(state, fh)
-            os.replace(tmp, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+    with contextlib.suppress(OSError), atomic_write(path) as fh:
+        torch.save(state, fh)

@@ -7,10 +7,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+from chatterbox_cli.atomic import atomic_write
 
 KEY = "chatterbox-cli"
 """The comment's JSON is {KEY: record}: tells our files from others' comments."""
@@ -47,10 +48,8 @@ def file_hash(path: Path) -> str:
             while chunk := fh.read(1 << 22):
                 digest.update(chunk)
         known[key] = digest.hexdigest()[:16]
-        index.parent.mkdir(parents=True, exist_ok=True)
-        tmp = index.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(known))
-        os.replace(tmp, index)
+        with atomic_write(index) as fh:
+            fh.write(json.dumps(known).encode())
     return known[key]
 
 

@@ -17,13 +17,12 @@ import json
 import os
 import pickle
 import socket
-import sys
-import threading
 import warnings
 from dataclasses import dataclass
 from typing import Any
 
 from chatterbox_cli.errors import BadInput, ChatterboxError
+from chatterbox_cli.runtime import dropping_stderr_lines
 
 EXTRA = "pip install 'chatterbox-cli[ray]'"
 UNIT_BATCHES = 4
@@ -32,8 +31,17 @@ gets smaller units (at least one batch), two per worker, so that every worker ha
 Each worker holds one unit at a time, so units are handed to whichever worker is free."""
 
 
+SESSION_SOCKET_CHARS = 80
+"""What Ray appends to its temp folder for its longest socket path, with room to spare:
+`/session_2026-12-01_21-36-58_985166_3215/sockets/plasma_store` is 61 characters."""
+
+
 class WorkerCrashed(ChatterboxError):
     """A unit kept killing its worker past the retries."""
+
+
+class NoCluster(ChatterboxError):
+    """--ray-address names a cluster that isn't there."""
 
 
 @dataclass(frozen=True)
@@ -89,17 +97,42 @@ def start(opts: RayOptions):
             logging.getLogger(name).setLevel(logging.CRITICAL)
     if ray.is_initialized():
         return ray, False
-    ray.init(
-        address=opts.address or "local",
-        include_dashboard=False if not opts.address else None,
-        log_to_driver=opts.verbose,
-        logging_level="INFO" if opts.verbose else "ERROR",
-        configure_logging=True,
-    )
+    try:
+        ray.init(
+            address=opts.address or "local",
+            include_dashboard=False if not opts.address else None,
+            _temp_dir=None if opts.address else local_temp_dir(),
+            log_to_driver=opts.verbose,
+            logging_level="INFO" if opts.verbose else "ERROR",
+            configure_logging=True,
+        )
+    except ConnectionError as exc:
+        raise NoCluster(
+            f"no Ray cluster found at --ray-address {opts.address} ({first_line(exc)}); start one "
+            "with `ray start --head` (same RAY_TMPDIR/TMPDIR for `auto`), give its HOST:PORT, "
+            "or drop --ray-address to run on a fresh cluster on this machine"
+        ) from None
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = opts.verbose
     context.print_on_execution_start = opts.verbose
     return ray, True
+
+
+def local_temp_dir() -> str | None:
+    """Where an embedded cluster keeps its session: Ray's default (`$RAY_TMPDIR`, else `$TMPDIR`,
+    else /tmp, plus /ray), unless that is too long for the Unix sockets Ray makes in it (107
+    bytes at most), as a deep $TMPDIR is; then a short folder of ours under /tmp. Ray creates
+    either, so a machine that never ran Ray needs nothing made beforehand."""
+    from ray._common.utils import get_default_ray_temp_dir
+
+    default = get_default_ray_temp_dir()
+    if len(os.path.abspath(default)) + SESSION_SOCKET_CHARS <= 107:
+        return None
+    return f"/tmp/chatterbox-ray-{os.getuid()}"
+
+
+def first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def pool_size(ray, opts: RayOptions) -> tuple[int, float]:
@@ -162,35 +195,6 @@ def run(items, cfg, source, device: str, runtime, manifest, on_record, opts: Ray
 RAY_NOISE = (b"has constructor arguments in the object store",)
 """Ray's C++ core logs this error for every actor Ray Data starts with restarts on (its own
 default), since Ray Data passes the UDF by reference; the reference lives as long as the job."""
-
-
-@contextlib.contextmanager
-def dropping_stderr_lines(markers: tuple[bytes, ...]):
-    """Pass everything written to file descriptor 2 through, except lines holding a marker.
-    Ray's C++ side writes there directly, so filtering Python's `sys.stderr` would not do."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    read_end, write_end = os.pipe()
-    os.dup2(write_end, 2)
-    os.close(write_end)
-
-    def pump() -> None:
-        while chunk := os.read(read_end, 65536):
-            if any(m in chunk for m in markers):
-                lines = chunk.split(b"\n")
-                chunk = b"\n".join(x for x in lines if not any(m in x for m in markers))
-            os.write(saved, chunk)
-
-    thread = threading.Thread(target=pump, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)  # closes the pipe's last write end: the pump drains and stops
-        thread.join(timeout=5)
-        os.close(read_end)
-        os.close(saved)
 
 
 def _run(items, cfg, source, device, runtime, manifest, on_record, opts: RayOptions) -> None:

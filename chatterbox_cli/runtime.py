@@ -68,6 +68,35 @@ def upstream_quiet():
                 sys.stdout, sys.stderr, warnings.filters[:] = _Quiet.saved
 
 
+@contextlib.contextmanager
+def dropping_stderr_lines(markers: tuple[bytes, ...]):
+    """Pass everything written to file descriptor 2 through, except lines holding a marker.
+    Ray's C++ side writes there directly, so filtering Python's `sys.stderr` would not do."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def pump() -> None:
+        while chunk := os.read(read_end, 65536):
+            if any(m in chunk for m in markers):
+                lines = chunk.split(b"\n")
+                chunk = b"\n".join(x for x in lines if not any(m in x for m in markers))
+            os.write(saved, chunk)
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # closes the pipe's last write end: the pump drains and stops
+        thread.join(timeout=5)
+        os.close(read_end)
+        os.close(saved)
+
+
 def quiet_upstream_logs() -> None:
     """Upstream's `logging` warnings (the alignment analyzer's forced stops and repeated tokens,
     missing optional text packages, which we report ourselves) unless CHATTERBOX_DEBUG is set."""
@@ -75,12 +104,17 @@ def quiet_upstream_logs() -> None:
         logging.getLogger("chatterbox").setLevel(logging.ERROR)
 
 
-def resolve_device(name: str = "auto") -> str:
-    import torch
-
+def check_device_name(name: str | None) -> str:
     name = (name or "auto").lower()
     if name not in DEVICES:
         raise BadInput(f"unknown device {name!r}; use one of: {', '.join(DEVICES)}")
+    return name
+
+
+def resolve_device(name: str = "auto") -> str:
+    import torch
+
+    name = check_device_name(name)
     has_mps = getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
@@ -179,19 +213,24 @@ class Runtime:
     """Flow and HiFiGAN over a batch's groups at once; None: on CUDA only (on 2 CPU cores it
     was no faster than group by group, measured)."""
 
-    def check(self, device: str) -> Runtime:
-        """Validate against the resolved device; `auto` dtype becomes a concrete one."""
-        import torch
-
+    def check_flags(self) -> Runtime:
+        """What needs no device (nor torch): values out of range or unknown."""
         if self.threads is not None and not 1 <= self.threads <= 1024:
             raise BadInput("--threads must be >= 1")
         if self.quantize not in QUANTIZE:
             raise BadInput(f"--quantize must be one of: {', '.join(QUANTIZE)}")
+        if self.dtype.lower() not in DTYPES:
+            raise BadInput(f"--dtype must be one of: {', '.join(DTYPES)}")
+        return self
+
+    def check(self, device: str) -> Runtime:
+        """Validate against the resolved device; `auto` dtype becomes a concrete one."""
+        import torch
+
+        self.check_flags()
         if self.quantize == "int8" and device != "cpu":
             raise BadInput("--quantize int8 is for CPU; on a GPU use --dtype bfloat16")
         dtype = self.dtype.lower()
-        if dtype not in DTYPES:
-            raise BadInput(f"--dtype must be one of: {', '.join(DTYPES)}")
         if dtype == "auto":
             bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
             dtype = "bfloat16" if bf16 else "float32"

@@ -1,21 +1,19 @@
-"""Where finished audio goes. Files are written atomically: temp file beside the target, then
-rename, so an interrupted run never leaves a half-written file under the target name."""
+"""Where finished audio goes. Files are written atomically (`atomic.atomic_write`), so an
+interrupted run never leaves a half-written file under the target name."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from chatterbox_cli.atomic import atomic_write
 from chatterbox_cli.errors import BadInput
 
 FORMATS = ("wav", "flac", "mp3", "opus", "ogg")
 SUBTYPES = ("PCM_16", "FLOAT")
-TEMP_PREFIX = ".chatterbox-"
 CONTAINERS = {
     "wav": ("WAV", None),
     "flac": ("FLAC", "PCM_16"),
@@ -85,30 +83,14 @@ def write_file(
     into the file (WAV INFO, FLAC/Vorbis comments, ID3) as `software` and `comment` text."""
     import soundfile as sf
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=TEMP_PREFIX, suffix=fmt.suffix + ".part", dir=path.parent
-    )
-    tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_write(path, overwrite, suffix=fmt.suffix + ".part") as fh:
             with sf.SoundFile(fh, "w", sr, 1, **fmt.soundfile_args()) as out:
                 for key, value in (tags or {}).items():
                     setattr(out, key, value)
                 out.write(wav)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise BadInput(f"{path} already exists; pass --overwrite to replace it") from None
-            tmp.unlink()
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+    except FileExistsError:
+        raise BadInput(f"{path} already exists; pass --overwrite to replace it") from None
     return path
 
 

@@ -29,6 +29,10 @@ class FileReport:
         return asdict(self)
 
 
+DECODER_NOISE = (b"Xing stream size off",)
+"""What mpg123 (inside libsndfile) prints on file descriptor 2 about a cut MP3: we say it."""
+
+
 def detector():
     from chatterbox_cli.runtime import upstream_quiet
 
@@ -43,14 +47,20 @@ def check_file(path: Path, marker) -> FileReport:
     import soundfile as sf
 
     from chatterbox_cli import provenance
-    from chatterbox_cli.runtime import upstream_quiet
+    from chatterbox_cli.integrity import truncation
+    from chatterbox_cli.runtime import dropping_stderr_lines, upstream_quiet
 
     report = FileReport(str(path))
     try:
-        wav, sr = sf.read(str(path), dtype="float32", always_2d=True)
-        report.provenance = provenance.read(path)
+        with dropping_stderr_lines(DECODER_NOISE):
+            declared = sf.info(str(path)).frames
+            wav, sr = sf.read(str(path), dtype="float32", always_2d=True)
+            report.provenance = provenance.read(path)
     except Exception as exc:  # unreadable or damaged: reported, not raised
         report.error = f"unreadable: {' '.join(str(exc).split()) or type(exc).__name__}"
+        return report
+    report.error = truncation(path, declared, len(wav))
+    if report.error:
         return report
     mono = wav.mean(axis=1)
     report.sample_rate, report.duration_s = sr, round(len(mono) / sr, 3)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from chatterbox_cli.atomic import atomic_write
 from chatterbox_cli.errors import VoiceError
 from chatterbox_cli.loading import torch_load
 
@@ -178,13 +179,8 @@ def save_cached(conds, path: Path, meta: VoiceMeta) -> Path:
     cpu = conds.to("cpu")
     t3_fields = {k: v for k, v in cpu.t3.__dict__.items() if k != "cond_prompt_speech_emb"}
     t3_fields["cond_prompt_speech_emb"] = None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        torch.save({"t3": t3_fields, "gen": cpu.gen, "meta": asdict(meta)}, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path) as fh:
+        torch.save({"t3": t3_fields, "gen": cpu.gen, "meta": asdict(meta)}, fh)
     return path
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,20 @@ def interruptible() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def pytest_configure(config):
+    """Ray's temp root for this test session (RAY_TMPDIR; short, for its socket paths),
+    inherited by every Ray the tests start, in process or not. Ray notes a cluster's address in
+    <root>/ray, so that folder is made here: no test relies on a /tmp/ray left by another run."""
+    root = Path(tempfile.mkdtemp(prefix="cbx-ray-", dir="/tmp"))
+    (root / "ray").mkdir()
+    os.environ["RAY_TMPDIR"] = config.ray_root = str(root)
+
+
+def pytest_unconfigure(config):
+    if getattr(config, "ray_root", None):
+        shutil.rmtree(config.ray_root, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(items):
@@ -85,6 +101,16 @@ def cli(monkeypatch, voices_dir):
         return runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
 
     return invoke
+
+
+def plain_mode(folder: Path) -> int:
+    """The permission bits a plain write gives a new file in `folder` (0666 less the umask):
+    what every finished output must have."""
+    probe = folder / ".plain-write-probe"
+    probe.write_bytes(b"")
+    mode = probe.stat().st_mode & 0o777
+    probe.unlink()
+    return mode
 
 
 @contextlib.contextmanager

@@ -6,11 +6,12 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import interruptible
+from conftest import interruptible, plain_mode
 
 from chatterbox_cli import batch as job
 from chatterbox_cli import batch_inputs as inputs
@@ -152,6 +153,7 @@ def test_tricky_csv_end_to_end(cli, checkpoint, tmp_path):
         if rec["status"] == "ok":
             info = sf.info(rec["output"])
             assert (info.samplerate, info.channels) == (24000, 1)
+            assert Path(rec["output"]).stat().st_mode & 0o777 == plain_mode(outdir)
             assert rec["audio_s"] > 0 and rec["speech_tokens"] == 6  # one group each
     assert next(r for r in records if r["name"] == "multi")["extra"] == {"mood": "calm"}
 

@@ -6,6 +6,7 @@ import numpy as np
 import pyloudnorm
 import pytest
 import soundfile as sf
+from conftest import plain_mode
 
 TOKENS = ("--max-new-tokens", "40")
 
@@ -155,6 +156,7 @@ def test_voice_cache_round_trip(cli, checkpoint, tmp_path, reference_wav, voices
     record = json.loads(r.stdout)
     cached = voices_dir / "narrator.pt"
     assert record["path"] == str(cached) and cached.is_file()
+    assert cached.stat().st_mode & 0o777 == plain_mode(voices_dir)
     assert record["model"] == "turbo" and record["duration_s"] == pytest.approx(6.5)
 
     import torch

@@ -24,13 +24,15 @@ RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}
 
 @pytest.fixture(scope="module")
 def cluster():
-    """One Ray session for the module: short temp dir (socket paths <= 107 bytes), no
-    dashboard, small object stores."""
+    """One Ray session for the module in the test session's own Ray root (conftest's
+    RAY_TMPDIR: short, for socket paths <= 107 bytes; the `ray` folder in it is where Ray also
+    notes the cluster's address), no dashboard, small object stores."""
     os.environ.update(RAY_ENV)
     from ray.cluster_utils import Cluster
 
     node = dict(num_cpus=1, object_store_memory=150 * 2**20, include_dashboard=False)
-    c = Cluster(initialize_head=True, head_node_args={**node, "temp_dir": "/tmp/cbx-ray"})
+    temp_dir = str(Path(os.environ["RAY_TMPDIR"]) / "ray")
+    c = Cluster(initialize_head=True, head_node_args={**node, "temp_dir": temp_dir})
     gpu_node = c.add_node(**node, num_gpus=1)
     c.wait_for_nodes()
     c.gpu_node_id = gpu_node.node_id
@@ -44,8 +46,9 @@ def text_file(tmp_path: Path, lines=LINES) -> str:
     return str(path)
 
 
-def driver(*args, checkpoint) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k not in ("CHATTERBOX_DEBUG", "RAY_ADDRESS")}
+def driver(*args, checkpoint, unset=(), **extra_env) -> subprocess.Popen:
+    drop = ("CHATTERBOX_DEBUG", "RAY_ADDRESS", *unset)
+    env = {k: v for k, v in os.environ.items() if k not in drop} | extra_env
     return subprocess.Popen(
         [sys.executable, "-m", "chatterbox_cli", "batch", *map(str, args)]
         + ["--model-dir", str(checkpoint), *TOKENS],
@@ -87,6 +90,18 @@ def wait_for(predicate, timeout=300):
             return found
         time.sleep(0.2)
     raise AssertionError("timed out")
+
+
+def test_joining_a_cluster_that_is_not_there_is_one_line(checkpoint, tmp_path):
+    """First in the module: `auto` also joins any Ray running on this machine (Ray looks for
+    its processes), so this runs before the module's cluster starts."""
+    empty = tmp_path / "ray-root"  # a machine where Ray never ran: no ray_current_cluster
+    args = (text_file(tmp_path, LINES[:1]), "-d", tmp_path / "out", "--executor", "ray")
+    proc = driver(*args, "--ray-address", "auto", checkpoint=checkpoint, RAY_TMPDIR=str(empty))
+    code, _, err = finish(proc, timeout=120)
+    assert code == 1, err
+    assert "no Ray cluster found at --ray-address auto" in err and "ray start --head" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
 
 
 def test_ray_and_local_give_the_same_files_and_records(cli, checkpoint, cluster, tmp_path):
@@ -172,7 +187,12 @@ def test_embedded_cluster_finishes_a_job_started_locally(cli, checkpoint, tmp_pa
     first = cli("batch", text_file(tmp_path, LINES[:2]), "-d", outdir, "--model-dir", checkpoint,
                 *TOKENS)  # fmt: skip
     assert first.exit_code == 0, first.output
-    proc = driver(text_file(tmp_path), "-d", outdir, "--executor", "ray", checkpoint=checkpoint)
+    deep = tmp_path / "a-temporary-folder-as-deep-as-some-systems-make-them"
+    deep.mkdir()
+    # Ray's default root is then $TMPDIR/ray, too deep for its sockets: the executor must
+    # pick a folder that works, on a machine where Ray never ran.
+    proc = driver(text_file(tmp_path), "-d", outdir, "--executor", "ray", checkpoint=checkpoint,
+                  unset=("RAY_TMPDIR",), TMPDIR=str(deep))  # fmt: skip
     code, _, err = finish(proc)
     assert code == 0, err
     assert f"2 of {len(LINES)} item(s) already done" in err

@@ -1,10 +1,14 @@
 """Formats (WAV, FLAC, MP3, Ogg/Opus), provenance inside the files, and `chatterbox verify`."""
 
 import json
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import plain_mode
 
 from chatterbox_cli import provenance
 from chatterbox_cli.random_checkpoint import reference_clip
@@ -36,6 +40,7 @@ def made(tmp_path_factory, checkpoint):
 @pytest.mark.parametrize("suffix", ["wav", "flac", "mp3", "opus"])
 def test_each_format_is_watermarked_and_records_what_made_it(cli, made, suffix):
     path, report = made[suffix]
+    assert path.stat().st_mode & 0o777 == plain_mode(path.parent)  # not mkstemp's 0600
     info = sf.info(str(path))
     assert info.samplerate == 24000 and info.frames > 0
     assert info.format == {"wav": "WAV", "flac": "FLAC", "mp3": "MP3", "opus": "OGG"}[suffix]
@@ -50,6 +55,36 @@ def test_each_format_is_watermarked_and_records_what_made_it(cli, made, suffix):
     checked = json.loads(r.stdout.splitlines()[0])
     assert checked["ok"] and checked["watermark"] >= 0.5
     assert checked["provenance"] == inside
+
+
+def test_verify_fails_truncated_files_and_says_why(made, tmp_path):
+    """Cut copies of each format: the decoders read them without complaint, verify must not.
+    A subprocess, so that what libraries print on file descriptor 2 would show."""
+    cuts = []
+    for suffix, (path, _) in made.items():
+        data = path.read_bytes()
+        for n, size in enumerate((3000, len(data) // 2, len(data) - 3)):
+            cut = tmp_path / f"cut{n}.{suffix}"
+            cut.write_bytes(data[:size])
+            cuts.append(cut)
+    r = subprocess.run(
+        [sys.executable, "-m", "chatterbox_cli", "verify", "--json", *map(str, cuts)],
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    *reports, summary = [json.loads(line) for line in r.stdout.splitlines()]
+    assert summary["failed"] == len(cuts) == len(reports)
+    for rep in reports:
+        assert not rep["ok"] and re.match(r"(truncated|unreadable)", rep["error"]), rep
+    first = next(rep for rep in reports if rep["path"].endswith("cut0.wav"))
+    frames = sf.info(str(made["wav"][0])).frames
+    said = re.fullmatch(
+        r"truncated: header says ([\d,]+) frames, file holds ([\d,]+)", first["error"]
+    )
+    assert said, first
+    promised, held = (int(x.replace(",", "")) for x in said.groups())
+    assert promised == frames and 0 < held < 1500  # 3,000 bytes of 16-bit samples at most
+    assert "Traceback" not in r.stderr and "Warning" not in r.stderr and "Xing" not in r.stderr
 
 
 def test_streams_stay_wav_and_say_so(cli, checkpoint):
