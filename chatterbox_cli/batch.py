@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chatterbox_cli.batch_inputs import BatchItem
+from chatterbox_cli.atomic import TEMP_PREFIX
+from chatterbox_cli.batch_inputs import BatchItem, knob_columns
 from chatterbox_cli.errors import BadInput
-from chatterbox_cli.sinks import TEMP_PREFIX
 
 MANIFEST = "manifest.jsonl"
 JOURNALS = ".journal-chatterbox"
@@ -250,12 +250,8 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
         except Exception as exc:  # a bad voice fails this row, not the job
             fail(item, path, exc)
             continue
-        sampling = replace(
-            cfg.opts.sampling,
-            **{k: v for k, v in item.overrides.items() if k != "lufs"},
-        )
         try:
-            sampling.check()
+            sampling = engine.family.sampling(cfg.opts.sampling, str, **knob_columns(item))
         except BadInput as exc:
             fail(item, path, exc)
             continue

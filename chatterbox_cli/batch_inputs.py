@@ -186,24 +186,24 @@ def read_inputs(
     return items, invalid
 
 
-def unused_knobs(items: list[BatchItem], family) -> tuple[list[BatchItem], list[InvalidRow]]:
-    """Rows that set a sampling column the model does not use are invalid (as the flags are)."""
-    from chatterbox_cli.families import users
-
+def sampling_columns(items: list[BatchItem], family) -> tuple[list[BatchItem], list[InvalidRow]]:
+    """Rows whose sampling columns the model does not use, or out of range, are invalid: the
+    same check as the flags (`Family.sampling`), before anything loads."""
     keep: list[BatchItem] = []
     invalid: list[InvalidRow] = []
     for item in items:
-        unused = [k for k in item.overrides if k != "lufs" and k not in family.knobs]
-        if unused:
-            knob = unused[0]
-            reason = (
-                f"{knob} is not used by the {family.name} model "
-                f"(models that use it: {', '.join(users(knob))})"
-            )
-            invalid.append(InvalidRow(item.source, item.line, reason))
+        try:
+            family.sampling(spell=str, **knob_columns(item))
+        except BadInput as exc:
+            invalid.append(InvalidRow(item.source, item.line, str(exc)))
         else:
             keep.append(item)
     return keep, invalid
+
+
+def knob_columns(item: BatchItem) -> dict[str, float | int]:
+    """The row's sampling columns (its overrides but `lufs`)."""
+    return {k: v for k, v in item.overrides.items() if k != "lufs"}
 
 
 def languages(

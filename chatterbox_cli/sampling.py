@@ -7,6 +7,7 @@ ignores them, so a user would think `--top-k` changed a Standard run).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 from chatterbox_cli.errors import BadInput
@@ -24,21 +25,22 @@ class SamplingParams:
     cfg_weight: float = 0.5
     exaggeration: float = 0.5
 
-    def check(self) -> SamplingParams:
-        if not self.temperature > 0:
-            raise BadInput("--temperature must be > 0")
-        if not 0 < self.top_p <= 1:
-            raise BadInput("--top-p must be in (0, 1]")
-        if self.top_k < 0:
-            raise BadInput("--top-k must be >= 0 (0 disables it)")
-        if not self.repetition_penalty > 0:
-            raise BadInput("--repetition-penalty must be > 0")
-        if not 0 <= self.min_p <= 1:
-            raise BadInput("--min-p must be in [0, 1] (0 disables it)")
-        if not 0 <= self.cfg_weight <= 10:
-            raise BadInput("--cfg-weight must be in [0, 10] (0 turns guidance off)")
-        if not 0 <= self.exaggeration <= 2:
-            raise BadInput("--exaggeration must be in [0, 2] (0.5 is neutral)")
+    def check(self, spell: Callable[[str], str] | None = None) -> SamplingParams:
+        """Refuse values out of range; `spell` names a knob as the user gave it (CLI flag by
+        default, batch column or request field)."""
+        name = spell or flag
+        bounds = (
+            ("temperature", self.temperature > 0, "must be > 0"),
+            ("top_p", 0 < self.top_p <= 1, "must be in (0, 1]"),
+            ("top_k", self.top_k >= 0, "must be >= 0 (0 disables it)"),
+            ("repetition_penalty", self.repetition_penalty > 0, "must be > 0"),
+            ("min_p", 0 <= self.min_p <= 1, "must be in [0, 1] (0 disables it)"),
+            ("cfg_weight", 0 <= self.cfg_weight <= 10, "must be in [0, 10] (0 turns guidance off)"),
+            ("exaggeration", 0 <= self.exaggeration <= 2, "must be in [0, 2] (0.5 is neutral)"),
+        )
+        for knob, ok, rule in bounds:
+            if not ok:
+                raise BadInput(f"{name(knob)} {rule}")
         return self
 
 

@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 
 from chatterbox_cli.errors import ChatterboxError
+from chatterbox_cli.provenance import tags as provenance_tags
 from chatterbox_cli.server_session import (
     RESPONSE_FORMATS,
     Exists,
@@ -31,6 +32,8 @@ from chatterbox_cli.server_session import (
 )
 
 log = logging.getLogger("chatterbox.serve")
+PROVENANCE_HEADER = "X-Chatterbox-Provenance"
+"""A buffered reply's provenance record (JSON), also for `pcm`, which has no tags inside."""
 
 
 @dataclass(frozen=True)
@@ -161,11 +164,13 @@ def create_app(engine, options: ServeOptions = ServeOptions(), default_voice=Non
             try:
                 rest = [first] + [c async for c in chunks]
                 audio = await post(finish, engine, syn.plan, rest)
-                body = await post(encode, audio, sr, syn.plan.fmt)
+                made = syn.plan.provenance
+                body = await post(encode, audio, sr, syn.plan.fmt, provenance_tags(made))
             except Exception as exc:
                 return fail("speech", exc)
             metrics.done("speech", syn.stats())
-            return Response(body, media_type=RESPONSE_FORMATS[syn.plan.fmt])
+            headers = {PROVENANCE_HEADER: json.dumps(made, sort_keys=True, separators=(",", ":"))}
+            return Response(body, media_type=RESPONSE_FORMATS[syn.plan.fmt], headers=headers)
         sse = req.stream_format == "sse"
         kind = "text/event-stream" if sse else RESPONSE_FORMATS[syn.plan.fmt]
         return StreamingResponse(streamed(syn, first, chunks, sse), media_type=kind)

@@ -13,13 +13,14 @@ import struct
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from chatterbox_cli.errors import BadInput, ChatterboxError, VoiceError
+from chatterbox_cli.sampling import KNOBS
 
 RESPONSE_FORMATS = {"wav": "audio/wav", "mp3": "audio/mpeg", "opus": "audio/ogg",
                     "flac": "audio/flac", "pcm": "audio/pcm"}  # fmt: skip
@@ -53,6 +54,7 @@ class Speech(BaseModel):
     temperature: float | None = None
     top_p: float | None = None
     top_k: int | None = None
+    min_p: float | None = None
     repetition_penalty: float | None = None
     exaggeration: float | None = None
     cfg_weight: float | None = None
@@ -70,31 +72,34 @@ class Plan:
     jobs: list
     opts: object
     """pipeline.RenderOptions: pause and loudness target, as `say` uses them."""
+    provenance: dict
+    """What made the reply, as `say` records it in its files."""
 
 
 class Voices:
     """Cached voices by name, loaded once each (reloaded when the file changes) and kept on
-    the engine's device with their T3 prefix; never a path, so clients can't read files."""
+    the engine's device with their T3 prefix, with the id provenance gives them; never a path,
+    so clients can't read files."""
 
     def __init__(self, engine, default=None):
         self.engine = engine
         self.default = default
-        self.loaded: dict[str, tuple[float, object]] = {}
-        self.default_conds = None
+        self.loaded: dict[str, tuple[float, object, str]] = {}
+        self.default_voice: tuple[object, str] | None = None
 
-    def conds(self, name: str | None, lock):
+    def get(self, name: str | None, lock) -> tuple[object, str]:
+        """(conditionals, provenance voice id) for a request's `voice`."""
         from chatterbox_cli import voices
-        from chatterbox_cli.pipeline import conditionals
 
         name = (name or "").strip()
         if name.lower() in DEFAULT_VOICES:
-            if self.default_conds is not None:
-                return self.default_conds
+            if self.default_voice is not None:
+                return self.default_voice
             with lock:
-                if self.default_conds is None:
+                if self.default_voice is None:
                     spec = self.default or voices.resolve(None, self.engine.source.kind)
-                    self.default_conds = conditionals(self.engine, spec)
-                return self.default_conds
+                    self.default_voice = self._prepare(spec)
+                return self.default_voice
         path = voices.voices_dir() / f"{name}.pt"
         if "/" in name or "\\" in name or name.startswith(".") or not path.is_file():
             raise VoiceError(f"unknown voice {name!r}; GET /v1/audio/voices lists the voices")
@@ -102,8 +107,14 @@ class Voices:
         if name not in self.loaded or self.loaded[name][0] != mtime:
             with lock:
                 spec = voices.resolve(str(path), self.engine.source.kind)
-                self.loaded[name] = (mtime, conditionals(self.engine, spec))
-        return self.loaded[name][1]
+                self.loaded[name] = (mtime, *self._prepare(spec))
+        return self.loaded[name][1:]
+
+    def _prepare(self, spec) -> tuple[object, str]:
+        from chatterbox_cli.pipeline import conditionals
+        from chatterbox_cli.provenance import voice_id
+
+        return conditionals(self.engine, spec), voice_id(spec, self.engine.model_dir)
 
 
 def plan(engine, req: Speech, voices: Voices, max_text_chars: int, lock, streaming=False) -> Plan:
@@ -114,6 +125,7 @@ def plan(engine, req: Speech, voices: Voices, max_text_chars: int, lock, streami
     from chatterbox_cli.batched import Job
     from chatterbox_cli.chunk import auto_max_tokens
     from chatterbox_cli.pipeline import RenderOptions
+    from chatterbox_cli.provenance import record
     from chatterbox_cli.text import split_groups
 
     fmt = req.response_format.lower()
@@ -136,10 +148,8 @@ def plan(engine, req: Speech, voices: Voices, max_text_chars: int, lock, streami
     groups = split_groups(req.input, short_first=streaming, lang=family.language(req.language))
     if not groups:
         raise BadInput("input is empty; give some words to speak")
-    fields = ("temperature", "top_p", "top_k", "repetition_penalty", "exaggeration", "cfg_weight")
-    knobs = {k: getattr(req, k) for k in fields if getattr(req, k) is not None}
-    sampling = replace(family.defaults, **knobs).check()
-    conds = voices.conds(req.voice, lock)
+    sampling = family.sampling(spell=str, **{k: getattr(req, k) for k in KNOBS})
+    conds, voice_id = voices.get(req.voice, lock)
     jobs = [
         Job(
             g,
@@ -150,7 +160,11 @@ def plan(engine, req: Speech, voices: Voices, max_text_chars: int, lock, streami
         )
         for g in groups
     ]
-    return Plan(fmt, groups, jobs, RenderOptions(sampling=sampling, seed=req.seed).check())
+    opts = RenderOptions(sampling=sampling, seed=req.seed).check()
+    made = record(
+        engine, voice=voice_id, seed=req.seed, sampling=sampling, text=req.input, cfm_steps=None
+    )
+    return Plan(fmt, groups, jobs, opts, made)
 
 
 class TooLong(BadInput):
@@ -249,9 +263,9 @@ def finish(engine, plan: Plan, chunks: list) -> np.ndarray:
     return marked
 
 
-def encode(audio, sr: int, fmt: str) -> bytes:
-    """A whole response body in `fmt`."""
-    enc = StreamEncoder(fmt, sr, streaming=False)
+def encode(audio, sr: int, fmt: str, tags: dict | None = None) -> bytes:
+    """A whole response body in `fmt`, with `tags` inside (not in raw `pcm`), as `say` writes."""
+    enc = StreamEncoder(fmt, sr, streaming=False, tags=tags)
     return enc.feed(audio) + enc.close()
 
 
@@ -263,7 +277,7 @@ class StreamEncoder:
     sending what it appends (the header fields it patches at the end, such as FLAC's total
     length, stay "unknown" in a stream, which decoders accept)."""
 
-    def __init__(self, fmt: str, sr: int, streaming: bool = True):
+    def __init__(self, fmt: str, sr: int, streaming: bool = True, tags: dict | None = None):
         import soundfile as sf
 
         from chatterbox_cli.sinks import AudioFormat
@@ -284,6 +298,8 @@ class StreamEncoder:
             self.file = sf.SoundFile(
                 self.buf, "w", sr, 1, **AudioFormat(fmt).check().soundfile_args()
             )
+            for key, value in (tags or {}).items():
+                setattr(self.file, key, value)
 
     def feed(self, audio: np.ndarray) -> bytes:
         self.file.write(np.asarray(audio, dtype=np.float32))

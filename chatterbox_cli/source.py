@@ -4,6 +4,7 @@ one-line errors for offline, gated and missing cases)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +26,11 @@ class ModelSource:
         return str(self.model_dir) if self.model_dir else f"hf://{self.family.hub_repo}"
 
     def check(self) -> None:
-        """Fail fast (before any heavy import) on a model dir that can't be a checkpoint."""
+        """Fail fast (before any heavy import) when the weights can't be had: a model dir that
+        can't be a checkpoint, or hub weights neither in the cache nor downloadable."""
         family = self.family
         if self.model_dir is None:
+            hub_available(self.kind)
             return
         d = self.model_dir
         if not d.is_dir():
@@ -71,10 +74,9 @@ def hub_cached(kind: str = "turbo") -> bool:
     return not get(kind).missing_files(path)
 
 
-def hub_snapshot(source: ModelSource) -> Path:
-    """Upstream `from_pretrained`'s download (same files), mapped to one-line errors."""
+def hub_errors() -> tuple[type[BaseException], ...]:
+    """What the hub client raises when the weights can't be had (offline, unreachable, refused)."""
     from huggingface_hub import errors as hf_errors
-    from huggingface_hub import snapshot_download
 
     expected = (
         hf_errors.LocalEntryNotFoundError,
@@ -87,6 +89,36 @@ def hub_snapshot(source: ModelSource) -> Path:
         import httpx
 
         expected = (*expected, httpx.TransportError)
+    return expected
+
+
+@functools.cache
+def hub_available(kind: str) -> None:
+    """Raise at once (no torch imported yet) unless the family's hub weights are cached whole or
+    the hub answers for them: offline with nothing cached, a newcomer hears so in a second,
+    not after the model libraries load. Remembered per process once it passes."""
+    from huggingface_hub import constants, model_info
+
+    if hub_cached(kind):
+        return
+    source = ModelSource(kind)
+    if constants.HF_HUB_OFFLINE:
+        from huggingface_hub.errors import OfflineModeIsEnabled
+
+        raise _hub_error(OfflineModeIsEnabled("HF_HUB_OFFLINE is set"), source)
+    try:
+        model_info(source.family.hub_repo, token=os.getenv("HF_TOKEN") or None, timeout=10)
+    except hub_errors() as exc:
+        raise _hub_error(exc, source) from exc
+    except OSError as exc:
+        raise _hub_error(exc, source) from exc
+
+
+def hub_snapshot(source: ModelSource) -> Path:
+    """Upstream `from_pretrained`'s download (same files), mapped to one-line errors."""
+    from huggingface_hub import snapshot_download
+
+    expected = hub_errors()
     try:
         return Path(
             snapshot_download(

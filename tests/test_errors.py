@@ -159,11 +159,13 @@ def test_a_legacy_pickle_voice_gives_one_line_and_no_torch_warning(cli, outdir, 
     [("turbo", "ResembleAI/chatterbox-turbo"), ("standard", "ResembleAI/chatterbox ")],
 )
 def test_hub_offline_names_the_fixes(tmp_path, model, repo):
+    """Told before torch or upstream chatterbox is imported (they take seconds): `-X importtime`
+    lists every module the command imported."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
     env.pop("CHATTERBOX_MODEL_DIR", None)
-    cmd = [sys.executable, "-m", "chatterbox_cli", "say", "Hi.", "--model", model]
+    cmd = [sys.executable, "-X", "importtime", "-m", "chatterbox_cli", "say", "Hi.", "--model"]
     r = subprocess.run(
-        [*cmd, "-o", str(tmp_path / "o.wav")],
+        [*cmd, model, "-o", str(tmp_path / "o.wav")],
         env=env,
         capture_output=True,
         text=True,
@@ -171,7 +173,11 @@ def test_hub_offline_names_the_fixes(tmp_path, model, repo):
         stdin=subprocess.DEVNULL,
     )
     assert r.returncode == 1, r.stderr
-    lines = r.stderr.strip().splitlines()
+    imported = {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines()
+                if line.startswith("import time:")}  # fmt: skip
+    assert "chatterbox_cli.cli" in imported
+    assert not {"torch", "chatterbox", "transformers", "perth"} & imported
+    lines = [line for line in r.stderr.strip().splitlines() if not line.startswith("import time")]
     assert lines[-1].startswith("error:") and "Traceback" not in r.stderr
     for needle in ("--model-dir", "HF_HOME", "online", repo):
         assert needle in lines[-1]

@@ -53,10 +53,12 @@ def test_runtime_checks():
         Runtime(quantize="int8").check("cuda")
 
 
-def test_runtime_flags_fail_before_loading(cli):
+def test_runtime_flags_fail_before_loading(cli, checkpoint):
     r = cli("say", "Hi.", "--quantize", "int4", "-o", "x.wav")
     assert r.exit_code == 2 and "--quantize must be one of" in r.stderr
-    r = cli("batch", "-", "-d", "out", "--dtype", "float16", input="Hello.\n")
+    # What depends on the device is checked once the weights are found, still before loading.
+    args = ("batch", "-", "-d", "out", "--dtype", "float16", "--model-dir", checkpoint)
+    r = cli(*args, input="Hello.\n")
     assert r.exit_code == 2 and "--device cuda" in r.stderr
 
 

@@ -1,7 +1,9 @@
 """`chatterbox serve`, first slice: a real uvicorn server on loopback around the session's
 engine (random-weight Turbo), real HTTP with httpx."""
 
+import hashlib
 import io
+import json
 import socket
 import time
 
@@ -11,6 +13,7 @@ import pytest
 import soundfile as sf
 from conftest import serving
 
+from chatterbox_cli import provenance
 from chatterbox_cli.verify import WATERMARK_MIN, detector
 
 TOKEN = "s3cret"
@@ -24,12 +27,31 @@ def server(engine):
 
 
 @pytest.mark.parametrize("fmt", ["wav", "flac", "mp3", "opus"])
-def test_speech_in_each_format_is_watermarked_at_the_target(server, fmt):
+def test_speech_in_each_format_is_watermarked_and_says_what_made_it(server, fmt, tmp_path):
     r = server.post("/v1/audio/speech", json={**BODY, "response_format": fmt})
     assert r.status_code == 200, r.text
     audio, sr = sf.read(io.BytesIO(r.content), dtype="float32")
     assert sr == 24000 and len(audio) > 0
     assert detector().get_watermark(audio, sample_rate=sr) >= WATERMARK_MIN
+    saved = tmp_path / f"reply.{fmt}"
+    saved.write_bytes(r.content)
+    made = json.loads(r.headers["x-chatterbox-provenance"])
+    assert provenance.read(saved) == made
+    assert made["model"] == "turbo" and made["seed"] == BODY["seed"]
+    assert made["text_sha256"] == hashlib.sha256(BODY["input"].encode()).hexdigest()[:16]
+
+
+def test_a_reply_carries_what_say_records_and_verify_reads_it(server, cli, checkpoint, tmp_path):
+    r = server.post("/v1/audio/speech", json={**BODY, "response_format": "wav"})
+    reply = tmp_path / "reply.wav"
+    reply.write_bytes(r.content)
+    same = ("--seed", BODY["seed"], "--max-new-tokens", BODY["max_new_tokens"], "--json")
+    said = cli("say", BODY["input"], "-o", tmp_path / "say.wav", "--model-dir", checkpoint, *same)
+    assert said.exit_code == 0, said.output
+    assert provenance.read(reply) == json.loads(said.stdout)["provenance"]
+    checked = cli("verify", reply, "--json")
+    assert checked.exit_code == 0, checked.output
+    assert json.loads(checked.stdout.splitlines()[0])["provenance"] == provenance.read(reply)
 
 
 def test_pcm_is_raw_16_bit_and_matches_wav(server):
@@ -38,6 +60,8 @@ def test_pcm_is_raw_16_bit_and_matches_wav(server):
     assert pcm.status_code == 200 and pcm.headers["content-type"] == "audio/pcm"
     samples, _ = sf.read(io.BytesIO(wav.content), dtype="int16")
     assert np.array_equal(np.frombuffer(pcm.content, "<i2"), samples)  # seeded: same audio
+    header = "x-chatterbox-provenance"  # raw PCM has no tags: the record comes as a header
+    assert json.loads(pcm.headers[header]) == json.loads(wav.headers[header])
 
 
 def test_health_is_open_and_the_rest_needs_the_token(server):

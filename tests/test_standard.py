@@ -184,6 +184,31 @@ def test_flags_the_model_does_not_use_fail_before_loading(cli, tmp_path):
     rows.write_text("text,top_k\nHello.,5\n")
     r = cli("batch", rows, "-d", tmp_path / "out", "--model", "standard", "--model-dir", missing)
     assert r.exit_code == 2 and "rows.csv:2: top_k is not used by the standard" in r.stderr
+    rows.write_text("text,min_p\nHello.,1.5\n")  # out of range: refused before loading too
+    r = cli("batch", rows, "-d", tmp_path / "out", "--model", "standard", "--model-dir", missing)
+    assert r.exit_code == 2 and "rows.csv:2: min_p must be in [0, 1]" in r.stderr
+
+
+def test_a_standard_server_checks_sampling_as_the_cli_does(std):
+    """One check for flags, batch columns and request fields: top_k is refused on Standard
+    (upstream would ignore it), min_p is taken, and values out of range are a 400."""
+    import httpx
+    from conftest import serving
+
+    body = {"input": "Hello.", "seed": 2, "max_new_tokens": 6, "response_format": "wav"}
+    with serving(std) as url, httpx.Client(base_url=url, timeout=300) as client:
+        for extra, needle in (
+            ({"top_k": 5}, "top_k is not used by the standard model"),
+            ({"min_p": 1.5}, "min_p must be in [0, 1]"),
+            ({"cfg_weight": -1}, "cfg_weight must be in [0, 10]"),
+        ):
+            r = client.post("/v1/audio/speech", json={**body, **extra})
+            assert r.status_code == 400 and needle in r.json()["error"]["message"], r.text
+        r = client.post("/v1/audio/speech", json={**body, "min_p": 0.1, "exaggeration": 0.8})
+        assert r.status_code == 200, r.text
+        made = json.loads(r.headers["x-chatterbox-provenance"])
+        assert made["model"] == "standard"
+        assert made["sampling"]["min_p"] == 0.1 and made["sampling"]["exaggeration"] == 0.8
 
 
 def test_say_file_and_stream(cli, std, standard_checkpoint, tmp_path):

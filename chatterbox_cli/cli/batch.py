@@ -156,7 +156,7 @@ def batch(
         raise BadInput("--batch-size must be >= 1")
     stdin = getattr(sys.stdin, "buffer", None)
     items, invalid = batch_inputs.read_inputs(inputs, input_format, unit, stdin)
-    items, unused = batch_inputs.unused_knobs(items, family)
+    items, unused = batch_inputs.sampling_columns(items, family)
     items, unspoken = batch_inputs.languages(items, family, language)
     invalid += unused + unspoken
     if invalid:

@@ -18,16 +18,18 @@ def checked_source(
     overlap: bool = False,
     batch_s3gen: bool | None = None,
 ):
-    """Validate --model/--model-dir/--device and the runtime flags before anything heavy."""
-    from chatterbox_cli.runtime import Runtime, resolve_device
+    """Validate --model/--model-dir/--device and the runtime flags before anything heavy: the
+    flags' values first, then the weights (before torch loads: seconds), then the device."""
+    from chatterbox_cli.runtime import Runtime, check_device_name, resolve_device
     from chatterbox_cli.source import ModelSource
 
     source = ModelSource(model, model_dir)
-    device = resolve_device(device)
-    runtime = Runtime(threads, quantize, dtype, fast_decode, overlap, batch_s3gen).check(device)
-    source.family.check_runtime(runtime)
+    asked = Runtime(threads, quantize, dtype, fast_decode, overlap, batch_s3gen).check_flags()
+    source.family.check_runtime(asked)
+    check_device_name(device)
     source.check()
-    return source, device, runtime
+    device = resolve_device(device)
+    return source, device, asked.check(device)
 
 
 def load(out: Output, source, device: str, runtime=None):

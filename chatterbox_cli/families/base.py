@@ -8,6 +8,7 @@ over upstream modules) -> `speech_tokens` (what S3Gen may see) + `tail_tokens` -
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -48,18 +49,25 @@ class Family:
     """The tokenizer method `generate()` calls, or None when it calls the tokenizer itself."""
     languages: ClassVar[tuple[str, ...]] = ("en",)
 
-    def sampling(self, **given: Any) -> SamplingParams:
-        """This family's defaults with the knobs given (None = not given); unused ones refused."""
+    def sampling(
+        self,
+        base: SamplingParams | None = None,
+        spell: Callable[[str], str] = flag,
+        **given: Any,
+    ) -> SamplingParams:
+        """`base` (this family's defaults) with the knobs given (None = not given), checked:
+        the one check for CLI flags, batch columns and server fields, each named by `spell`.
+        Knobs this family does not use are refused."""
         from chatterbox_cli.families import users
 
         for knob, value in given.items():
             if value is not None and knob not in self.knobs:
                 raise BadInput(
-                    f"{flag(knob)} is not used by the {self.name} model "
+                    f"{spell(knob)} is not used by the {self.name} model "
                     f"(models that use it: {', '.join(users(knob))}); drop it"
                 )
         chosen = {k: v for k, v in given.items() if v is not None}
-        return replace(self.defaults, **chosen).check()
+        return replace(base or self.defaults, **chosen).check(spell)
 
     def language(self, code: str | None):
         """The `languages.Language` for `code` (None: English), if this family speaks it."""
