@@ -146,7 +146,9 @@ def decode(
 ) -> Iterator[torch.Tensor]:
     """Yield sampled speech tokens, shape (B,), until stop or `max_new_tokens` samples.
 
-    The stop token is not yielded. `max_new_tokens` counts every sample, so it equals
+    The stop token is not yielded, except as the first sample: upstream checks for it only
+    from the second on (S3Gen never sees it: `Family.speech_tokens` keeps speech ids only).
+    `max_new_tokens` counts every sample, so it equals
     upstream's `max_gen_len + 1` (upstream samples once before its loop). With a `prefix`
     only the text and start token are prefilled (same result up to float rounding); with
     `fast`, a static KV cache is used where the sequence fits. Setting `cancel` ends the loop
@@ -208,7 +210,7 @@ def decode(
         sync(device)
         stats.decode_s += time.perf_counter() - t1
         stats.steps += 1
-        if torch.all(token == stop):
+        if step > 0 and torch.all(token == stop):  # upstream does not check its first sample
             stats.stopped = True
             break
         generated.append(token)
@@ -315,7 +317,7 @@ def decode_batch(
             drawn = drawn.masked_fill(torch.isneginf(scores).all(dim=-1), stop)
         taken = []
         for i, token in enumerate(drawn.tolist()):  # the step's one device-to-host copy
-            if done[i] or token == stop or rows[i].ended():
+            if done[i] or (token == stop and step > 0) or rows[i].ended():
                 done[i] = True
                 taken.append(False)
                 continue

@@ -2,17 +2,17 @@
 
 import numpy as np
 import pytest
-import torch
+from upstream_parity import (
+    FIRST_STOP_BIAS,
+    STOP,
+    STOP_BIAS,
+    assert_equals_upstream,
+    stop_bias,
+)
 
 from chatterbox_cli.sampling import SamplingParams
+from chatterbox_cli.t3_decode import decode
 from chatterbox_cli.text import TextGroup
-
-
-class NoWatermark:
-    """Test-only: lets us compare upstream's waveform before its watermark."""
-
-    def apply_watermark(self, wav, sample_rate):
-        return wav
 
 
 @pytest.mark.parametrize(
@@ -24,41 +24,31 @@ class NoWatermark:
     ids=["defaults", "no-temperature-no-penalty"],
 )
 def test_tokens_and_waveform_equal_upstream(engine, monkeypatch, params):
-    tts = engine.tts
-    monkeypatch.setattr(engine, "prefix_cache", False)  # upstream recomputes it per call
-    monkeypatch.setattr(engine, "overlap", False)  # upstream's RNG order: T3, S3Gen, T3, ...
-    text = "hello there: this is a parity check… with “quotes”"
-    cap = 12
-    seed = 1234
-    captured = {}
-    upstream_t3 = tts.t3.inference_turbo
+    tokens, stopped = assert_equals_upstream(engine, monkeypatch, params, cap=12)
+    assert len(tokens) == 12 and not stopped  # random weights never stopped early here
 
-    def capped(*args, **kwargs):
-        kwargs["max_gen_len"] = cap - 1  # upstream samples once before its loop
-        captured["tokens"] = upstream_t3(*args, **kwargs)
-        return captured["tokens"]
 
-    monkeypatch.setattr(tts.t3, "inference_turbo", capped)
-    monkeypatch.setattr(tts, "watermarker", NoWatermark())
-    monkeypatch.setattr(tts, "conds", engine.builtin_voice)
-    torch.manual_seed(seed)
-    upstream_wav = tts.generate(
-        text,
-        temperature=params.temperature,
-        top_p=params.top_p,
-        top_k=params.top_k,
-        repetition_penalty=params.repetition_penalty,
-    )[0].numpy()
-    upstream_tokens = captured["tokens"][0]
-    upstream_tokens = upstream_tokens[upstream_tokens < 6561].tolist()
+def test_the_stop_path_equals_upstream(engine, monkeypatch):
+    """With the stop token's bias raised, T3 stops on its own: both loops stop at the same step
+    and S3Gen renders the same tokens."""
+    with stop_bias(engine.tts.t3, STOP_BIAS):
+        tokens, stopped = assert_equals_upstream(engine, monkeypatch, SamplingParams(), cap=60)
+    assert stopped and 2 <= len(tokens) < 59
 
-    (chunk,) = engine.synthesize(
-        [TextGroup(0, text, 0)], engine.builtin_voice, params, max_new_tokens=cap, seed=seed
-    )
-    assert len(upstream_tokens) == cap  # random weights never stopped early here
-    assert chunk.speech_tokens == upstream_tokens
-    assert chunk.audio.shape == upstream_wav.shape
-    np.testing.assert_array_equal(chunk.audio, upstream_wav)
+
+def test_a_stop_as_the_first_sample_goes_on_as_upstream(engine, monkeypatch):
+    """Upstream checks for the stop token from its second sample on; a loop that stopped at the
+    first drew fewer samples, so S3Gen's noise (the same global RNG) differed (found by this
+    test). Batched decoding keeps the same rule."""
+    from chatterbox_cli.t3_decode import Row, decode_batch
+
+    with stop_bias(engine.tts.t3, FIRST_STOP_BIAS):
+        tokens, stopped = assert_equals_upstream(engine, monkeypatch, SamplingParams(), cap=60)
+        assert stopped and len(tokens) < 5
+        cond, ids = engine.builtin_voice.t3, engine.text_tokens("A first stop.")
+        alone = [int(t[0]) for t in decode(engine.tts.t3, cond, ids, SamplingParams(top_k=1), 20)]
+        (batched,) = decode_batch(engine.tts.t3, [Row(cond, ids, SamplingParams(top_k=1), 20)])
+    assert alone[0] == STOP and batched == alone  # greedy: the first sample is the stop token
 
 
 def test_same_seed_same_audio_other_seed_differs(engine):

@@ -1,0 +1,80 @@
+"""Our Turbo-architecture pipeline (Turbo, Nano) against upstream `ChatterboxTurboTTS.generate()`
+on the same model, seed and cap: the speech tokens and the waveform must be identical."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+
+from chatterbox_cli.text import TextGroup
+
+STOP = 6562
+"""Upstream T3's stop-speech token."""
+STOP_BIAS = 4.0
+"""Added to the stop token's logit bias: the random Turbo and Nano checkpoints then stop after
+28 and 5 tokens for the parity tests' text and seed (measured)."""
+FIRST_STOP_BIAS = 8.0
+"""So high that the first sample is already the stop token, which upstream does not honour
+(it checks from the second sample on): ours must go on as it does."""
+
+
+class NoWatermark:
+    """Test-only: lets us compare upstream's waveform before its watermark."""
+
+    def apply_watermark(self, wav, sample_rate):
+        return wav
+
+
+@contextlib.contextmanager
+def stop_bias(t3, bias: float):
+    """Random weights never emit the stop token; raising its bias in the speech head makes T3
+    stop on its own, so the stop branch of both loops is compared. Restored exactly after."""
+    saved = t3.speech_head.bias[STOP].item()
+    with torch.no_grad():
+        t3.speech_head.bias[STOP] += bias
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            t3.speech_head.bias[STOP] = saved
+
+
+def assert_equals_upstream(engine, monkeypatch, params, cap=12, seed=1234, text=None):
+    """Run upstream's `generate()` (its T3 capped at `cap` samples) and ours; assert equal
+    tokens, stop and samples. Returns (speech tokens, whether T3 stopped on its own)."""
+    tts = engine.tts
+    monkeypatch.setattr(engine, "prefix_cache", False)  # upstream recomputes it per call
+    monkeypatch.setattr(engine, "overlap", False)  # upstream's RNG order: T3, S3Gen, T3, ...
+    text = text or "hello there: this is a parity check… with “quotes”"
+    captured = {}
+    upstream_t3 = tts.t3.inference_turbo
+
+    def capped(*args, **kwargs):
+        kwargs["max_gen_len"] = cap - 1  # upstream samples once before its loop
+        captured["tokens"] = upstream_t3(*args, **kwargs)
+        return captured["tokens"]
+
+    monkeypatch.setattr(tts.t3, "inference_turbo", capped)
+    monkeypatch.setattr(tts, "watermarker", NoWatermark())
+    monkeypatch.setattr(tts, "conds", engine.builtin_voice)
+    torch.manual_seed(seed)
+    upstream_wav = tts.generate(
+        text,
+        temperature=params.temperature,
+        top_p=params.top_p,
+        top_k=params.top_k,
+        repetition_penalty=params.repetition_penalty,
+    )[0].numpy()
+    raw = captured["tokens"][0]  # upstream drops a final stop token
+    upstream_tokens = raw[raw < 6561].tolist()
+    upstream_stopped = len(raw) < cap
+    (chunk,) = engine.synthesize(
+        [TextGroup(0, text, 0)], engine.builtin_voice, params, max_new_tokens=cap, seed=seed
+    )
+    assert chunk.speech_tokens == upstream_tokens
+    assert chunk.stopped == upstream_stopped
+    assert chunk.audio.shape == upstream_wav.shape
+    np.testing.assert_array_equal(chunk.audio, upstream_wav)
+    return upstream_tokens, upstream_stopped
