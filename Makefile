@@ -26,6 +26,7 @@ lint: install
 
 checkpoint: install
 	$(BIN)/python -m chatterbox_cli.random_checkpoint .cache/random-turbo turbo
+	$(BIN)/python -m chatterbox_cli.random_checkpoint .cache/random-nano nano
 	$(BIN)/python -m chatterbox_cli.random_checkpoint .cache/random-standard standard
 	$(BIN)/python -m chatterbox_cli.random_checkpoint .cache/random-multilingual multilingual
 

@@ -31,7 +31,7 @@ def add_voice_routes(app, engine, options, state, fail) -> None:
                 "created": e.created,
             }  # fmt: skip
             for e in entries
-            if e.model == kind
+            if engine.source.family.reads_voices_of(e.model)
         ]
         return {"object": "list", "data": found}
 

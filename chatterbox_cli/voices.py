@@ -164,7 +164,7 @@ def load_cached(path: Path, model: str = "turbo", map_location: str = "cpu"):
         # families, which share it
         fits = [f.name for f in FAMILIES.values() if f.prompt_tokens == prompt.shape[-1]]
         made_for = model if model in fits else next(iter(fits), None)
-    if made_for is not None and made_for != model:
+    if made_for is not None and not FAMILIES[model].reads_voices_of(made_for):
         raise VoiceError(
             f"{path} was made for the {made_for} model, not {model}; re-create it with "
             f"`chatterbox voice cache REF.wav --model {model}` (keep the reference clip)"

@@ -15,9 +15,10 @@ from chatterbox_cli.random_checkpoint import build, reference_clip
 
 REPO = Path(__file__).resolve().parent.parent
 CHECKPOINT = Path(os.environ.get("CHATTERBOX_TEST_CHECKPOINT", REPO / ".cache" / "random-turbo"))
+NANO_CHECKPOINT = REPO / ".cache" / "random-nano"
 STANDARD_CHECKPOINT = REPO / ".cache" / "random-standard"
 MULTILINGUAL_CHECKPOINT = REPO / ".cache" / "random-multilingual"
-LAST = ("test_standard.py", "test_multilingual.py")
+LAST = ("test_nano.py", "test_standard.py", "test_multilingual.py")
 """Modules of another family run after the Turbo ones, in this order: each family is loaded
 once, in turn."""
 
@@ -52,6 +53,12 @@ def pytest_collection_modifyitems(items):
 def checkpoint() -> Path:
     """Built once (~30 s, ~3 GB) and reused by later sessions; see random_checkpoint.py."""
     return build(CHECKPOINT)
+
+
+@pytest.fixture(scope="session")
+def nano_checkpoint() -> Path:
+    """Nano's checkpoint (~1.8 GB: Turbo's files with a GPT-2 small T3), likewise built once."""
+    return build(NANO_CHECKPOINT, "nano")
 
 
 @pytest.fixture(scope="session")

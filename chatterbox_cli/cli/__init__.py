@@ -7,6 +7,7 @@ import typer
 from chatterbox_cli import __version__
 from chatterbox_cli.cli import batch as batch_cmd
 from chatterbox_cli.cli import bench as bench_cmd
+from chatterbox_cli.cli import models as models_cmd
 from chatterbox_cli.cli import say as say_cmd
 from chatterbox_cli.cli import serve as serve_cmd
 from chatterbox_cli.cli import verify as verify_cmd
@@ -24,6 +25,7 @@ app.command("batch")(batch_cmd.batch)
 app.command("bench")(bench_cmd.bench)
 app.command("verify")(verify_cmd.verify)
 app.command("serve")(serve_cmd.serve)
+app.command("models")(models_cmd.models)
 
 
 def _version(value: bool) -> None:

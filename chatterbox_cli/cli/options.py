@@ -15,8 +15,9 @@ ModelOpt = Annotated[
         "--model",
         "-m",
         envvar="CHATTERBOX_MODEL",
-        help="Model family: turbo (fast), standard (expressive, --exaggeration) or "
-        "multilingual (23 languages, --language).",
+        help="Model family: turbo (fast), nano (fastest, for CPUs), standard (expressive, "
+        "--exaggeration) or multilingual (23 languages, --language); `chatterbox models` lists "
+        "them.",
     ),
 ]
 LanguageOpt = Annotated[

@@ -9,10 +9,11 @@ from __future__ import annotations
 from chatterbox_cli.errors import BadInput
 from chatterbox_cli.families.base import SPEECH_VOCAB, Family
 from chatterbox_cli.families.multilingual import MULTILINGUAL
+from chatterbox_cli.families.nano import NANO
 from chatterbox_cli.families.standard import STANDARD
 from chatterbox_cli.families.turbo import TURBO
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (TURBO, STANDARD, MULTILINGUAL)}
+FAMILIES: dict[str, Family] = {f.name: f for f in (TURBO, NANO, STANDARD, MULTILINGUAL)}
 MODELS = tuple(FAMILIES)
 
 __all__ = ["FAMILIES", "MODELS", "SPEECH_VOCAB", "Family", "get", "users"]

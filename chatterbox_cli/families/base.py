@@ -23,6 +23,10 @@ SPEECH_VOCAB = 6561
 class Family:
     name: ClassVar[str]
     hub_repo: ClassVar[str]
+    size: ClassVar[str] = "?"
+    """T3's size as Resemble states it (S3Gen and the voice encoder come on top)."""
+    summary: ClassVar[str] = ""
+    """What the model is for, in a few words (`chatterbox models`)."""
     weights: ClassVar[tuple[str, ...]]
     """Files a checkpoint directory must hold besides its tokenizer."""
     tokenizer_files: ClassVar[tuple[str, ...]]
@@ -38,6 +42,9 @@ class Family:
     """Silence tokens appended before S3Gen (upstream Turbo appends three)."""
     prompt_tokens: ClassVar[int]
     """Length of the T3 speech prompt in this family's conditionals (tells voice files apart)."""
+    voice_family: ClassVar[str | None] = None
+    """Families with the same value read each other's voice files (same voice encoder, S3Gen
+    and prompt length: Nano reads Turbo's); None: this family's own name."""
     rows_per_group: ClassVar[int] = 1
     """T3 model rows one group takes in a batch (two with classifier-free guidance)."""
     prefix_cache: ClassVar[bool] = False
@@ -68,6 +75,13 @@ class Family:
                 )
         chosen = {k: v for k, v in given.items() if v is not None}
         return replace(base or self.defaults, **chosen).check(spell)
+
+    def reads_voices_of(self, other: str) -> bool:
+        """Whether a voice file made for family `other` conditions this one as it is."""
+        from chatterbox_cli.families import FAMILIES
+
+        made_for = FAMILIES.get(other)
+        return made_for is not None and voice_key(made_for) == voice_key(self)
 
     def language(self, code: str | None):
         """The `languages.Language` for `code` (None: English), if this family speaks it."""
@@ -140,3 +154,7 @@ class Family:
     def write_random(self, out: Path) -> None:
         """Random-weight modules in this family's checkpoint layout (tests, offline bench)."""
         raise NotImplementedError
+
+
+def voice_key(family: Family) -> str:
+    return family.voice_family or family.name

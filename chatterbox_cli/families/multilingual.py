@@ -100,6 +100,8 @@ def mtl_tokenizer(ckpt_dir: Path):
 
 class Multilingual(Standard):
     name = "multilingual"
+    size = "500M"
+    summary = "23 languages (--language), Standard's controls"
     weights = ("ve.pt", T3_FILE, S3GEN_FILE)
     tokenizer_files = (TOKENIZER,)
     hub_patterns = ["ve.pt", T3_FILE, S3GEN_FILE, TOKENIZER, "conds.pt", CANGJIE]

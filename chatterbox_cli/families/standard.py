@@ -35,6 +35,8 @@ def t3_skeleton(hp=None):
 class Standard(Family):
     name = "standard"
     hub_repo = "ResembleAI/chatterbox"
+    size = "500M"
+    summary = "English, expressive: classifier-free guidance, --exaggeration"
     weights = ("ve.safetensors", T3_FILE, S3GEN_FILE)
     tokenizer_files = ("tokenizer.json",)
     hub_patterns = [*weights, "tokenizer.json", "conds.pt"]

@@ -18,12 +18,28 @@ T3_FILE = "t3_turbo_v1.safetensors"
 S3GEN_FILE = "s3gen_meanflow.safetensors"
 
 
-def turbo_config():
-    """Upstream `from_local`'s Turbo hyper-parameters."""
+GPT2_SMALL = {"n_embd": 768, "hidden_size": 768, "n_head": 12, "n_layer": 12}
+"""GPT-2 small's public shape: how upstream main's `GPT2_small` entry differs from
+`GPT2_medium` (checked against resemble-ai/chatterbox main, 2026)."""
+
+
+def known_backbone(name: str) -> str:
+    """`name` in upstream's backbone table, which T3 reads when it is built. 0.1.7's table has
+    no `GPT2_small` (upstream main adds it, for Nano): we add the same entry, in memory and
+    once (the medium entry with GPT-2 small's shape), never touching the installed files."""
+    from chatterbox.models.t3.llama_configs import LLAMA_CONFIGS
+
+    if name == "GPT2_small":
+        LLAMA_CONFIGS.setdefault(name, {**LLAMA_CONFIGS["GPT2_medium"], **GPT2_SMALL})
+    return name
+
+
+def turbo_config(backbone: str = "GPT2_medium"):
+    """Upstream `from_local`'s Turbo hyper-parameters (Nano: the same on GPT-2 small)."""
     from chatterbox.tts_turbo import T3Config
 
     hp = T3Config(text_tokens_dict_size=TEXT_VOCAB)
-    hp.llama_config_name = "GPT2_medium"
+    hp.llama_config_name = known_backbone(backbone)
     hp.speech_tokens_dict_size = 6563
     hp.input_pos_emb = None
     hp.speech_cond_prompt_len = 375
@@ -32,19 +48,19 @@ def turbo_config():
     return hp
 
 
-def _t3_skeleton():
+def _t3_skeleton(backbone: str):
     """T3 on the meta device, without GPT-2's `wte` (upstream drops it) and `text_head` (only
     training uses it)."""
     import torch
     from chatterbox.tts_turbo import T3
 
     with torch.device("meta"):
-        t3 = T3(turbo_config())
+        t3 = T3(turbo_config(backbone))
     del t3.tfmr.wte, t3.text_head
     return t3
 
 
-def load_t3(ckpt_dir: Path, quantize: str = "none"):
+def load_t3(ckpt_dir: Path, quantize: str = "none", t3_file: str = T3_FILE, backbone="GPT2_medium"):
     """T3 with the checkpoint's weights; `int8` from our cache, or quantized (and cached)."""
     import torch
 
@@ -57,10 +73,10 @@ def load_t3(ckpt_dir: Path, quantize: str = "none"):
     )
     from chatterbox_cli.quantize import int8_skeleton, quantize_t3
 
-    t3_file = Path(ckpt_dir) / T3_FILE
+    t3_file = Path(ckpt_dir) / t3_file
     cached = int8_cache_path(t3_file) if quantize == "int8" else None
     if cached is not None and cached.is_file():
-        t3 = _t3_skeleton()
+        t3 = _t3_skeleton(backbone)
         int8_skeleton(t3)
         try:
             t3.load_state_dict(torch.load(cached, weights_only=True), strict=True, assign=True)
@@ -68,7 +84,7 @@ def load_t3(ckpt_dir: Path, quantize: str = "none"):
             return t3.eval()
         except Exception as exc:  # stale or damaged: quantize again and replace it
             warnings.warn(f"ignoring int8 cache {cached}: {exc}", stacklevel=2)
-    t3 = _t3_skeleton()
+    t3 = _t3_skeleton(backbone)
     assign_t3(t3, t3_state(t3_file), {"tfmr.wte.weight", "text_head.weight"})
     if cached is not None:
         quantize_t3(t3)
@@ -79,6 +95,11 @@ def load_t3(ckpt_dir: Path, quantize: str = "none"):
 class Turbo(Family):
     name = "turbo"
     hub_repo = "ResembleAI/chatterbox-turbo"
+    size = "350M"
+    summary = "English, fast: one-pass S3Gen, paralinguistic tags ([laugh], [cough])"
+    t3_file = T3_FILE
+    backbone = "GPT2_medium"
+    """Upstream's name for the T3 backbone in its config table."""
     weights = ("ve.safetensors", T3_FILE, S3GEN_FILE)
     tokenizer_files = ("tokenizer.json", "vocab.json")
     defaults = SamplingParams()
@@ -87,6 +108,7 @@ class Turbo(Family):
     max_cfm_steps = 2
     tail_tokens = 3
     prompt_tokens = 375
+    voice_family = "turbo"
     prefix_cache = True
     int8 = True
     fast_decode = True
@@ -103,14 +125,15 @@ class Turbo(Family):
         ckpt_dir = Path(ckpt_dir)
         s3gen = load_s3gen(ckpt_dir / S3GEN_FILE, device, meanflow=True, strict=True)
         ve = load_ve(ckpt_dir / "ve.safetensors", device)
-        t3 = load_t3(ckpt_dir, quantize).to(device)
+        t3 = load_t3(ckpt_dir, quantize, self.t3_file, self.backbone).to(device)
         gc.collect()
         tokenizer = AutoTokenizer.from_pretrained(ckpt_dir)
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         if len(tokenizer) != TEXT_VOCAB:
             warnings.warn(
-                f"tokenizer has {len(tokenizer)} entries; Turbo's has {TEXT_VOCAB}", stacklevel=2
+                f"tokenizer has {len(tokenizer)} entries; {self.name}'s has {TEXT_VOCAB}",
+                stacklevel=2,
             )
         conds = load_conds(ckpt_dir, device)
         return ChatterboxTurboTTS(t3, s3gen, ve, tokenizer, device, conds=conds)
@@ -153,8 +176,8 @@ class Turbo(Family):
 
         from chatterbox_cli.random_checkpoint import gpt2_tokenizer, write_modules
 
-        t3 = T3(turbo_config()).eval()
-        write_modules(out, seed, t3, T3_FILE, S3GEN_FILE, True, ChatterboxTurboTTS)
+        t3 = T3(turbo_config(self.backbone)).eval()
+        write_modules(out, seed, t3, self.t3_file, S3GEN_FILE, True, ChatterboxTurboTTS)
         gpt2_tokenizer(out, TEXT_VOCAB)
 
 
