@@ -14,7 +14,7 @@ import soundfile as sf
 import torch
 from conftest import serving
 from safetensors import safe_open
-from upstream_parity import STOP_BIAS, assert_equals_upstream, stop_bias
+from upstream_parity import PARAMS, STOP_BIAS, assert_equals_upstream, stop_bias
 
 from chatterbox_cli.families import get
 from chatterbox_cli.sampling import SamplingParams
@@ -45,14 +45,7 @@ def test_the_t3_is_gpt2_small_and_every_tensor_is_loaded(nano, nano_checkpoint):
     assert 100e6 < params < 150e6  # GPT-2 small plus the text/speech embeddings and head
 
 
-@pytest.mark.parametrize(
-    "params",
-    [
-        SamplingParams(),
-        SamplingParams(temperature=1.0, top_p=0.9, top_k=50, repetition_penalty=1.0),
-    ],
-    ids=["defaults", "no-temperature-no-penalty"],
-)
+@pytest.mark.parametrize("params", PARAMS.values(), ids=list(PARAMS))
 def test_tokens_and_waveform_equal_upstream(nano, monkeypatch, params):
     tokens, stopped = assert_equals_upstream(nano, monkeypatch, params, cap=12)
     assert len(tokens) == 12 and not stopped

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from upstream_parity import (
     FIRST_STOP_BIAS,
+    PARAMS,
     STOP,
     STOP_BIAS,
     assert_equals_upstream,
@@ -15,14 +16,7 @@ from chatterbox_cli.t3_decode import decode
 from chatterbox_cli.text import TextGroup
 
 
-@pytest.mark.parametrize(
-    "params",
-    [
-        SamplingParams(),
-        SamplingParams(temperature=1.0, top_p=0.9, top_k=50, repetition_penalty=1.0),
-    ],
-    ids=["defaults", "no-temperature-no-penalty"],
-)
+@pytest.mark.parametrize("params", PARAMS.values(), ids=list(PARAMS))
 def test_tokens_and_waveform_equal_upstream(engine, monkeypatch, params):
     tokens, stopped = assert_equals_upstream(engine, monkeypatch, params, cap=12)
     assert len(tokens) == 12 and not stopped  # random weights never stopped early here

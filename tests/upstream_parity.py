@@ -8,6 +8,7 @@ import contextlib
 import numpy as np
 import torch
 
+from chatterbox_cli.sampling import SamplingParams
 from chatterbox_cli.text import TextGroup
 
 STOP = 6562
@@ -18,6 +19,15 @@ STOP_BIAS = 4.0
 FIRST_STOP_BIAS = 8.0
 """So high that the first sample is already the stop token, which upstream does not honour
 (it checks from the second sample on): ours must go on as it does."""
+
+
+PARAMS = {
+    "defaults": SamplingParams(),
+    "no-temperature-no-penalty": SamplingParams(
+        temperature=1.0, top_p=0.9, top_k=50, repetition_penalty=1.0
+    ),
+}
+"""Sampling the parity tests run with (`pytest.mark.parametrize(..., ids=list(PARAMS))`)."""
 
 
 class NoWatermark:
