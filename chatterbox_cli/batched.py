@@ -163,7 +163,10 @@ def render_rows(engine: Engine, jobs: list[Job], tokens, share, text_s: float, c
     sync(engine.device)
     t1 = time.perf_counter()
     wavs = vocode_rows(s3gen, [m.to(dtype=s3gen.dtype) for m in mels], gens)
-    audio = [w.squeeze(0).float().cpu().numpy() for w in wavs]
+    keep = engine.family.kept_samples
+    audio = [
+        w.squeeze(0).float().cpu().numpy()[: keep(len(k))] for w, k in zip(wavs, kept, strict=True)
+    ]
     t2 = time.perf_counter()
     n = len(jobs)
     flow_s, hifigan_s = (t1 - t0) / n, (t2 - t1) / n

@@ -284,6 +284,9 @@ class Engine:
         tail = self.family.tail_tokens
         audio = streamer.finish([S3GEN_SIL] * tail)
         del streamer.tokens[len(streamer.tokens) - tail :]
+        keep = self.family.kept_samples(len(streamer.tokens))
+        if keep is not None:  # earlier pieces never reach the last token: it waits for lookahead
+            audio = audio[: max(0, keep - offset)]
         return self._piece(group, streamer, stats, text_s, t0, audio, offset, last=True)
 
     def to_audio(self, group, tokens, conds, cfm_steps, stats, text_s, t0) -> AudioChunk:
@@ -300,6 +303,7 @@ class Engine:
             mels = self._flow(speech, conds.gen, cfm_steps)
             t2 = time.perf_counter()
             audio = self._vocode(mels).squeeze(0).float().cpu().numpy()
+        audio = audio[: self.family.kept_samples(len(kept))]
         end = time.perf_counter()
         return AudioChunk(
             group=group,

@@ -36,6 +36,8 @@ class RunMetrics:
     model_source: str
     device: str
     voice: str
+    t3_file: str = ""
+    """Which T3 spoke: one hub repo may hold several (Multilingual V2 and V3)."""
     output: str | None = None
     language: str = "en"
     load_s: float = 0.0

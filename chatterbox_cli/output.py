@@ -179,7 +179,7 @@ class Output:
         for key, value in (
             ("output", m.output or "-"),
             ("device", m.device),
-            ("model", f"{m.model} ({m.model_source})"),
+            ("model", f"{m.model} ({m.model_source}, {m.t3_file})"),
             ("voice", m.voice),
             ("language", m.language),
             ("model load", f"{_fmt(m.load_s)} s"),

@@ -87,6 +87,7 @@ def record(engine, *, voice: str, seed, sampling, text: str, cfm_steps, stream_t
     return {
         **versions(),  # a copy: the cached dict is never handed out
         "model": engine.source.kind,
+        "t3_file": engine.family.t3_file,
         "checkpoint": engine.checkpoint_id(),
         "voice": voice,
         "seed": seed,

@@ -35,12 +35,11 @@ class ModelSource:
         d = self.model_dir
         if not d.is_dir():
             raise ModelUnavailable(f"model dir {d} does not exist; pass --model-dir DIR")
-        missing = family.missing_files(d)
-        if missing:
-            raise ModelUnavailable(
-                f"model dir {d} lacks {', '.join(missing)}; "
-                f"point --model-dir at a Chatterbox {self.kind} checkpoint"
-            )
+        lacking = family.lacks(
+            d, f"model dir {d}", f"point --model-dir at a Chatterbox {self.kind} checkpoint"
+        )
+        if lacking:
+            raise ModelUnavailable(lacking)
 
     @property
     def has_builtin_voice(self) -> bool | None:
@@ -56,6 +55,9 @@ def _hub_error(exc: BaseException, source: ModelSource) -> ModelUnavailable:
             f"the Hugging Face Hub refused {repo} ({name}); log in (`hf auth login` or HF_TOKEN) "
             "or pass --model-dir DIR"
         )
+    partial = _partial_cache(source)
+    if partial is not None:
+        return partial
     return ModelUnavailable(
         f"model weights for {repo} are not in the Hugging Face cache and the hub can't be "
         f"reached ({name}); go online once to download them, point HF_HOME at a cache that has "
@@ -63,15 +65,47 @@ def _hub_error(exc: BaseException, source: ModelSource) -> ModelUnavailable:
     )
 
 
-def hub_cached(kind: str = "turbo") -> bool:
-    """Whether the hub weights are already in the local Hugging Face cache (no network)."""
+def cached_snapshot(kind: str = "turbo") -> Path | None:
+    """The local Hugging Face cache's snapshot of the family's hub repo (joined with its
+    companion's, if it has one and that is cached), whole or not."""
     from huggingface_hub import snapshot_download
 
+    family = get(kind)
     try:
-        path = Path(snapshot_download(get(kind).hub_repo, local_files_only=True))
+        path = Path(snapshot_download(family.hub_repo, local_files_only=True))
+        if family.companion is None:
+            return path
+        other = Path(snapshot_download(family.companion[0], local_files_only=True))
     except Exception:
-        return False
-    return not get(kind).missing_files(path)
+        return None
+    return joined_snapshot(family, path, other)
+
+
+def joined_snapshot(family: Family, own: Path, companion: Path) -> Path:
+    """One folder of links, `from_local`'s layout: the companion repo's files, then the
+    family's own over them. Named <cache>/joined/<family>/snapshots/<revision>, so provenance
+    names the checkpoint `repo@revision` as for any snapshot."""
+    from chatterbox_cli.loading import cache_dir
+
+    folder = cache_dir() / "joined" / family.name / "snapshots" / own.name
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {p.name: p for p in companion.iterdir() if p.name in family.companion[1]}
+    files.update({p.name: p for p in own.iterdir() if not p.name.startswith(".")})
+    for name, target in files.items():
+        link = folder / name
+        if link.is_symlink() and os.readlink(link) == str(target.absolute()):
+            continue
+        temp = folder / f".{name}.{os.getpid()}"
+        temp.unlink(missing_ok=True)
+        temp.symlink_to(target.absolute())
+        os.replace(temp, link)
+    return folder
+
+
+def hub_cached(kind: str = "turbo") -> bool:
+    """Whether the hub weights are already in the local Hugging Face cache (no network)."""
+    path = cached_snapshot(kind)
+    return path is not None and not get(kind).missing_files(path)
 
 
 def hub_errors() -> tuple[type[BaseException], ...]:
@@ -114,19 +148,38 @@ def hub_available(kind: str) -> None:
         raise _hub_error(exc, source) from exc
 
 
+def _partial_cache(source: ModelSource) -> ModelUnavailable | None:
+    """Offline with the repo cached but files missing (say, a V2 cache asked for V3): name them."""
+    snapshot = cached_snapshot(source.kind)
+    if snapshot is None:
+        return None
+    family = source.family
+    line = family.lacks(
+        snapshot,
+        f"the Hugging Face cache of {family.hub_repo}",
+        "go online once to download it (or pass --model-dir DIR)",
+    )
+    return ModelUnavailable(line) if line else None
+
+
 def hub_snapshot(source: ModelSource) -> Path:
     """Upstream `from_pretrained`'s download (same files), mapped to one-line errors."""
     from huggingface_hub import snapshot_download
 
     expected = hub_errors()
+    family = source.family
+    token = os.getenv("HF_TOKEN") or None
     try:
-        return Path(
+        own = Path(
             snapshot_download(
-                repo_id=source.family.hub_repo,
-                token=os.getenv("HF_TOKEN") or None,
-                allow_patterns=source.family.hub_patterns,
+                repo_id=family.hub_repo, token=token, allow_patterns=family.hub_patterns
             )
         )
+        if family.companion is None:
+            return own
+        repo, files = family.companion
+        other = Path(snapshot_download(repo_id=repo, token=token, allow_patterns=files))
+        return joined_snapshot(family, own, other)
     except expected as exc:
         raise _hub_error(exc, source) from exc
     except OSError as exc:

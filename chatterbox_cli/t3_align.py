@@ -107,3 +107,27 @@ class RowAlignment:
             own = weights[self.row]
             self.analyzer.last_aligned_attns[k] = own[p:, p:] if first else own[:, p:]
         return self.analyzer.step(logits, next_token=last_token)
+
+
+class _Unaligned:
+    """An analyzer that hooks nothing and leaves the logits as they are."""
+
+    def __init__(self, tfmr, queue, text_tokens_slice, alignment_layer_idx=9, eos_idx=0):
+        self.eos_idx = eos_idx
+
+    def step(self, logits, next_token=None):
+        return logits
+
+
+@contextlib.contextmanager
+def analyzer_off():
+    """0.1.7's `T3.inference` with no alignment analyzer, as upstream main runs Multilingual V3
+    (which dropped the analyzer): the baseline for V3, built from 0.1.7's own modules."""
+    from chatterbox.models.t3 import t3 as t3_module
+
+    saved = t3_module.AlignmentStreamAnalyzer
+    t3_module.AlignmentStreamAnalyzer = _Unaligned
+    try:
+        yield
+    finally:
+        t3_module.AlignmentStreamAnalyzer = saved

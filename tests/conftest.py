@@ -18,7 +18,14 @@ CHECKPOINT = Path(os.environ.get("CHATTERBOX_TEST_CHECKPOINT", REPO / ".cache" /
 NANO_CHECKPOINT = REPO / ".cache" / "random-nano"
 STANDARD_CHECKPOINT = REPO / ".cache" / "random-standard"
 MULTILINGUAL_CHECKPOINT = REPO / ".cache" / "random-multilingual"
-LAST = ("test_nano.py", "test_standard.py", "test_multilingual.py")
+PACK_CHECKPOINT = REPO / ".cache" / "random-multilingual-pt-br"
+LAST = (
+    "test_nano.py",
+    "test_standard.py",
+    "test_multilingual_v2.py",
+    "test_multilingual.py",
+    "test_packs.py",
+)
 """Modules of another family run after the Turbo ones, in this order: each family is loaded
 once, in turn."""
 
@@ -69,8 +76,27 @@ def standard_checkpoint() -> Path:
 
 @pytest.fixture(scope="session")
 def multilingual_checkpoint() -> Path:
-    """Multilingual's checkpoint (~3.2 GB, ~30 s to build), likewise built once."""
+    """Multilingual's checkpoint (~5.3 GB with V2's and V3's T3, ~45 s to build), likewise."""
     return build(MULTILINGUAL_CHECKPOINT, "multilingual")
+
+
+@pytest.fixture(scope="session")
+def pack_checkpoint() -> Path:
+    """The pt-br language pack's checkpoint (~3.2 GB, ~40 s to build), likewise."""
+    return build(PACK_CHECKPOINT, "multilingual-pt-br")
+
+
+def fake_hub_cache(hf_home: Path, repo: str, files: list[Path], revision: str = "0123abc") -> Path:
+    """`files` linked into a hub cache laid out as huggingface_hub keeps one (refs/main ->
+    snapshots/REV), so an offline process finds `repo` cached. Returns the snapshot."""
+    folder = hf_home / "hub" / f"models--{repo.replace('/', '--')}"
+    snapshot = folder / "snapshots" / revision
+    snapshot.mkdir(parents=True)
+    for f in files:
+        (snapshot / f.name).symlink_to(f)
+    (folder / "refs").mkdir()
+    (folder / "refs" / "main").write_text(revision)
+    return snapshot
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import serving
+from conftest import fake_hub_cache, serving
 from safetensors import safe_open
 from upstream_parity import PARAMS, STOP_BIAS, assert_equals_upstream, stop_bias
 
@@ -133,13 +133,7 @@ def test_models_lists_every_family_and_finds_a_hub_cache(nano_checkpoint, tmp_pa
     import subprocess
     import sys
 
-    repo = tmp_path / "hf" / "hub" / "models--ResembleAI--chatterbox-nano"
-    snapshot = repo / "snapshots" / "0123abc"
-    snapshot.mkdir(parents=True)
-    for f in nano_checkpoint.iterdir():
-        (snapshot / f.name).symlink_to(f)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text("0123abc")
+    fake_hub_cache(tmp_path / "hf", "ResembleAI/chatterbox-nano", list(nano_checkpoint.iterdir()))
     env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
     r = subprocess.run([sys.executable, "-m", "chatterbox_cli", "models", "--json"], env=env,
                        capture_output=True, text=True, timeout=120)  # fmt: skip

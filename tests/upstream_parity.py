@@ -88,3 +88,20 @@ def assert_equals_upstream(engine, monkeypatch, params, cap=12, seed=1234, text=
     assert chunk.audio.shape == upstream_wav.shape
     np.testing.assert_array_equal(chunk.audio, upstream_wav)
     return upstream_tokens, upstream_stopped
+
+
+@contextlib.contextmanager
+def stop_logit(t3, added: float):
+    """`stop_bias` for a head without a bias (the Llama T3s): a hook adds `added` to the stop
+    token's logit wherever the head is called, in upstream's loop and ours alike."""
+
+    def raise_stop(module, args, logits):
+        logits = logits.clone()
+        logits[..., STOP] += added
+        return logits
+
+    handle = t3.speech_head.register_forward_hook(raise_stop)
+    try:
+        yield
+    finally:
+        handle.remove()

@@ -27,6 +27,7 @@ from chatterbox_cli.cli.options import (
     ModelOpt,
     OverlapOpt,
     OverwriteOpt,
+    PackOpt,
     PauseOpt,
     QuantizeOpt,
     QuietOpt,
@@ -68,6 +69,7 @@ def batch(
     ] = None,
     voice: VoiceOpt = None,
     model: ModelOpt = "turbo",
+    pack: PackOpt = None,
     model_dir: ModelDirOpt = None,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
@@ -120,6 +122,9 @@ def batch(
     quiet: QuietOpt = False,
 ) -> None:
     """Synthesize one file per row/line into OUTDIR, with a manifest; re-run to resume."""
+    from chatterbox_cli.families.packs import pack_model
+
+    model = pack_model(model, pack)
     from chatterbox_cli import batch as job
     from chatterbox_cli import batch_inputs, voices
     from chatterbox_cli.batched import default_batch_size

@@ -22,6 +22,7 @@ from chatterbox_cli.cli.options import (
     ModelDirOpt,
     ModelOpt,
     OverlapOpt,
+    PackOpt,
     QuantizeOpt,
     QuietOpt,
     ThreadsOpt,
@@ -91,6 +92,7 @@ def bench(
     cfm_steps: CfmStepsOpt = None,
     voice: VoiceOpt = None,
     model: ModelOpt = "turbo",
+    pack: PackOpt = None,
     language: LanguageOpt = None,
     model_dir: ModelDirOpt = None,
     device: DeviceOpt = "auto",
@@ -127,6 +129,9 @@ def bench(
     quiet: QuietOpt = False,
 ) -> None:
     """Measure RTF, time to first audio, throughput and per-stage time for each mode."""
+    from chatterbox_cli.families.packs import pack_model
+
+    model = pack_model(model, pack)
     from chatterbox_cli import bench as harness
     from chatterbox_cli import voices
     from chatterbox_cli.pipeline import RenderOptions, conditionals

@@ -23,7 +23,7 @@ def models(json_out: JsonOpt = False) -> None:
             "size": f.size,
             "languages": list(f.languages),
             "hub_repo": f.hub_repo,
-            "t3_file": f.weights[1],
+            "t3_file": f.t3_file,
             "summary": f.summary,
             "cached": hub_cached(f.name),
         }

@@ -16,8 +16,18 @@ ModelOpt = Annotated[
         "-m",
         envvar="CHATTERBOX_MODEL",
         help="Model family: turbo (fast), nano (fastest, for CPUs), standard (expressive, "
-        "--exaggeration) or multilingual (23 languages, --language); `chatterbox models` lists "
-        "them.",
+        "--exaggeration), multilingual (V3, 23 languages, --language) or multilingual-v2; "
+        "`chatterbox models` lists them.",
+    ),
+]
+PackOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pack",
+        envvar="CHATTERBOX_PACK",
+        help="A Single Language Pack model (with --model multilingual): zh-cmn, es-mx-latam, "
+        "pt-br, es-es, pt-pt or hi; it fixes the language.",
+        show_default=False,
     ),
 ]
 LanguageOpt = Annotated[

@@ -29,6 +29,7 @@ from chatterbox_cli.cli.options import (
     ModelOpt,
     OverlapOpt,
     OverwriteOpt,
+    PackOpt,
     PauseOpt,
     QuantizeOpt,
     QuietOpt,
@@ -178,6 +179,7 @@ def say(
     ] = None,
     voice: VoiceOpt = None,
     model: ModelOpt = "turbo",
+    pack: PackOpt = None,
     model_dir: ModelDirOpt = None,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
@@ -216,6 +218,9 @@ def say(
     quiet: QuietOpt = False,
 ) -> None:
     """Speak TEXT into a loudness-normalized, watermarked audio file."""
+    from chatterbox_cli.families.packs import pack_model
+
+    model = pack_model(model, pack)
     from chatterbox_cli import provenance, voices
     from chatterbox_cli.metrics import RunMetrics, rtf
     from chatterbox_cli.pipeline import RenderOptions, conditionals, render
@@ -277,6 +282,7 @@ def say(
         model_source=source.describe(),
         device=engine.device,
         voice=spec.label,
+        t3_file=source.family.t3_file,
         output=str(target) if target else "speaker" if play else "-",
         language=lang.code,
         load_s=engine.load_s,

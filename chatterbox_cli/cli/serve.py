@@ -16,6 +16,7 @@ from chatterbox_cli.cli.options import (
     DtypeOpt,
     ModelDirOpt,
     ModelOpt,
+    PackOpt,
     QuantizeOpt,
     ThreadsOpt,
     VoiceOpt,
@@ -29,6 +30,7 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address to bind (loopback).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8080,
     model: ModelOpt = "turbo",
+    pack: PackOpt = None,
     model_dir: ModelDirOpt = None,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
@@ -65,6 +67,9 @@ def serve(
     ] = None,
 ) -> None:
     """Serve OpenAI-style speech over HTTP and WebSocket; requests share batched decoding."""
+    from chatterbox_cli.families.packs import pack_model
+
+    model = pack_model(model, pack)
     import uvicorn
 
     from chatterbox_cli.server import ServeOptions, create_app

@@ -16,6 +16,7 @@ from chatterbox_cli.cli.options import (
     ModelDirOpt,
     ModelOpt,
     OverwriteOpt,
+    PackOpt,
     QuietOpt,
 )
 from chatterbox_cli.errors import BadInput
@@ -51,6 +52,7 @@ def cache(
         str | None, typer.Option("--name", "-n", help="Save as NAME.pt in the voices dir.")
     ] = None,
     model: ModelOpt = "turbo",
+    pack: PackOpt = None,
     model_dir: ModelDirOpt = None,
     device: DeviceOpt = "auto",
     overwrite: OverwriteOpt = False,
@@ -58,6 +60,9 @@ def cache(
     quiet: QuietOpt = False,
 ) -> None:
     """Prepare a voice once from a reference clip and save it for instant reuse with --voice."""
+    from chatterbox_cli.families.packs import pack_model
+
+    model = pack_model(model, pack)
     from chatterbox_cli.voices import (
         USED_REFERENCE_S,
         VoiceMeta,

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from chatterbox_cli.errors import BadInput
 from chatterbox_cli.families.base import SPEECH_VOCAB, Family
-from chatterbox_cli.families.multilingual import MULTILINGUAL
+from chatterbox_cli.families.multilingual import MULTILINGUAL, MULTILINGUAL_V2
 from chatterbox_cli.families.nano import NANO
+from chatterbox_cli.families.packs import PACK_FAMILIES
 from chatterbox_cli.families.standard import STANDARD
 from chatterbox_cli.families.turbo import TURBO
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (TURBO, NANO, STANDARD, MULTILINGUAL)}
-MODELS = tuple(FAMILIES)
+MODELS = tuple(f.name for f in (TURBO, NANO, STANDARD, MULTILINGUAL, MULTILINGUAL_V2))
+"""What --model names; the language packs are reached with --pack (or their own names)."""
+FAMILIES: dict[str, Family] = {
+    f.name: f for f in (TURBO, NANO, STANDARD, MULTILINGUAL, MULTILINGUAL_V2, *PACK_FAMILIES)
+}
 
 __all__ = ["FAMILIES", "MODELS", "SPEECH_VOCAB", "Family", "get", "users"]
 

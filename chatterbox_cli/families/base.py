@@ -18,6 +18,8 @@ from chatterbox_cli.sampling import SamplingParams, flag
 
 SPEECH_VOCAB = 6561
 """Speech tokens S3Gen understands; start (6561), stop (6562) and any others lie above."""
+SAMPLES_PER_TOKEN = 960
+"""S3Gen's audio per speech token: 24 kHz at 25 tokens a second."""
 
 
 class Family:
@@ -27,12 +29,24 @@ class Family:
     """T3's size as Resemble states it (S3Gen and the voice encoder come on top)."""
     summary: ClassVar[str] = ""
     """What the model is for, in a few words (`chatterbox models`)."""
+    title: ClassVar[str] = ""
+    """The model as Resemble names it (messages); default: the name, capitalized."""
     weights: ClassVar[tuple[str, ...]]
     """Files a checkpoint directory must hold besides its tokenizer."""
+    t3_file: ClassVar[str]
+    """T3's weights file, one of `weights` (provenance names it: one folder may hold several)."""
+    fallback: ClassVar[str | None] = None
+    """A family that speaks from this one's folder when `t3_file` is missing (an older T3 the
+    same repo holds); messages name it."""
+    drops_last_token: ClassVar[bool] = False
+    """Keep no audio of T3's last speech token (Multilingual V3: it decodes to noise)."""
     tokenizer_files: ClassVar[tuple[str, ...]]
     """Any one of these is the tokenizer."""
     hub_patterns: ClassVar[list[str]] = ["*.safetensors", "*.json", "*.txt", "*.pt", "*.model"]
     """What to download from `hub_repo` (as the family's `from_pretrained`)."""
+    companion: ClassVar[tuple[str, list[str]] | None] = None
+    """(repo, files) the family also takes from another hub repo (a language pack: the voice
+    encoder and built-in voice); joined with `hub_repo`'s in one folder, which wins."""
     defaults: ClassVar[SamplingParams]
     knobs: ClassVar[frozenset[str]]
     """Sampling knobs this family's `generate()` uses; the others are refused."""
@@ -109,6 +123,35 @@ class Family:
                 f"model (upstream uses {self.cfm_steps})"
             )
         return steps
+
+    @property
+    def label(self) -> str:
+        return self.title or self.name.capitalize()
+
+    def kept_samples(self, n_tokens: int) -> int | None:
+        """How much of S3Gen's audio for `n_tokens` speech tokens to keep (None: all of it);
+        every render path (whole, streamed, batched) cuts here."""
+        if not self.drops_last_token:
+            return None
+        return max(1, n_tokens - 1) * SAMPLES_PER_TOKEN
+
+    def lacks(self, directory: Path, where: str, then: str) -> str | None:
+        """The one-line refusal for a checkpoint folder that lacks files (None: it is whole);
+        `where` names the folder, `then` says how to get them. When only our T3 is missing and
+        the fallback's T3 is there, the line names the fallback."""
+        from chatterbox_cli.families import FAMILIES
+
+        missing = self.missing_files(directory)
+        if not missing:
+            return None
+        text = f"{where} lacks {', '.join(missing)}"
+        if missing != [self.t3_file]:
+            return f"{text}; {then}"
+        text += f" ({self.label}'s T3)"
+        other = FAMILIES.get(self.fallback or "")
+        if other is not None and not other.missing_files(directory):
+            return f"{text}; {then}, or use --model {other.name} ({other.label}, which is there)"
+        return f"{text}; {then}"
 
     def missing_files(self, directory: Path) -> list[str]:
         missing = [f for f in self.weights if not (directory / f).is_file()]

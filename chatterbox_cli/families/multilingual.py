@@ -1,5 +1,12 @@
 """Multilingual (`ChatterboxMultilingualTTS`): Standard's Llama T3 with a 23-language text
-vocabulary and a language tag, plus upstream's alignment analyzer on the stop token.
+vocabulary and a language tag. Two T3 files in one hub repo, as upstream main has them:
+
+- `multilingual` is V3 (`t3_mtl23ls_v3.safetensors`, Resemble's recommendation; upstream main's
+  `t3_model="v3"`): no alignment analyzer (sdpa attention), repetition penalty 1.2, and the audio
+  of the last speech token dropped (it comes just before the stop token and decodes to ~40 ms of
+  noise). Not in chatterbox-tts 0.1.7: its baseline `generate` is 0.1.7's with the analyzer off
+  and that cut.
+- `multilingual-v2` is 0.1.7's model as it was: the analyzer on the stop token, penalty 2.0.
 
 What differs from Standard, and why:
 - Files are upstream's: `ve.pt` and `s3gen.pt` are torch pickles (read with `weights_only=True`,
@@ -8,7 +15,7 @@ What differs from Standard, and why:
   pkuseg model and fetches `Cangjie5_TC.json` from the hub (so offline it fails for every
   language). Ours reads the Cangjie table from the model folder and builds pkuseg only when
   Chinese is spoken, from pkuseg's model on disk, or says how to get it.
-- T3 runs eager attention in every layer, as upstream's first `generate()` leaves it: the
+- V2's T3 runs eager attention in every layer, as upstream's first `generate()` leaves it: the
   analyzer reads attention weights, which sdpa doesn't give (and the two differ numerically).
 - Upstream `generate()` leaves its analyzer's hooks behind on every call; `generate` here
   removes them (and the attention-output switch) again.
@@ -20,11 +27,12 @@ import json
 from pathlib import Path
 
 from chatterbox_cli.errors import BadInput
-from chatterbox_cli.families.base import SPEECH_VOCAB
+from chatterbox_cli.families.base import SAMPLES_PER_TOKEN, SPEECH_VOCAB
 from chatterbox_cli.families.standard import Standard, t3_skeleton
 from chatterbox_cli.sampling import SamplingParams
 
-T3_FILE = "t3_mtl23ls_v2.safetensors"
+T3_FILE = "t3_mtl23ls_v3.safetensors"
+V2_T3_FILE = "t3_mtl23ls_v2.safetensors"
 S3GEN_FILE = "s3gen.pt"
 TOKENIZER = "grapheme_mtl_merged_expanded_v1.json"
 CANGJIE = "Cangjie5_TC.json"
@@ -98,16 +106,19 @@ def mtl_tokenizer(ckpt_dir: Path):
     return tokenizer
 
 
-class Multilingual(Standard):
-    name = "multilingual"
+class MultilingualV2(Standard):
+    name = "multilingual-v2"
+    title = "Multilingual V2"
     size = "500M"
-    summary = "23 languages (--language), Standard's controls"
-    weights = ("ve.pt", T3_FILE, S3GEN_FILE)
+    summary = "23 languages, 2025's T3 with upstream's alignment analyzer"
+    t3_file = V2_T3_FILE
+    weights = ("ve.pt", V2_T3_FILE, S3GEN_FILE)
     tokenizer_files = (TOKENIZER,)
-    hub_patterns = ["ve.pt", T3_FILE, S3GEN_FILE, TOKENIZER, "conds.pt", CANGJIE]
+    hub_patterns = ["ve.pt", V2_T3_FILE, S3GEN_FILE, TOKENIZER, "conds.pt", CANGJIE]
     """Exactly what upstream's `from_pretrained` fetches."""
     defaults = SamplingParams(temperature=0.8, top_p=1.0, repetition_penalty=2.0, min_p=0.05)
     align = True
+    voice_family = "multilingual"
     languages = tuple(
         "ar da de el en es fi fr he hi it ja ko ms nl no pl pt ru sv sw tr zh".split()
     )
@@ -119,6 +130,9 @@ class Multilingual(Standard):
         return lang
 
     def load(self, ckpt_dir: Path, device: str, quantize: str = "none"):
+        return self.load_files(Path(ckpt_dir), device, self.t3_file, S3GEN_FILE)
+
+    def load_files(self, ckpt_dir: Path, device: str, t3_file: str, s3gen_file: str, strict=True):
         import gc
 
         from chatterbox.models.t3.modules.t3_config import T3Config
@@ -127,12 +141,12 @@ class Multilingual(Standard):
         from chatterbox_cli.loading import assign_t3, load_conds, load_s3gen, load_ve, t3_state
         from chatterbox_cli.runtime import quiet_upstream_logs
 
-        ckpt_dir = Path(ckpt_dir)
-        s3gen = load_s3gen(ckpt_dir / S3GEN_FILE, device, meanflow=False, strict=True)
+        s3gen = load_s3gen(ckpt_dir / s3gen_file, device, meanflow=False, strict=strict)
         ve = load_ve(ckpt_dir / "ve.pt", device)
         t3 = t3_skeleton(T3Config.multilingual())
-        assign_t3(t3, t3_state(ckpt_dir / T3_FILE), {"text_head.weight"})
-        t3.tfmr.config._attn_implementation = "eager"
+        assign_t3(t3, t3_state(ckpt_dir / t3_file), {"text_head.weight"})
+        if self.align:  # the analyzer reads attention weights, which only eager gives
+            t3.tfmr.config._attn_implementation = "eager"
         t3.to(device)
         gc.collect()
         quiet_upstream_logs()
@@ -157,19 +171,59 @@ class Multilingual(Standard):
             return tts.generate(text, language, **self.generate_kwargs(params))
 
     def write_random(self, out: Path, seed: int) -> None:
-        import torch
-        from chatterbox.models.t3 import T3
-        from chatterbox.models.t3.modules.t3_config import T3Config
         from chatterbox.mtl_tts import ChatterboxMultilingualTTS
 
         from chatterbox_cli.random_checkpoint import mtl_tables, write_modules
 
-        t3 = T3(T3Config.multilingual()).eval()
-        with torch.no_grad():  # see VALID_BOOST
-            t3.speech_head.weight[:SPEECH_VOCAB] *= VALID_BOOST
-            t3.speech_head.weight[SPEECH_VOCAB:] = 0
-        write_modules(out, seed, t3, T3_FILE, S3GEN_FILE, False, ChatterboxMultilingualTTS)
+        t3 = random_t3()
+        write_modules(out, seed, t3, self.t3_file, S3GEN_FILE, False, ChatterboxMultilingualTTS)
         mtl_tables(out, TOKENIZER, CANGJIE, TEXT_VOCAB, t3.hp, self.languages)
 
 
+class Multilingual(MultilingualV2):
+    name = "multilingual"
+    title = "Multilingual V3"
+    summary = "23 languages (--language), V3: Resemble's recommended multilingual model"
+    t3_file = T3_FILE
+    weights = ("ve.pt", T3_FILE, S3GEN_FILE)
+    hub_patterns = ["ve.pt", T3_FILE, S3GEN_FILE, TOKENIZER, "conds.pt", CANGJIE]
+    """What upstream main's `from_pretrained(t3_model="v3")` fetches."""
+    defaults = SamplingParams(temperature=0.8, top_p=1.0, repetition_penalty=1.2, min_p=0.05)
+    align = False
+    drops_last_token = True
+    fallback = "multilingual-v2"
+
+    def generate(self, tts, text: str, params: SamplingParams, language: str = "en"):
+        """Upstream main's V3 `generate()` from 0.1.7's: no analyzer, the last token's audio
+        cut (after the watermark, where upstream cuts before it: the same work)."""
+        from chatterbox_cli.t3_align import analyzer_off
+
+        with analyzer_off():
+            wav = tts.generate(text, language, **self.generate_kwargs(params))
+        return wav[..., : self.kept_samples(wav.shape[-1] // SAMPLES_PER_TOKEN)]
+
+    def write_random(self, out: Path, seed: int) -> None:
+        """V3's folder as the hub repo holds it: V2's T3 beside V3's (another random one)."""
+        import torch
+
+        from chatterbox_cli.random_checkpoint import save_random
+
+        super().write_random(out, seed)
+        torch.manual_seed(seed + 1)
+        save_random(random_t3(), out / V2_T3_FILE)
+
+
+def random_t3():
+    import torch
+    from chatterbox.models.t3 import T3
+    from chatterbox.models.t3.modules.t3_config import T3Config
+
+    t3 = T3(T3Config.multilingual()).eval()
+    with torch.no_grad():  # see VALID_BOOST
+        t3.speech_head.weight[:SPEECH_VOCAB] *= VALID_BOOST
+        t3.speech_head.weight[SPEECH_VOCAB:] = 0
+    return t3
+
+
 MULTILINGUAL = Multilingual()
+MULTILINGUAL_V2 = MultilingualV2()

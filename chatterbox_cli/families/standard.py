@@ -38,6 +38,7 @@ class Standard(Family):
     size = "500M"
     summary = "English, expressive: classifier-free guidance, --exaggeration"
     weights = ("ve.safetensors", T3_FILE, S3GEN_FILE)
+    t3_file = T3_FILE
     tokenizer_files = ("tokenizer.json",)
     hub_patterns = [*weights, "tokenizer.json", "conds.pt"]
     """Exactly what `from_pretrained` fetches: the repo also holds Multilingual's files."""
@@ -67,7 +68,7 @@ class Standard(Family):
         s3gen = load_s3gen(ckpt_dir / S3GEN_FILE, device, meanflow=False, strict=False)
         ve = load_ve(ckpt_dir / "ve.safetensors", device)
         t3 = t3_skeleton()
-        assign_t3(t3, t3_state(ckpt_dir / T3_FILE), {"text_head.weight"})
+        assign_t3(t3, t3_state(ckpt_dir / self.t3_file), {"text_head.weight"})
         t3.to(device)
         gc.collect()
         tokenizer = EnTokenizer(str(ckpt_dir / "tokenizer.json"))
