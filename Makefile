@@ -29,10 +29,11 @@ checkpoint: install
 	$(BIN)/python -m chatterbox_cli.random_checkpoint .cache/random-nano nano
 	$(BIN)/python -m chatterbox_cli.random_checkpoint .cache/random-standard standard
 	$(BIN)/python -m chatterbox_cli.random_checkpoint .cache/random-multilingual multilingual
+	$(BIN)/python -m chatterbox_cli.random_checkpoint .cache/random-multilingual-pt-br multilingual-pt-br
 
 # Real weights when CHATTERBOX_MODEL_DIR is set or the hub cache has them; otherwise the
 # random-weight checkpoint the tests use, with fixed token counts (the header says so).
-# MODEL=turbo|standard|multilingual picks the family.
+# MODEL=turbo|nano|standard|multilingual|multilingual-v2|multilingual-pt-br (...) picks the family.
 BENCH_ARGS ?= --repeats 1
 BENCH_JSON ?= bench.json
 bench: install

@@ -115,9 +115,12 @@ class Engine:
         """Upstream `prepare_conditionals` on a reference clip; returns its `Conditionals`."""
         import torch
 
+        from chatterbox_cli.loading import release_speech_tokenizer
+
         with upstream_quiet(), torch.inference_mode():
             conds = self.family.prepare_reference(self.tts, path)
         self.tts.conds = self.builtin_voice
+        release_speech_tokenizer(self.tts.s3gen)
         return conds
 
     def text_tokens(self, text: str, language: str = "en"):

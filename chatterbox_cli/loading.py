@@ -108,10 +108,35 @@ def load_s3gen(path: Path, device: str, meanflow: bool, strict: bool):
     state = as_module_dtypes(s3gen, read_state(path))
     s3gen.load_state_dict(state, strict=strict, assign=True)
     del state
+    if device == "cpu":
+        map_speech_tokenizer(s3gen, path)
     s3gen.to(device).eval()
     gc.collect()
     release_freed_memory()  # the random initial weights just replaced
     return s3gen
+
+
+def map_speech_tokenizer(s3gen, path: Path) -> None:
+    """Point S3Gen's speech tokenizer at a mapping of the weights file of its own. Preparing a
+    voice from a clip pages its ~470 MB in; mapping it afresh afterwards
+    (`release_speech_tokenizer`) drops those pages, so a clip voice costs no more memory for the
+    rest of the run than a built-in one. The tensors are the file's, as before."""
+    prefix = "tokenizer."
+    state = {k[len(prefix) :]: v for k, v in read_state(path).items() if k.startswith(prefix)}
+    if state:
+        state = as_module_dtypes(s3gen.tokenizer, state)
+        s3gen.tokenizer.load_state_dict(state, strict=False, assign=True)
+        s3gen.weights_file = Path(path)
+
+
+def release_speech_tokenizer(s3gen) -> None:
+    """After a voice was prepared from a clip (see `map_speech_tokenizer`)."""
+    path = getattr(s3gen, "weights_file", None)
+    if path is None or not Path(path).is_file():
+        return
+    map_speech_tokenizer(s3gen, path)
+    gc.collect()
+    release_freed_memory()
 
 
 def release_freed_memory() -> None:

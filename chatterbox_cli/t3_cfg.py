@@ -4,9 +4,9 @@ learned speech positions, upstream's processor order, a token cap, and B >= 1.
 Same pieces in the same order as upstream `T3.inference` (prepare_input_embeds with the
 unconditional row's text zeroed, BOS appended a second time, Llama with KV cache, speech_head
 over the whole output, `cond + w * (cond - uncond)`, repetition penalty (history from BOS) ->
-temperature -> min_p -> top_p -> multinomial; Multilingual's alignment analyzer, t3_align.py,
+temperature -> min_p -> top_p -> multinomial; Multilingual V2's alignment analyzer, t3_align.py,
 between the guidance and the penalty), so with the same RNG state it samples the same tokens:
-tests/test_standard.py and tests/test_multilingual.py prove it against upstream `generate()`.
+tests/test_standard.py and tests/test_multilingual*.py prove it against upstream `generate()`.
 
 `cfg_weight == 0` runs one model row (upstream crashes there): `cond + 0 * (cond - uncond)` is
 `cond`, so nothing is lost. In a batch each logical row owns one or two model rows.

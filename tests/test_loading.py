@@ -42,3 +42,20 @@ def test_assigned_weights_keep_the_module_dtype_as_a_copy_would():
     layer.load_state_dict(as_module_dtypes(layer, state), assign=True)
     assert layer.weight.dtype == layer.bias.dtype == torch.float32
     assert torch.equal(layer.weight, torch.ones(3, 4))
+
+
+def test_a_clip_voice_leaves_the_speech_tokenizer_mapped_afresh(engine, checkpoint, reference_wav):
+    """After a voice is prepared from a clip, the speech tokenizer's tensors come from a new
+    mapping of the S3Gen file (its paged-in memory goes back), still exactly the file's, and a
+    second preparation gives the same voice."""
+    tokenizer = engine.tts.s3gen.tokenizer
+    before = {k: v.untyped_storage().data_ptr() for k, v in tokenizer.state_dict().items()}
+    first = engine.prepare_reference(reference_wav)
+    after = tokenizer.state_dict()
+    assert all(after[k].untyped_storage().data_ptr() != ptr for k, ptr in before.items())
+    with safe_open(checkpoint / "s3gen_meanflow.safetensors", "pt") as f:
+        for key, value in after.items():
+            assert torch.equal(value, f.get_tensor(f"tokenizer.{key}")), key
+    second = engine.prepare_reference(reference_wav)
+    assert torch.equal(first.t3.cond_prompt_speech_tokens, second.t3.cond_prompt_speech_tokens)
+    assert torch.equal(first.gen["prompt_feat"], second.gen["prompt_feat"])

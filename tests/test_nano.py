@@ -7,6 +7,8 @@ loaded once."""
 
 import io
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from conftest import fake_hub_cache, serving
 from safetensors import safe_open
 from upstream_parity import PARAMS, STOP_BIAS, assert_equals_upstream, stop_bias
 
+from chatterbox_cli import provenance
 from chatterbox_cli.families import get
 from chatterbox_cli.sampling import SamplingParams
 
@@ -160,3 +163,34 @@ def test_a_nano_server_speaks(nano):
         audio, sr = sf.read(io.BytesIO(r.content))
         assert sr == 24000 and np.abs(audio).max() > 0
         assert json.loads(r.headers["x-chatterbox-provenance"])["model"] == "nano"
+
+
+def test_batch_on_an_embedded_ray_cluster_matches_local(cli, nano, nano_checkpoint, tmp_path):
+    """Nano through the Ray executor (a fresh embedded cluster, one worker): the same files and
+    speech tokens as the local executor, provenance naming Nano."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "course.txt"
+    src.write_text("First line for Nano.\nA second, longer line for Nano.\n", encoding="utf-8")
+    common = ("--model", "nano", "--model-dir", nano_checkpoint, *FAST, "--seed", "3")
+    local = cli("batch", src, "-d", tmp_path / "local", *common)
+    assert local.exit_code == 0, local.output
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "CHATTERBOX_DEBUG")}
+    env |= {"RAY_USAGE_STATS_ENABLED": "0"}
+    cmd = [sys.executable, "-m", "chatterbox_cli", "batch", str(src), "-d", str(tmp_path / "ray")]
+    cmd += [*map(str, common), "--executor", "ray", "--workers", "1"]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600,
+                       stdin=subprocess.DEVNULL)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+
+    def records(folder):
+        lines = (tmp_path / folder / "manifest.jsonl").read_text().splitlines()
+        return sorted((json.loads(line) for line in lines), key=lambda rec: rec["name"])
+
+    for a, b in zip(records("local"), records("ray"), strict=True):
+        assert a["status"] == b["status"] == "ok" and a["speech_tokens"] == b["speech_tokens"]
+        wav_a, _ = sf.read(a["output"])
+        wav_b, _ = sf.read(b["output"])
+        np.testing.assert_allclose(wav_a, wav_b, atol=2 / 32768)
+        assert provenance.read(Path(b["output"]))["model"] == "nano"
