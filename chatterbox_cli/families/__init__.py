@@ -31,5 +31,5 @@ def get(name: str) -> Family:
 
 
 def users(knob: str) -> list[str]:
-    """The families whose sampling uses `knob`."""
-    return [f.name for f in FAMILIES.values() if knob in f.knobs]
+    """The `--model` names whose sampling uses `knob` (the packs sample as V3 does)."""
+    return [name for name in MODELS if knob in FAMILIES[name].knobs]
