@@ -7,7 +7,7 @@ MODEL ?= turbo
 CKPT ?= .cache/random-$(MODEL)
 PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
 
-.PHONY: install test lint bench checkpoint clean
+.PHONY: install test test-fast lint bench checkpoint clean
 
 install: $(STAMP)
 
@@ -20,9 +20,14 @@ $(STAMP): pyproject.toml
 test: install
 	$(BIN)/python -m pytest -q --durations=15
 
+# The edit-test loop: every test that needs no model checkpoint (a few minutes).
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not checkpoint"
+
 lint: install
 	$(BIN)/ruff check chatterbox_cli tests
 	$(BIN)/ruff format --check chatterbox_cli tests
+	$(BIN)/deptry .
 
 checkpoint: install
 	$(BIN)/python -m chatterbox_cli.random_checkpoint .cache/random-turbo turbo

@@ -48,7 +48,3 @@ class AudioChunk:
     def duration_s(self) -> float:
         """The group's audio so far (all of it on the last piece)."""
         return (self.offset + len(self.audio)) / self.sample_rate
-
-    @property
-    def s3gen_s(self) -> float:
-        return self.flow_s + self.hifigan_s

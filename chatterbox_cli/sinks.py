@@ -46,10 +46,6 @@ class AudioFormat:
     def suffix(self) -> str:
         return f".{self.format}"
 
-    @property
-    def lossy(self) -> bool:
-        return self.format in ("mp3", "opus", "ogg")
-
     def soundfile_args(self) -> dict:
         container, codec = CONTAINERS[self.format]
         return {"format": container, "subtype": codec or self.subtype}

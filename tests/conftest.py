@@ -52,7 +52,21 @@ def pytest_unconfigure(config):
         shutil.rmtree(config.ray_root, ignore_errors=True)
 
 
+CHECKPOINTS = {
+    "checkpoint",
+    "nano_checkpoint",
+    "standard_checkpoint",
+    "multilingual_checkpoint",
+    "pack_checkpoint",
+}
+"""A test that uses one of these (directly or through another fixture) is marked `checkpoint`;
+`make test-fast` runs the others."""
+
+
 def pytest_collection_modifyitems(items):
+    for item in items:
+        if CHECKPOINTS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.checkpoint)
     items.sort(key=lambda item: LAST.index(item.path.name) + 1 if item.path.name in LAST else 0)
 
 

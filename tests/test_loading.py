@@ -59,3 +59,14 @@ def test_a_clip_voice_leaves_the_speech_tokenizer_mapped_afresh(engine, checkpoi
     second = engine.prepare_reference(reference_wav)
     assert torch.equal(first.t3.cond_prompt_speech_tokens, second.t3.cond_prompt_speech_tokens)
     assert torch.equal(first.gen["prompt_feat"], second.gen["prompt_feat"])
+
+
+def test_our_constants_are_upstreams():
+    """Kept here so the CLI can check flags without importing upstream (torch)."""
+    from chatterbox.models.s3gen.const import S3GEN_SR
+    from chatterbox.models.s3tokenizer import S3_TOKEN_RATE, SPEECH_VOCAB_SIZE
+
+    from chatterbox_cli.families.base import SAMPLES_PER_TOKEN, SPEECH_VOCAB
+
+    assert SPEECH_VOCAB == SPEECH_VOCAB_SIZE
+    assert SAMPLES_PER_TOKEN == S3GEN_SR // S3_TOKEN_RATE
