@@ -1,6 +1,7 @@
 """Formats (WAV, FLAC, MP3, Ogg/Opus), provenance inside the files, and `chatterbox verify`."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -133,5 +134,8 @@ def test_shell_completion_is_available():
     from pathlib import Path
 
     exe = Path(sys.executable).parent / "chatterbox"
-    r = subprocess.run([exe, "--show-completion", "bash"], capture_output=True, text=True)
+    # Typer finds the shell from the parent process (sh under `make`) unless told to take it
+    # from the option, with its own switch for tests
+    env = {**os.environ, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+    r = subprocess.run([exe, "--show-completion", "bash"], capture_output=True, text=True, env=env)
     assert r.returncode == 0 and "_chatterbox_completion" in r.stdout
