@@ -28,13 +28,15 @@ lint: install
 	$(BIN)/ruff check chatterbox_cli tests
 	$(BIN)/ruff format --check chatterbox_cli tests
 	$(BIN)/deptry .
+	$(BIN)/lint-imports
+	$(BIN)/python tools/sizes.py chatterbox_cli
 
 checkpoint: install
-	$(BIN)/python -m chatterbox_cli.random_checkpoint .cache/random-turbo turbo
-	$(BIN)/python -m chatterbox_cli.random_checkpoint .cache/random-nano nano
-	$(BIN)/python -m chatterbox_cli.random_checkpoint .cache/random-standard standard
-	$(BIN)/python -m chatterbox_cli.random_checkpoint .cache/random-multilingual multilingual
-	$(BIN)/python -m chatterbox_cli.random_checkpoint .cache/random-multilingual-pt-br multilingual-pt-br
+	$(BIN)/python -m chatterbox_cli.testing.checkpoints .cache/random-turbo turbo
+	$(BIN)/python -m chatterbox_cli.testing.checkpoints .cache/random-nano nano
+	$(BIN)/python -m chatterbox_cli.testing.checkpoints .cache/random-standard standard
+	$(BIN)/python -m chatterbox_cli.testing.checkpoints .cache/random-multilingual multilingual
+	$(BIN)/python -m chatterbox_cli.testing.checkpoints .cache/random-multilingual-pt-br multilingual-pt-br
 
 # Real weights when CHATTERBOX_MODEL_DIR is set or the hub cache has them; otherwise the
 # random-weight checkpoint the tests use, with fixed token counts (the header says so).
@@ -42,10 +44,10 @@ checkpoint: install
 BENCH_ARGS ?= --repeats 1
 BENCH_JSON ?= bench.json
 bench: install
-	@if [ -n "$$CHATTERBOX_MODEL_DIR" ] || $(BIN)/python -c "import sys; from chatterbox_cli.source import hub_cached; sys.exit(not hub_cached('$(MODEL)'))"; then \
+	@if [ -n "$$CHATTERBOX_MODEL_DIR" ] || $(BIN)/python -c "import sys; from chatterbox_cli.models.source import hub_cached; sys.exit(not hub_cached('$(MODEL)'))"; then \
 		$(BIN)/chatterbox bench --model $(MODEL) $(BENCH_ARGS) --json $(BENCH_JSON); \
 	else \
-		$(BIN)/python -m chatterbox_cli.random_checkpoint $(CKPT) $(MODEL) >/dev/null && \
+		$(BIN)/python -m chatterbox_cli.testing.checkpoints $(CKPT) $(MODEL) >/dev/null && \
 		$(BIN)/chatterbox bench --model $(MODEL) --model-dir $(CKPT) --tokens auto $(BENCH_ARGS) --json $(BENCH_JSON); \
 	fi
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from chatterbox_cli.random_checkpoint import build, reference_clip
+from chatterbox_cli.testing.checkpoints import build, reference_clip
 
 REPO = Path(__file__).resolve().parent.parent
 CHECKPOINT = Path(os.environ.get("CHATTERBOX_TEST_CHECKPOINT", REPO / ".cache" / "random-turbo"))
@@ -72,7 +72,7 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def checkpoint() -> Path:
-    """Built once (~30 s, ~3 GB) and reused by later sessions; see random_checkpoint.py."""
+    """Built once (~30 s, ~3 GB) and reused by later sessions; see `testing/checkpoints.py`."""
     return build(CHECKPOINT)
 
 
@@ -115,7 +115,7 @@ def fake_hub_cache(hf_home: Path, repo: str, files: list[Path], revision: str = 
 
 @pytest.fixture(scope="session")
 def engine(checkpoint):
-    from chatterbox_cli.engine import ModelSource, load_engine
+    from chatterbox_cli.synth.engine import ModelSource, load_engine
 
     return load_engine(ModelSource("turbo", checkpoint), "cpu")
 
@@ -170,7 +170,7 @@ def serving(engine, **options):
 
     import uvicorn
 
-    from chatterbox_cli.server import ServeOptions, create_app
+    from chatterbox_cli.server.app import ServeOptions, create_app
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

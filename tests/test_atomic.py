@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from chatterbox_cli.atomic import atomic_write
+from chatterbox_cli.runtime.atomic import atomic_write
 
 
 @pytest.fixture(params=[0o022, 0o027, 0o002])

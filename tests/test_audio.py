@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from chatterbox_cli.audio import join, master, normalize_loudness
-from chatterbox_cli.errors import BadInput
-from chatterbox_cli.random_checkpoint import reference_clip
-from chatterbox_cli.sinks import AudioFormat, check_writable, write_file
+from chatterbox_cli.post.audio import join, master, normalize_loudness
+from chatterbox_cli.runtime.errors import BadInput
+from chatterbox_cli.sinks.files import AudioFormat, check_writable, write_file
+from chatterbox_cli.testing.checkpoints import reference_clip
 
 SR = 24000
 
@@ -118,8 +118,8 @@ def test_watermarking_many_clips_keeps_no_memory():
 
     import perth
 
-    from chatterbox_cli.audio import watermark
-    from chatterbox_cli.runtime import release_memory
+    from chatterbox_cli.post.audio import watermark
+    from chatterbox_cli.runtime.device import release_memory
 
     def rss_mb() -> float:
         with open("/proc/self/status") as f:

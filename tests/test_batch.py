@@ -13,11 +13,11 @@ import pytest
 import soundfile as sf
 from conftest import interruptible, plain_mode
 
-from chatterbox_cli import batch as job
-from chatterbox_cli import batch_inputs as inputs
-from chatterbox_cli.batched import Job, synthesize_batch
-from chatterbox_cli.sampling import SamplingParams
-from chatterbox_cli.text import TextGroup
+from chatterbox_cli.jobs import inputs
+from chatterbox_cli.models.sampling import SamplingParams
+from chatterbox_cli.sinks import manifest as manifests
+from chatterbox_cli.synth.batched import Job, synthesize_batch
+from chatterbox_cli.text.segment import TextGroup
 
 TRICKY_CSV = (
     "\ufeffID,Text,Voice,Seed,Mood\n"
@@ -80,7 +80,7 @@ def test_names_are_safe_unique_and_inside_outdir(tmp_path):
     assert names[:3] == ["greet", "multi", "greet-2"] and len(warnings) == 1
     for name in names:
         assert "/" not in name and ".." not in name and not name.startswith(".")
-        path = job.output_path(tmp_path / "out", name, ".wav")
+        path = manifests.output_path(tmp_path / "out", name, ".wav")
         assert path.parent == tmp_path / "out"
     no_id = inputs.BatchItem("x", 1, "Some words here")
     inputs.assign_names([no_id])
@@ -90,7 +90,7 @@ def test_names_are_safe_unique_and_inside_outdir(tmp_path):
 @pytest.mark.parametrize("shared_prefix", [False, True], ids=["full-prefill", "prefix-cache"])
 def test_greedy_batched_tokens_equal_unbatched(engine, shared_prefix):
     """Pads sit left of the text (after the shared voice prefix when cached), masked out."""
-    from chatterbox_cli.t3_decode import Prefix, Row, decode, decode_batch
+    from chatterbox_cli.models.t3.decode import Prefix, Row, decode, decode_batch
 
     greedy = SamplingParams(top_k=1)
     texts = ["Hi.", "A somewhat longer sentence for padding.", "Third one!", "And four."]
@@ -229,10 +229,10 @@ def test_manifest_survives_a_torn_line_and_stale_temp_files(tmp_path):
     (tmp_path / ".chatterbox-x.wav.part").write_bytes(b"half")
     ok = {"output": str(tmp_path / "a.wav"), "status": "ok"}
     (tmp_path / "manifest.jsonl").write_text(json.dumps(ok) + '\n{"output": "b.wav", "sta')
-    assert job.read_manifest(tmp_path) == {"a.wav": ok}
-    assert job.clean_temp_files(tmp_path) == 1
-    m = job.Manifest(tmp_path)
+    assert manifests.read_manifest(tmp_path) == {"a.wav": ok}
+    assert manifests.clean_temp_files(tmp_path) == 1
+    m = manifests.Manifest(tmp_path)
     m.append({"output": str(tmp_path / "b.wav"), "status": "ok"})
     m.close()
-    assert set(job.read_manifest(tmp_path)) == {"a.wav", "b.wav"}
+    assert set(manifests.read_manifest(tmp_path)) == {"a.wav", "b.wav"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "manifest.jsonl"]

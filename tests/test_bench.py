@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from chatterbox_cli import bench as harness
-from chatterbox_cli.errors import BadInput
+from chatterbox_cli.bench import harness
+from chatterbox_cli.runtime.errors import BadInput
 
 TWO_GROUPS = "A first paragraph here.\n\nA second paragraph, which is quite a bit longer."
 

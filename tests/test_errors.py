@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import interruptible
 
-from chatterbox_cli.random_checkpoint import reference_clip
+from chatterbox_cli.testing.checkpoints import reference_clip
 
 
 def assert_clean_error(result, code, *needles):
@@ -42,7 +42,7 @@ def test_no_text_at_all_on_a_terminal(monkeypatch):
     import io
 
     from chatterbox_cli.cli.say import read_text
-    from chatterbox_cli.errors import BadInput
+    from chatterbox_cli.runtime.errors import BadInput
 
     class Terminal(io.StringIO):
         def isatty(self):

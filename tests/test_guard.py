@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from chatterbox_cli import guard
-from chatterbox_cli.chunk import AudioChunk
-from chatterbox_cli.text import TextGroup
+from chatterbox_cli.post import guard
+from chatterbox_cli.synth.chunk import AudioChunk
+from chatterbox_cli.text.segment import TextGroup
 
 SR = 24000
 TEXT = "The guard listens for groups that run on or stop short."

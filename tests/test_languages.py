@@ -2,9 +2,9 @@
 
 import pytest
 
-from chatterbox_cli.families import get
-from chatterbox_cli.languages import LANGUAGES, language, spoken_length
-from chatterbox_cli.text import MAX_GROUP_CHARS, sentences, split_groups
+from chatterbox_cli.models import get
+from chatterbox_cli.text.languages import LANGUAGES, language, spoken_length
+from chatterbox_cli.text.segment import MAX_GROUP_CHARS, sentences, split_groups
 
 SAMPLES = {
     "ar": ("ذهبت إلى السوق صباحا. اشتريت بعض الخبز والحليب! هل تريد أن تأتي معي؟", 3),
@@ -87,7 +87,7 @@ def test_streaming_first_group_is_short_in_cjk_too():
 
 
 def test_unknown_or_unspoken_languages_are_refused_with_the_list():
-    from chatterbox_cli.errors import BadInput
+    from chatterbox_cli.runtime.errors import BadInput
 
     with pytest.raises(BadInput, match=r"unknown language 'xx'; use one of: ar \(Arabic\)"):
         language("xx")

@@ -11,7 +11,7 @@ FILES = {"t3": "t3_turbo_v1", "s3gen": "s3gen_meanflow", "ve": "ve"}
 def test_every_checkpoint_tensor_is_loaded_exactly(engine, checkpoint, part):
     module = getattr(engine.tts, part)
     state = module.state_dict()
-    dropped = {"tfmr.wte.weight", "text_head.weight"}  # unused at inference (see loading.py)
+    dropped = {"tfmr.wte.weight", "text_head.weight"}  # unused at inference (see models/loading.py)
     with safe_open(checkpoint / f"{FILES[part]}.safetensors", "pt") as f:
         keys = set(f.keys())
         assert set(state) == keys - (dropped if part == "t3" else set())
@@ -34,7 +34,7 @@ def test_builtin_voice_and_tokenizer_as_upstream(engine, checkpoint):
 def test_assigned_weights_keep_the_module_dtype_as_a_copy_would():
     """`assign=True` would keep a half-precision file's dtype; upstream's copying load casts to
     the module's float32, and so must we."""
-    from chatterbox_cli.loading import as_module_dtypes
+    from chatterbox_cli.models.loading import as_module_dtypes
 
     with torch.device("meta"):
         layer = torch.nn.Linear(4, 3)
@@ -66,7 +66,7 @@ def test_our_constants_are_upstreams():
     from chatterbox.models.s3gen.const import S3GEN_SR
     from chatterbox.models.s3tokenizer import S3_TOKEN_RATE, SPEECH_VOCAB_SIZE
 
-    from chatterbox_cli.families.base import SAMPLES_PER_TOKEN, SPEECH_VOCAB
+    from chatterbox_cli.models.base import SAMPLES_PER_TOKEN, SPEECH_VOCAB
 
     assert SPEECH_VOCAB == SPEECH_VOCAB_SIZE
     assert SAMPLES_PER_TOKEN == S3GEN_SR // S3_TOKEN_RATE

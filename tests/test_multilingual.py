@@ -20,9 +20,9 @@ import torch
 from safetensors import safe_open
 from upstream_parity import NoWatermark, stop_logit
 
-from chatterbox_cli.families import SPEECH_VOCAB, get
-from chatterbox_cli.families.base import SAMPLES_PER_TOKEN
-from chatterbox_cli.text import TextGroup
+from chatterbox_cli.models import SPEECH_VOCAB, get
+from chatterbox_cli.models.base import SAMPLES_PER_TOKEN
+from chatterbox_cli.text.segment import TextGroup
 
 MTL = get("multilingual")
 FAST = ("--cfm-steps", "2", "--max-new-tokens", "6")
@@ -34,8 +34,8 @@ GERMAN = "Guten Tag: das ist ein Test… mit „Anführungszeichen“"
 
 @pytest.fixture(scope="module")
 def mtl(multilingual_checkpoint):
-    from chatterbox_cli.engine import load_engine
-    from chatterbox_cli.source import ModelSource
+    from chatterbox_cli.models.source import ModelSource
+    from chatterbox_cli.synth.engine import load_engine
 
     return load_engine(ModelSource("multilingual", multilingual_checkpoint), "cpu")
 
@@ -108,7 +108,7 @@ def test_the_stop_path_equals_upstream_v3(mtl, monkeypatch):
 def test_the_last_tokens_audio_is_cut_in_every_render_path(mtl, monkeypatch):
     """Whole, token-streamed, and batched S3Gen (row by row and in one call) all keep the audio
     of n - 1 of the n speech tokens, and the same samples where they are exact."""
-    from chatterbox_cli.batched import Job, synthesize_batch
+    from chatterbox_cli.synth.batched import Job, synthesize_batch
 
     cap, text = 12, "Ceci est une phrase un peu plus longue."
     (whole,) = _ours(mtl, text, "fr", MTL.defaults, cap, 7)
@@ -240,7 +240,7 @@ def test_batch_mixed_language_rows(cli, mtl, model, tmp_path):
 def test_voice_cache_for_multilingual(cli, mtl, model, reference_wav, voices_dir, tmp_path):
     r = cli("voice", "cache", reference_wav, "-n", "polyglot", *model)
     assert r.exit_code == 0, r.output
-    from chatterbox_cli.voices import load_cached
+    from chatterbox_cli.models.voices import load_cached
 
     conds = load_cached(voices_dir / "polyglot.pt", "multilingual")
     assert conds.t3.cond_prompt_speech_tokens.shape[-1] == MTL.prompt_tokens

@@ -14,9 +14,9 @@ import soundfile as sf
 import torch
 from upstream_parity import NoWatermark
 
-from chatterbox_cli.families import get
-from chatterbox_cli.t3_align import hook_count
-from chatterbox_cli.text import TextGroup
+from chatterbox_cli.models import get
+from chatterbox_cli.models.t3.align import hook_count
+from chatterbox_cli.text.segment import TextGroup
 
 MTL = get("multilingual-v2")
 FAST = ("--cfm-steps", "2", "--max-new-tokens", "6")
@@ -24,8 +24,8 @@ FAST = ("--cfm-steps", "2", "--max-new-tokens", "6")
 
 @pytest.fixture(scope="module")
 def mtl(multilingual_checkpoint):
-    from chatterbox_cli.engine import load_engine
-    from chatterbox_cli.source import ModelSource
+    from chatterbox_cli.models.source import ModelSource
+    from chatterbox_cli.synth.engine import load_engine
 
     return load_engine(ModelSource("multilingual-v2", multilingual_checkpoint), "cpu")
 
@@ -86,7 +86,7 @@ def test_tokens_and_waveform_equal_upstream_generate(mtl, monkeypatch, language,
 
 
 def test_upstream_hooks_pile_up_and_ours_do_not(mtl, monkeypatch):
-    from chatterbox_cli.t3_align import removing_new_hooks
+    from chatterbox_cli.models.t3.align import removing_new_hooks
 
     tts = mtl.tts
     monkeypatch.setattr(tts, "conds", copy.copy(mtl.builtin_voice))
@@ -96,7 +96,7 @@ def test_upstream_hooks_pile_up_and_ours_do_not(mtl, monkeypatch):
             tts.t3.inference(t3_cond=tts.conds.t3, text_tokens=ids.expand(2, -1), max_new_tokens=1)
             assert hook_count(tts.t3.tfmr) == 3 * calls
     assert hook_count(tts.t3.tfmr) == 0
-    from chatterbox_cli.t3_cfg import decode
+    from chatterbox_cli.models.t3.cfg import decode
 
     for _ in range(2):
         assert len(list(decode(tts.t3, tts.conds.t3, ids, MTL.defaults, 2, align=True))) == 2
@@ -106,7 +106,7 @@ def test_upstream_hooks_pile_up_and_ours_do_not(mtl, monkeypatch):
 def test_the_analyzer_forces_a_stop_after_a_repeated_token(mtl):
     """With the repetition penalty off and greedy choice, the per-row analyzer ends a row whose
     last two tokens are equal, as upstream's does; without it the row runs to the cap."""
-    from chatterbox_cli.t3_cfg import decode
+    from chatterbox_cli.models.t3.cfg import decode
 
     t3, cond = mtl.tts.t3, mtl.builtin_voice.t3
     ids = mtl.text_tokens("Dies ist ein etwas längerer Satz, der nicht enden soll.", "de")
@@ -120,8 +120,8 @@ def test_the_analyzer_forces_a_stop_after_a_repeated_token(mtl):
 
 
 def test_batched_greedy_equals_unbatched_and_seeded_rows_are_independent(mtl):
-    from chatterbox_cli.t3_cfg import decode, decode_batch
-    from chatterbox_cli.t3_decode import Row
+    from chatterbox_cli.models.t3.cfg import decode, decode_batch
+    from chatterbox_cli.models.t3.decode import Row
 
     t3, cond = mtl.tts.t3, mtl.builtin_voice.t3
     greedy = replace(MTL.defaults, min_p=1.0)

@@ -18,9 +18,9 @@ from conftest import fake_hub_cache, serving
 from safetensors import safe_open
 from upstream_parity import PARAMS, STOP_BIAS, assert_equals_upstream, stop_bias
 
-from chatterbox_cli import provenance
-from chatterbox_cli.families import get
-from chatterbox_cli.sampling import SamplingParams
+from chatterbox_cli.models import get
+from chatterbox_cli.models.sampling import SamplingParams
+from chatterbox_cli.sinks import provenance
 
 NANO = get("nano")
 FAST = ("--max-new-tokens", "8", "--seed", "5")
@@ -28,8 +28,8 @@ FAST = ("--max-new-tokens", "8", "--seed", "5")
 
 @pytest.fixture(scope="module")
 def nano(nano_checkpoint):
-    from chatterbox_cli.engine import load_engine
-    from chatterbox_cli.source import ModelSource
+    from chatterbox_cli.models.source import ModelSource
+    from chatterbox_cli.synth.engine import load_engine
 
     return load_engine(ModelSource("nano", nano_checkpoint), "cpu")
 
@@ -62,7 +62,7 @@ def test_the_stop_path_equals_upstream(nano, monkeypatch):
 
 @pytest.mark.parametrize("fast", [False, True], ids=["dynamic-cache", "static-cache"])
 def test_batched_greedy_equals_unbatched_with_the_prefix_cache(nano, fast):
-    from chatterbox_cli.t3_decode import FastStep, Prefix, Row, decode, decode_batch
+    from chatterbox_cli.models.t3.decode import FastStep, Prefix, Row, decode, decode_batch
 
     t3, conds = nano.tts.t3, nano.builtin_voice
     greedy = SamplingParams(top_k=1)
@@ -111,8 +111,8 @@ def test_int8_and_fast_decode_run_on_nano(cli, nano, nano_checkpoint, tmp_path, 
 def test_a_turbo_voice_speaks_with_nano_and_other_families_refuse_it(
     cli, nano, nano_checkpoint, reference_wav, voices_dir, tmp_path
 ):
-    from chatterbox_cli.errors import VoiceError
-    from chatterbox_cli.voices import load_cached
+    from chatterbox_cli.models.voices import load_cached
+    from chatterbox_cli.runtime.errors import VoiceError
 
     r = cli("voice", "cache", reference_wav, "--name", "ann", "--model", "nano",
             "--model-dir", nano_checkpoint, "-q")  # fmt: skip

@@ -15,11 +15,11 @@ import torch
 from conftest import fake_hub_cache
 from safetensors import safe_open
 
-from chatterbox_cli.errors import BadInput
-from chatterbox_cli.families import FAMILIES, get
-from chatterbox_cli.families.base import SAMPLES_PER_TOKEN
-from chatterbox_cli.families.packs import PACKS, pack_model
-from chatterbox_cli.text import TextGroup
+from chatterbox_cli.models import FAMILIES, get
+from chatterbox_cli.models.base import SAMPLES_PER_TOKEN
+from chatterbox_cli.models.packs import PACKS, pack_model
+from chatterbox_cli.runtime.errors import BadInput
+from chatterbox_cli.text.segment import TextGroup
 
 PACK = get("multilingual-pt-br")
 FAST = ("--cfm-steps", "2", "--max-new-tokens", "6")
@@ -27,8 +27,8 @@ FAST = ("--cfm-steps", "2", "--max-new-tokens", "6")
 
 @pytest.fixture(scope="module")
 def pack(pack_checkpoint):
-    from chatterbox_cli.engine import load_engine
-    from chatterbox_cli.source import ModelSource
+    from chatterbox_cli.models.source import ModelSource
+    from chatterbox_cli.synth.engine import load_engine
 
     return load_engine(ModelSource(PACK.name, pack_checkpoint), "cpu")
 

@@ -11,9 +11,9 @@ from upstream_parity import (
     stop_bias,
 )
 
-from chatterbox_cli.sampling import SamplingParams
-from chatterbox_cli.t3_decode import decode
-from chatterbox_cli.text import TextGroup
+from chatterbox_cli.models.sampling import SamplingParams
+from chatterbox_cli.models.t3.decode import decode
+from chatterbox_cli.text.segment import TextGroup
 
 
 @pytest.mark.parametrize("params", PARAMS.values(), ids=list(PARAMS))
@@ -34,7 +34,7 @@ def test_a_stop_as_the_first_sample_goes_on_as_upstream(engine, monkeypatch):
     """Upstream checks for the stop token from its second sample on; a loop that stopped at the
     first drew fewer samples, so S3Gen's noise (the same global RNG) differed (found by this
     test). Batched decoding keeps the same rule."""
-    from chatterbox_cli.t3_decode import Row, decode_batch
+    from chatterbox_cli.models.t3.decode import Row, decode_batch
 
     with stop_bias(engine.tts.t3, FIRST_STOP_BIAS):
         tokens, stopped = assert_equals_upstream(engine, monkeypatch, SamplingParams(), cap=60)
@@ -68,7 +68,7 @@ def test_token_cap_bounds_every_group(engine):
 def test_prefix_cache_gives_the_same_tokens(engine):
     """The per-voice KV cache changes only float rounding: greedy tokens are identical and the
     first logits agree to 1e-4 (measured max difference: see the assertion's message)."""
-    from chatterbox_cli.t3_decode import Prefix, decode
+    from chatterbox_cli.models.t3.decode import Prefix, decode
 
     t3, cond = engine.tts.t3, engine.builtin_voice.t3
     greedy = SamplingParams(top_k=1)
@@ -91,7 +91,7 @@ def test_overlapped_t3_gives_the_same_audio_as_sequential_with_its_own_rng(engin
         return list(engine.synthesize(groups, voice, max_new_tokens=6, seed=11, overlap=True))
 
     overlapped, again = run(), run()
-    import chatterbox_cli.engine as eng
+    import chatterbox_cli.synth.engine as eng
 
     monkeypatch.setattr(eng, "prefetch", lambda items, **_: items)  # same RNGs, one thread
     sequential = run()

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from chatterbox_cli.batch import JOURNALS
+from chatterbox_cli.sinks.manifest import JOURNALS
 
 LINES = [f"Line {n} of the course, read aloud." for n in range(1, 8)]
 TOKENS = ("--max-new-tokens", "5", "--seed", "3")
@@ -229,7 +229,7 @@ def test_a_unit_that_keeps_killing_its_worker_fails_the_job(checkpoint, cluster,
 
 
 def test_journals_recover_only_finished_files_missing_from_the_manifest(tmp_path):
-    from chatterbox_cli.batch import Journal, Manifest, clear_journals, recover_journals
+    from chatterbox_cli.sinks.manifest import Journal, Manifest, clear_journals, recover_journals
 
     def rec(name, status="ok"):
         return {"name": name, "output": str(tmp_path / f"{name}.wav"), "status": status}

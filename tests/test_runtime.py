@@ -11,8 +11,8 @@ leave room for other CPUs' kernels (x2-4 on errors) and fail if a path breaks.
 import pytest
 import torch
 
-from chatterbox_cli.errors import BadInput
-from chatterbox_cli.runtime import Runtime
+from chatterbox_cli.runtime.device import Runtime
+from chatterbox_cli.runtime.errors import BadInput
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +63,8 @@ def test_runtime_flags_fail_before_loading(cli, checkpoint):
 
 
 def test_int8_is_cached_and_bounded(checkpoint, teacher, tmp_path, monkeypatch):
-    from chatterbox_cli.families.turbo import T3_FILE, load_t3
-    from chatterbox_cli.loading import int8_cache_path
+    from chatterbox_cli.models.loading import int8_cache_path
+    from chatterbox_cli.models.turbo import T3_FILE, load_t3
 
     monkeypatch.setenv("CHATTERBOX_CACHE_DIR", str(tmp_path))
     logits, ref = teacher
@@ -103,8 +103,8 @@ def tiny_voice(engine):
 def test_bf16_autocast_t3_and_flow_on_cpu(engine, tiny_voice, monkeypatch):
     import numpy as np
 
-    from chatterbox_cli import s3gen_stream as ss
-    from chatterbox_cli.text import TextGroup
+    from chatterbox_cli.models.s3gen import stream as ss
+    from chatterbox_cli.text.segment import TextGroup
 
     bf16 = lambda: torch.autocast("cpu", dtype=torch.bfloat16)  # noqa: E731
     t3 = engine.tts.t3
@@ -146,8 +146,8 @@ def test_static_cache_decodes_the_same_tokens(engine, with_prefix):
     """`--fast-decode`'s static KV cache (CUDA graphs come on top of it on CUDA only) must not
     change what is decoded: greedy tokens equal the dynamic cache's, twice in a row (the cache
     is reused and reset between groups)."""
-    from chatterbox_cli.sampling import SamplingParams
-    from chatterbox_cli.t3_decode import FastStep, Prefix, decode
+    from chatterbox_cli.models.sampling import SamplingParams
+    from chatterbox_cli.models.t3.decode import FastStep, Prefix, decode
 
     t3, cond = engine.tts.t3, engine.builtin_voice.t3
     greedy = SamplingParams(top_k=1)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from chatterbox_cli.batched import Job, synthesize_batch
-from chatterbox_cli.s3gen_batch import Row, flow_rows, vocode_rows
-from chatterbox_cli.sampling import SamplingParams
-from chatterbox_cli.text import TextGroup
+from chatterbox_cli.models.s3gen.batch import Row, flow_rows, vocode_rows
+from chatterbox_cli.models.sampling import SamplingParams
+from chatterbox_cli.synth.batched import Job, synthesize_batch
+from chatterbox_cli.text.segment import TextGroup
 
 MEL_ATOL = 5e-5
 WAV_ATOL = 2e-6

@@ -5,9 +5,9 @@ from dataclasses import replace
 
 import torch
 
-from chatterbox_cli.families import get
-from chatterbox_cli.t3_decode import logits_processors
-from chatterbox_cli.t3_sample import LlamaSampler, TurboSampler, draw
+from chatterbox_cli.models import get
+from chatterbox_cli.models.t3.decode import logits_processors
+from chatterbox_cli.models.t3.sample import LlamaSampler, TurboSampler, draw
 
 TURBO = get("turbo").defaults
 PARAMS = [
@@ -31,7 +31,7 @@ def test_turbo_scores_equal_each_rows_own_processors():
 
 
 def test_llama_scores_equal_each_rows_own_processors():
-    from chatterbox_cli.t3_cfg import _Sampler
+    from chatterbox_cli.models.t3.cfg import _Sampler
 
     std = get("multilingual").defaults
     params = [
@@ -71,7 +71,7 @@ def test_draws_depend_only_on_the_rows_generator_and_follow_the_scores():
 
 
 def test_batches_are_sorted_by_length_within_windows_and_keep_every_job():
-    from chatterbox_cli.batched import SORT_WINDOW, default_batch_size, plan_batches
+    from chatterbox_cli.synth.batched import SORT_WINDOW, default_batch_size, plan_batches
 
     jobs = [(i, length) for i, length in enumerate([5, 1, 9, 3, 7, 2, 8, 4, 6, 0] * 4)]
     batches = plan_batches(jobs, 2, lambda job: job[1])

@@ -13,8 +13,8 @@ import pytest
 import soundfile as sf
 from conftest import serving
 
-from chatterbox_cli import provenance
-from chatterbox_cli.verify import WATERMARK_MIN, detector
+from chatterbox_cli.sinks import provenance
+from chatterbox_cli.sinks.verify import WATERMARK_MIN, detector
 
 TOKEN = "s3cret"
 BODY = {"input": "Hello over HTTP.", "seed": 3, "max_new_tokens": 30}

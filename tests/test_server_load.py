@@ -10,7 +10,7 @@ import httpx
 import soundfile as sf
 from conftest import serving
 
-from chatterbox_cli.verify import WATERMARK_MIN, detector
+from chatterbox_cli.sinks.verify import WATERMARK_MIN, detector
 
 CLIENTS = 16
 

@@ -13,8 +13,8 @@ import pytest
 import soundfile as sf
 from conftest import serving
 
-from chatterbox_cli.audio import DEFAULT_LUFS
-from chatterbox_cli.verify import WATERMARK_MIN, detector
+from chatterbox_cli.post.audio import DEFAULT_LUFS
+from chatterbox_cli.sinks.verify import WATERMARK_MIN, detector
 
 TWO_GROUPS = "The first sentence is here. And then a second one follows it."
 BODY = {"input": TWO_GROUPS, "seed": 5, "max_new_tokens": 30}

@@ -15,8 +15,8 @@ import soundfile as sf
 import torch
 from safetensors import safe_open
 
-from chatterbox_cli.families import get
-from chatterbox_cli.text import TextGroup
+from chatterbox_cli.models import get
+from chatterbox_cli.text.segment import TextGroup
 
 STANDARD = get("standard")
 FAST = ("--cfm-steps", "2", "--max-new-tokens", "8")
@@ -25,8 +25,8 @@ FAST = ("--cfm-steps", "2", "--max-new-tokens", "8")
 
 @pytest.fixture(scope="module")
 def std(standard_checkpoint):
-    from chatterbox_cli.engine import load_engine
-    from chatterbox_cli.source import ModelSource
+    from chatterbox_cli.models.source import ModelSource
+    from chatterbox_cli.synth.engine import load_engine
 
     return load_engine(ModelSource("standard", standard_checkpoint), "cpu")
 
@@ -91,7 +91,7 @@ def test_cfg_weight_zero_works_where_upstream_crashes(std, monkeypatch):
             max_new_tokens=2,
             cfg_weight=0.0,
         )
-    from chatterbox_cli.t3_cfg import decode
+    from chatterbox_cli.models.t3.cfg import decode
 
     t3, cond = std.tts.t3, std.builtin_voice.t3
     ids = std.text_tokens("Guidance off.")
@@ -102,8 +102,8 @@ def test_cfg_weight_zero_works_where_upstream_crashes(std, monkeypatch):
 
 
 def test_batched_greedy_equals_unbatched_and_seeded_rows_are_independent(std):
-    from chatterbox_cli.t3_cfg import decode, decode_batch
-    from chatterbox_cli.t3_decode import Row
+    from chatterbox_cli.models.t3.cfg import decode, decode_batch
+    from chatterbox_cli.models.t3.decode import Row
 
     t3, cond = std.tts.t3, std.builtin_voice.t3
     greedy = replace(STANDARD.defaults, min_p=1.0)
@@ -235,7 +235,7 @@ def test_token_streaming_seams_with_the_ten_step_cfg_flow(std):
     """Standard's flow (10 Euler steps with CFG) streamed in windows against one full pass with
     the same noise: measured 41.8 dB (N=10) and 44.6 dB (N=25) SNR on 60 tokens; here a
     shorter run with N=16 to keep the suite quick."""
-    from chatterbox_cli.s3gen_stream import (
+    from chatterbox_cli.models.s3gen.stream import (
         GroupNoise,
         TokenStreamer,
         full_render,
@@ -281,7 +281,7 @@ def test_voice_cache_records_the_family_and_is_refused_elsewhere(
         "--model-dir", standard_checkpoint,
     )  # fmt: skip
     assert r.exit_code == 0, r.output
-    from chatterbox_cli.voices import load_cached
+    from chatterbox_cli.models.voices import load_cached
 
     conds = load_cached(voices_dir / "expr.pt", "standard")
     assert conds.t3.cond_prompt_speech_tokens.shape[-1] == STANDARD.prompt_tokens

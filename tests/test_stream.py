@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 from conftest import interruptible
 
-from chatterbox_cli.text import FIRST_GROUP_CHARS, split_groups
+from chatterbox_cli.text.segment import FIRST_GROUP_CHARS, split_groups
 
 TEXT = (
     "Streaming starts here. Then a second sentence follows. And a third one ends it.\n\nNew para."
@@ -39,9 +39,9 @@ def test_stdout_wav_matches_file_length_and_is_watermarked(cli, checkpoint, tmp_
     assert sr == 24000 and wav.ndim == 1
 
     # The same groups written to a file: same length, pauses in the same places.
-    from chatterbox_cli.engine import ModelSource, load_engine
-    from chatterbox_cli.pipeline import RenderOptions, render
-    from chatterbox_cli.sampling import SamplingParams
+    from chatterbox_cli.models.sampling import SamplingParams
+    from chatterbox_cli.synth.engine import ModelSource, load_engine
+    from chatterbox_cli.synth.pipeline import RenderOptions, render
 
     engine = load_engine(ModelSource("turbo", checkpoint), "cpu")
     groups = split_groups(TEXT, short_first=True)
@@ -91,7 +91,7 @@ def test_refuses_binary_audio_on_a_terminal(monkeypatch):
     import sys
 
     from chatterbox_cli.cli.say import check_stream_args
-    from chatterbox_cli.errors import BadInput
+    from chatterbox_cli.runtime.errors import BadInput
 
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
     with pytest.raises(BadInput, match="terminal"):
@@ -103,7 +103,7 @@ def test_harmonic_source_matches_upstream(engine):
     import torch
     from torch.distributions.uniform import Uniform
 
-    from chatterbox_cli.s3gen_stream import harmonic_source
+    from chatterbox_cli.models.s3gen.stream import harmonic_source
 
     m_source = engine.tts.s3gen.mel2wav.m_source
     f0 = torch.rand(1, 1, 4800) * 300
@@ -137,7 +137,7 @@ def test_token_streaming_seams_against_one_full_pass(engine):
     import torch
     from chatterbox.models.s3gen.const import S3GEN_SIL
 
-    from chatterbox_cli.s3gen_stream import (
+    from chatterbox_cli.models.s3gen.stream import (
         GroupNoise,
         TokenStreamer,
         full_render,

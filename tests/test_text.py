@@ -2,8 +2,8 @@
 
 import pytest
 
-from chatterbox_cli.errors import BadInput
-from chatterbox_cli.text import (
+from chatterbox_cli.runtime.errors import BadInput
+from chatterbox_cli.text.segment import (
     MAX_GROUP_CHARS,
     decode_bytes,
     ends_with_abbreviation,
@@ -107,7 +107,7 @@ def test_normalize_strips_controls_and_whitespace():
 )
 def test_no_common_abbreviation_ends_a_sentence(abbr):
     """Each one mid-sentence, followed by a capitalised word as a new sentence would be."""
-    from chatterbox_cli.text import sentences
+    from chatterbox_cli.text.segment import sentences
 
     text = f"We met {abbr} Walker and the others there. Then we left."
     assert sentences(text) == [f"We met {abbr} Walker and the others there.", "Then we left."]
@@ -164,7 +164,7 @@ def test_a_clause_that_starts_with_an_abbreviation_is_not_cut_off():
 def test_segmentation_is_windowed_so_time_is_linear(monkeypatch):
     """pysbd is quadratic in the length it sees: it must never see more than a window, and
     the windows must add up to about the text's length (each sentence segmented ~once)."""
-    import chatterbox_cli.text as text_mod
+    import chatterbox_cli.text.segment as text_mod
 
     seen: list[int] = []
     real = text_mod._segmenter()

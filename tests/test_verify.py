@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 from conftest import plain_mode
 
-from chatterbox_cli import provenance
-from chatterbox_cli.random_checkpoint import reference_clip
+from chatterbox_cli.sinks import provenance
+from chatterbox_cli.testing.checkpoints import reference_clip
 
 TEXT = "Formats should keep the watermark and say what made them."
 FAST = ("--max-new-tokens", "40", "--seed", "4")

@@ -8,8 +8,8 @@ import contextlib
 import numpy as np
 import torch
 
-from chatterbox_cli.sampling import SamplingParams
-from chatterbox_cli.text import TextGroup
+from chatterbox_cli.models.sampling import SamplingParams
+from chatterbox_cli.text.segment import TextGroup
 
 STOP = 6562
 """Upstream T3's stop-speech token."""

@@ -46,7 +46,7 @@ def _root(
 def main() -> None:
     import logging
 
-    from chatterbox_cli.runtime import debug_enabled
+    from chatterbox_cli.runtime.device import debug_enabled
 
     logging.basicConfig(level=logging.DEBUG if debug_enabled() else logging.ERROR)
     app()

@@ -41,9 +41,9 @@ from chatterbox_cli.cli.options import (
     TopPOpt,
     VoiceOpt,
 )
-from chatterbox_cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, BadInput, VoiceError
-from chatterbox_cli.output import Output
-from chatterbox_cli.pipeline import DEFAULT_PAUSE_S
+from chatterbox_cli.cli.output import Output
+from chatterbox_cli.runtime.errors import EXIT_FAILURE, EXIT_INTERRUPTED, BadInput, VoiceError
+from chatterbox_cli.synth.pipeline import DEFAULT_PAUSE_S
 
 
 @mapped_errors
@@ -122,15 +122,17 @@ def batch(
     quiet: QuietOpt = False,
 ) -> None:
     """Synthesize one file per row/line into OUTDIR, with a manifest; re-run to resume."""
-    from chatterbox_cli.families.packs import pack_model
+    from chatterbox_cli.models.packs import pack_model
 
     model = pack_model(model, pack)
-    from chatterbox_cli import batch as job
-    from chatterbox_cli import batch_inputs, voices
-    from chatterbox_cli.batched import default_batch_size
-    from chatterbox_cli.pipeline import RenderOptions
-    from chatterbox_cli.runtime import Runtime
-    from chatterbox_cli.sinks import AudioFormat
+    from chatterbox_cli.jobs import batch as job
+    from chatterbox_cli.jobs import inputs as batch_inputs
+    from chatterbox_cli.models import voices
+    from chatterbox_cli.runtime.device import Runtime
+    from chatterbox_cli.sinks import manifest as manifests
+    from chatterbox_cli.sinks.files import AudioFormat
+    from chatterbox_cli.synth.batched import default_batch_size
+    from chatterbox_cli.synth.pipeline import RenderOptions
 
     out = Output(quiet=quiet, json=json_out)
     family, sampling, steps = family_options(
@@ -181,19 +183,19 @@ def batch(
     if outdir.exists() and not outdir.is_dir():
         raise BadInput(f"--outdir {outdir} is not a directory")
     outdir.mkdir(parents=True, exist_ok=True)
-    job.clean_temp_files(outdir)
-    recovered = job.recover_journals(outdir)
+    manifests.clean_temp_files(outdir)
+    recovered = manifests.recover_journals(outdir)
     if recovered:
-        manifest = job.Manifest(outdir)
+        manifest = manifests.Manifest(outdir)
         for rec in recovered:
             manifest.append(rec)
         manifest.close()
         out.info(f"recovered {len(recovered)} finished item(s) from worker journals")
-    job.clear_journals(outdir)
-    done = job.read_manifest(outdir)
+    manifests.clear_journals(outdir)
+    done = manifests.read_manifest(outdir)
     todo = []
     for item in items:
-        path = job.output_path(outdir, item.name, audio_fmt.suffix)
+        path = manifests.output_path(outdir, item.name, audio_fmt.suffix)
         rec = done.get(path.name)
         if not overwrite and path.is_file() and rec and rec.get("status") == "ok":
             continue
@@ -228,7 +230,7 @@ def batch(
         retries=retries,
     )
     failed = 0
-    manifest = job.Manifest(outdir)
+    manifest = manifests.Manifest(outdir)
     try:
         with out.batch_progress(len(todo)) as update:
 
@@ -242,11 +244,11 @@ def batch(
                 update(rec)
 
             if ray_opts:
-                from chatterbox_cli import ray_executor
+                from chatterbox_cli.jobs import ray_executor
 
                 raw = Runtime(threads, quantize, dtype, False, overlap, batch_s3gen)
                 ray_executor.run(todo, cfg, source, requested, raw, manifest, on_record, ray_opts)
-                job.clear_journals(outdir)
+                manifests.clear_journals(outdir)
             else:
                 job.run_jobs(engine, todo, cfg, manifest, on_record)
     except job.StopBatch as exc:
@@ -257,7 +259,7 @@ def batch(
         raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         manifest.close()
-        job.clean_temp_files(outdir)
+        manifests.clean_temp_files(outdir)
     out.info(f"{len(todo) - failed} written, {failed} failed, {skipped} skipped -> {outdir}")
     if failed:
         raise typer.Exit(EXIT_FAILURE)
@@ -268,7 +270,7 @@ def executor_options(executor, address, workers, cpus, gpus, verbose):
     without it are an error rather than silently ignored."""
     import os
 
-    from chatterbox_cli.ray_executor import RayOptions
+    from chatterbox_cli.jobs.ray_executor import RayOptions
 
     if executor == "ray":
         address = address or os.environ.get("RAY_ADDRESS") or None

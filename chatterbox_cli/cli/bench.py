@@ -28,14 +28,14 @@ from chatterbox_cli.cli.options import (
     ThreadsOpt,
     VoiceOpt,
 )
-from chatterbox_cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, BadInput
-from chatterbox_cli.output import Output
-from chatterbox_cli.pipeline import DEFAULT_STREAM_TOKENS
+from chatterbox_cli.cli.output import Output
+from chatterbox_cli.runtime.errors import EXIT_FAILURE, EXIT_INTERRUPTED, BadInput
+from chatterbox_cli.synth.pipeline import DEFAULT_STREAM_TOKENS
 
 
 def bench_items(texts: list[str] | None, file: Path | None, language: str = "en"):
-    from chatterbox_cli.bench import SUITE, BenchItem
-    from chatterbox_cli.text import decode_bytes, normalize
+    from chatterbox_cli.bench.harness import SUITE, BenchItem
+    from chatterbox_cli.text.segment import decode_bytes, normalize
 
     items = [BenchItem(f"text{i + 1}", t, language) for i, t in enumerate(texts or [])]
     if file is not None:
@@ -129,13 +129,13 @@ def bench(
     quiet: QuietOpt = False,
 ) -> None:
     """Measure RTF, time to first audio, throughput and per-stage time for each mode."""
-    from chatterbox_cli.families.packs import pack_model
+    from chatterbox_cli.models.packs import pack_model
 
     model = pack_model(model, pack)
-    from chatterbox_cli import bench as harness
-    from chatterbox_cli import voices
-    from chatterbox_cli.pipeline import RenderOptions, conditionals
-    from chatterbox_cli.random_checkpoint import is_random_checkpoint
+    from chatterbox_cli.bench import harness
+    from chatterbox_cli.models import voices
+    from chatterbox_cli.models.source import is_random_checkpoint
+    from chatterbox_cli.synth.pipeline import RenderOptions, conditionals
 
     out = Output(quiet=quiet)
     modes = mode or list(harness.MODES)

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import typer
 
-from chatterbox_cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, ChatterboxError
-from chatterbox_cli.output import Output
-from chatterbox_cli.runtime import debug_enabled
+from chatterbox_cli.cli.output import Output
+from chatterbox_cli.runtime.device import debug_enabled
+from chatterbox_cli.runtime.errors import EXIT_FAILURE, EXIT_INTERRUPTED, ChatterboxError
 
 
 def mapped_errors(fn: Callable) -> Callable:

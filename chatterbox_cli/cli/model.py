@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chatterbox_cli.output import Output
+from chatterbox_cli.cli.output import Output
 
 
 def checked_source(
@@ -20,8 +20,8 @@ def checked_source(
 ):
     """Validate --model/--model-dir/--device and the runtime flags before anything heavy: the
     flags' values first, then the weights (before torch loads: seconds), then the device."""
-    from chatterbox_cli.runtime import Runtime, check_device_name, resolve_device
-    from chatterbox_cli.source import ModelSource
+    from chatterbox_cli.models.source import ModelSource
+    from chatterbox_cli.runtime.device import Runtime, check_device_name, resolve_device
 
     source = ModelSource(model, model_dir)
     asked = Runtime(threads, quantize, dtype, fast_decode, overlap, batch_s3gen).check_flags()
@@ -33,7 +33,7 @@ def checked_source(
 
 
 def load(out: Output, source, device: str, runtime=None):
-    from chatterbox_cli.engine import load_engine
+    from chatterbox_cli.synth.engine import load_engine
 
     if runtime is not None and runtime.quantize == "int8":
         out.warn("--quantize int8 trades fidelity for speed (see README: measured deviation)")
@@ -44,7 +44,7 @@ def load(out: Output, source, device: str, runtime=None):
 def checked_language(family, code: str | None, out: Output):
     """--language (or a batch row's) checked against the family before anything loads; an
     optional text package the language misses is reported, once per run."""
-    from chatterbox_cli.languages import missing_package
+    from chatterbox_cli.text.languages import missing_package
 
     lang = family.language(code)
     note = missing_package(lang)
@@ -57,7 +57,7 @@ def checked_language(family, code: str | None, out: Output):
 def family_options(model: str, cfm_steps: int | None, **given):
     """The family's sampling (defaults + the flags given) and flow steps: a flag the model does
     not use fails here, before anything loads."""
-    from chatterbox_cli.families import get
+    from chatterbox_cli.models import get
 
     family = get(model)
     params = family.sampling(**given)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chatterbox_cli.cli.errors import mapped_errors
 from chatterbox_cli.cli.options import JsonOpt
-from chatterbox_cli.output import Output
+from chatterbox_cli.cli.output import Output
 
 
 @mapped_errors
@@ -14,8 +14,8 @@ def models(json_out: JsonOpt = False) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from chatterbox_cli.families import FAMILIES
-    from chatterbox_cli.source import hub_cached
+    from chatterbox_cli.models import FAMILIES
+    from chatterbox_cli.models.source import hub_cached
 
     rows = [
         {

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from chatterbox_cli.audio import DEFAULT_LUFS
+from chatterbox_cli.post.audio import DEFAULT_LUFS
 
 ModelOpt = Annotated[
     str,

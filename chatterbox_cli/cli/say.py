@@ -44,11 +44,11 @@ from chatterbox_cli.cli.options import (
     TopPOpt,
     VoiceOpt,
 )
-from chatterbox_cli.errors import BadInput, VoiceError
-from chatterbox_cli.output import Output
-from chatterbox_cli.pipeline import DEFAULT_PAUSE_S
-from chatterbox_cli.sinks import FORMATS, AudioFormat, check_writable, sounddevice
-from chatterbox_cli.text import decode_bytes, slug, split_groups
+from chatterbox_cli.cli.output import Output
+from chatterbox_cli.runtime.errors import BadInput, VoiceError
+from chatterbox_cli.sinks.files import FORMATS, AudioFormat, check_writable, sounddevice
+from chatterbox_cli.synth.pipeline import DEFAULT_PAUSE_S
+from chatterbox_cli.text.segment import decode_bytes, slug, split_groups
 
 
 def read_text(text: str | None, file: Path | None) -> str:
@@ -130,9 +130,9 @@ def check_stream_args(
 
 def stream_out(engine, groups, conds, opts, fmt: str, out: Output, metrics) -> None:
     """Audio goes out piece by piece as it exists; TTFA is the first samples handed over."""
-    from chatterbox_cli.metrics import rtf
-    from chatterbox_cli.pipeline import group_metrics, stream
-    from chatterbox_cli.sinks import PcmStream, Playback
+    from chatterbox_cli.runtime.metrics import rtf
+    from chatterbox_cli.sinks.files import PcmStream, Playback
+    from chatterbox_cli.synth.pipeline import group_metrics, stream
 
     if fmt == "play":
         sink = Playback(engine.sample_rate)
@@ -218,13 +218,14 @@ def say(
     quiet: QuietOpt = False,
 ) -> None:
     """Speak TEXT into a loudness-normalized, watermarked audio file."""
-    from chatterbox_cli.families.packs import pack_model
+    from chatterbox_cli.models.packs import pack_model
 
     model = pack_model(model, pack)
-    from chatterbox_cli import provenance, voices
-    from chatterbox_cli.metrics import RunMetrics, rtf
-    from chatterbox_cli.pipeline import RenderOptions, conditionals, render
-    from chatterbox_cli.sinks import write_file
+    from chatterbox_cli.models import voices
+    from chatterbox_cli.runtime.metrics import RunMetrics, rtf
+    from chatterbox_cli.sinks import provenance
+    from chatterbox_cli.sinks.files import write_file
+    from chatterbox_cli.synth.pipeline import RenderOptions, conditionals, render
 
     out = Output(quiet=quiet, json=json_out)
     streaming = output == "-" or play

@@ -1,4 +1,4 @@
-"""`chatterbox serve`: the engine behind HTTP (server.py), on loopback unless told otherwise."""
+"""`chatterbox serve`: the engine behind HTTP (`server/app.py`), on loopback unless told so."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from chatterbox_cli.cli.options import (
     ThreadsOpt,
     VoiceOpt,
 )
-from chatterbox_cli.errors import BadInput
-from chatterbox_cli.output import Output
+from chatterbox_cli.cli.output import Output
+from chatterbox_cli.runtime.errors import BadInput
 
 
 @mapped_errors
@@ -67,12 +67,12 @@ def serve(
     ] = None,
 ) -> None:
     """Serve OpenAI-style speech over HTTP and WebSocket; requests share batched decoding."""
-    from chatterbox_cli.families.packs import pack_model
+    from chatterbox_cli.models.packs import pack_model
 
     model = pack_model(model, pack)
     import uvicorn
 
-    from chatterbox_cli.server import ServeOptions, create_app
+    from chatterbox_cli.server.app import ServeOptions, create_app
 
     GracefulServer = graceful_server_class()  # noqa: N806
     out = Output()
@@ -98,7 +98,7 @@ def serve(
     source, device, runtime = checked_source(
         model, model_dir, device, threads, quantize, dtype, batch_s3gen=batch_s3gen
     )
-    from chatterbox_cli import voices
+    from chatterbox_cli.models import voices
 
     default_voice = voices.resolve(voice, source.kind)
     engine = load(out, source, device, runtime)

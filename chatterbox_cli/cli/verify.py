@@ -9,8 +9,8 @@ import typer
 
 from chatterbox_cli.cli.errors import mapped_errors
 from chatterbox_cli.cli.options import JsonOpt, QuietOpt
-from chatterbox_cli.errors import EXIT_FAILURE, BadInput
-from chatterbox_cli.output import Output
+from chatterbox_cli.cli.output import Output
+from chatterbox_cli.runtime.errors import EXIT_FAILURE, BadInput
 
 
 @mapped_errors
@@ -21,7 +21,7 @@ def verify(
 ) -> None:
     """Check watermark, loudness, peak, duration, sample rate and provenance; exit 1 when a
     file lacks the watermark, can't be read, or disagrees with its batch manifest."""
-    from chatterbox_cli import verify as check
+    from chatterbox_cli.sinks import verify as check
 
     out = Output(quiet=quiet, json=json_out)
     missing = [str(p) for p in paths if not p.exists()]

@@ -19,15 +19,15 @@ from chatterbox_cli.cli.options import (
     PackOpt,
     QuietOpt,
 )
-from chatterbox_cli.errors import BadInput
-from chatterbox_cli.output import Output
-from chatterbox_cli.text import slug
+from chatterbox_cli.cli.output import Output
+from chatterbox_cli.runtime.errors import BadInput
+from chatterbox_cli.text.segment import slug
 
 app = typer.Typer(help="Cache and list voices.", no_args_is_help=True)
 
 
 def cache_target(reference: Path, output: Path | None, name: str | None) -> Path:
-    from chatterbox_cli.voices import voices_dir
+    from chatterbox_cli.models.voices import voices_dir
 
     if output is not None and name is not None:
         raise BadInput("give either -o OUT.pt or --name NAME, not both")
@@ -60,10 +60,10 @@ def cache(
     quiet: QuietOpt = False,
 ) -> None:
     """Prepare a voice once from a reference clip and save it for instant reuse with --voice."""
-    from chatterbox_cli.families.packs import pack_model
+    from chatterbox_cli.models.packs import pack_model
 
     model = pack_model(model, pack)
-    from chatterbox_cli.voices import (
+    from chatterbox_cli.models.voices import (
         USED_REFERENCE_S,
         VoiceMeta,
         inspect_reference,
@@ -117,7 +117,7 @@ def list_(
 
     from rich.table import Table
 
-    from chatterbox_cli.voices import list_voices, voices_dir
+    from chatterbox_cli.models.voices import list_voices, voices_dir
 
     out = Output(json=json_out)
     entries = list_voices(directory)

@@ -1,0 +1,1 @@
+"""`chatterbox bench`: every mode measured the same way, upstream as the baseline."""

@@ -1,0 +1,1 @@
+"""Many texts to many files: batch inputs, the local runner, the Ray executor."""

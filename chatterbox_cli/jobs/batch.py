@@ -1,0 +1,231 @@
+"""Batch jobs: validated items (`jobs/inputs.py`) -> batches of groups -> files + manifest/resume.
+
+The manifest (`OUTDIR/manifest.jsonl`) is appended and flushed after each item's file has been
+renamed into place, so a crash at any point loses at most the item in flight: on resume an item
+is skipped only when its file exists and its latest record says `ok`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chatterbox_cli.jobs.inputs import BatchItem, knob_columns
+from chatterbox_cli.runtime.errors import BadInput
+from chatterbox_cli.sinks.manifest import Manifest, output_path
+
+
+def item_groups(item: BatchItem) -> list:
+    from chatterbox_cli.text.languages import LANGUAGES
+    from chatterbox_cli.text.segment import split_groups
+
+    return split_groups(item.text, lang=LANGUAGES[item.language or "en"])
+
+
+def row_seed(seed: int | None, group_index: int) -> int | None:
+    """Each group of a seeded item gets its own, stable seed."""
+    return None if seed is None else (seed * 1_000_003 + group_index) % 2**63
+
+
+@dataclass
+class BatchConfig:
+    outdir: Path
+    fmt: Any
+    opts: Any
+    voice: str | None = None
+    voice_spec: Any = None
+    """`voice` as the CLI already resolved (and checked) it, so it is not read twice."""
+    seed: int | None = None
+    batch_size: int = 8
+    fail_fast: bool = False
+    retries: int = 2
+    """Times a group the guard flags is synthesized again with a derived seed."""
+
+
+@dataclass(eq=False)
+class _Pending:
+    item: BatchItem
+    path: Path
+    conds: Any
+    voice_label: str
+    voice_id: str
+    sampling: Any
+    seed: int | None
+    lufs: float
+    chunks: list = field(default_factory=list)
+    remaining: int = 0
+    failed: bool = False
+    retried: int = 0
+    """Groups synthesized again because the guard flagged them (`post/guard.py`)."""
+    flags: list = field(default_factory=list)
+    """What was still flagged in the kept attempts ("group 2: runaway")."""
+
+
+def record(item: BatchItem, path: Path, status: str, **fields) -> dict:
+    return {
+        "id": item.id,
+        "name": item.name,
+        "output": str(path),
+        "source": item.source,
+        "line": item.line,
+        "text": item.text,
+        "language": item.language,
+        "status": status,
+        **fields,
+        **({"extra": item.extra} if item.extra else {}),
+    }
+
+
+def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifest, on_record):
+    """Synthesize `items` in batches of sentence groups; one manifest record per item."""
+    from dataclasses import replace
+
+    from chatterbox_cli.models import voices
+    from chatterbox_cli.post import guard
+    from chatterbox_cli.post.audio import join, master
+    from chatterbox_cli.runtime.metrics import rtf
+    from chatterbox_cli.sinks import provenance
+    from chatterbox_cli.sinks.files import write_file
+    from chatterbox_cli.synth.batched import Job, plan_batches, synthesize_batches
+    from chatterbox_cli.synth.chunk import auto_max_tokens
+    from chatterbox_cli.synth.pipeline import conditionals
+    from chatterbox_cli.text.languages import spoken_length
+
+    voice_cache: dict[str | None, tuple[Any, str, str]] = {}
+
+    def voice_for(value: str | None):
+        if value not in voice_cache:
+            known = value == cfg.voice and cfg.voice_spec is not None
+            spec = cfg.voice_spec if known else voices.resolve(value, engine.source.kind)
+            voice_id = provenance.voice_id(spec, engine.model_dir)
+            voice_cache[value] = (conditionals(engine, spec), spec.label, voice_id)
+        return voice_cache[value]
+
+    def fail(item: BatchItem, path: Path, exc: Exception) -> None:
+        rec = record(item, path, "failed", error=" ".join(str(exc).split()) or type(exc).__name__)
+        manifest.append(rec)
+        on_record(rec)
+        if cfg.fail_fast:
+            raise StopBatch(rec["error"])
+
+    def finish(p: _Pending) -> None:
+        t0 = time.perf_counter()
+        chunks = sorted(p.chunks, key=lambda c: c.group.index)  # batches run sorted by length
+        audio = join([c.audio for c in chunks], engine.sample_rate, pause_s=cfg.opts.pause_s)
+        marked, _ = master(audio, engine.sample_rate, engine.watermarker, p.lufs)
+        made = provenance.record(
+            engine,
+            voice=p.voice_id,
+            seed=p.seed,
+            sampling=p.sampling,
+            text=p.item.text,
+            cfm_steps=cfg.opts.cfm_steps,
+        )
+        tags = provenance.tags(made)
+        write_file(p.path, marked, engine.sample_rate, cfg.fmt, overwrite=True, tags=tags)
+        audio_s = len(marked) / engine.sample_rate
+        synth_s = sum(c.synth_s for c in p.chunks) + time.perf_counter() - t0
+        rec = record(
+            p.item,
+            p.path,
+            "ok",
+            voice=p.voice_label,
+            seed=p.seed,
+            audio_s=round(audio_s, 3),
+            synth_s=round(synth_s, 3),
+            rtf=round(rtf(synth_s, audio_s) or 0, 4),
+            speech_tokens=sum(len(c.speech_tokens) for c in p.chunks),
+            retries=p.retried,
+            flags=p.flags,
+            provenance=made,
+        )
+        manifest.append(rec)
+        on_record(rec)
+
+    planned: list[tuple[_Pending, Job]] = []
+    for item in items:
+        path = output_path(cfg.outdir, item.name, cfg.fmt.suffix)
+        try:
+            conds, label, voice_id = voice_for(item.voice or cfg.voice)
+        except Exception as exc:  # a bad voice fails this row, not the job
+            fail(item, path, exc)
+            continue
+        try:
+            sampling = engine.family.sampling(cfg.opts.sampling, str, **knob_columns(item))
+        except BadInput as exc:
+            fail(item, path, exc)
+            continue
+        groups = item_groups(item)
+        seed = item.seed if item.seed is not None else cfg.seed
+        pending = _Pending(
+            item,
+            path,
+            conds,
+            label,
+            voice_id,
+            sampling,
+            seed,
+            item.overrides.get("lufs", cfg.opts.lufs),
+            [],
+            len(groups),
+        )
+        for group in groups:
+            cap = cfg.opts.max_new_tokens or auto_max_tokens(group.text)
+            planned.append((pending, Job(group, conds, sampling, cap, row_seed(seed, group.index))))
+
+    user_cap = cfg.opts.max_new_tokens is not None
+
+    def run(pairs):
+        batches = plan_batches(
+            pairs, cfg.batch_size, lambda pair: spoken_length(pair[1].group.text)
+        )
+        jobs = ([job for _, job in batch] for batch in batches)
+        return zip(batches, synthesize_batches(engine, jobs, cfg.opts.cfm_steps), strict=True)
+
+    def settle(pending: _Pending, chunk, found: list[str], retried: int) -> None:
+        pending.chunks.append(chunk)
+        pending.retried += retried
+        pending.flags.extend(f"group {chunk.group.index}: {flag}" for flag in found)
+        pending.remaining -= 1
+        if pending.remaining == 0 and not pending.failed:
+            finish(pending)
+
+    queue = []  # flagged groups: (pending, job, best chunk, its flags, retries so far)
+    for batch, chunks in run(planned):
+        if isinstance(chunks, Exception):
+            for pending in dict.fromkeys(p for p, _ in batch):
+                if not pending.failed:
+                    pending.failed = True
+                    fail(pending.item, pending.path, chunks)
+            continue
+        for (pending, job), chunk in zip(batch, chunks, strict=True):
+            found = guard.flags(chunk, user_cap)
+            if found and cfg.retries and not pending.failed:
+                queue.append((pending, job, chunk, found, 0))
+            else:
+                settle(pending, chunk, found, 0)
+    for attempt in range(1, cfg.retries + 1):
+        tries = [(e, replace(e[1], seed=guard.retry_seed(e[1].seed, attempt))) for e in queue]
+        # (an unseeded row's retries are seeded too: the derivation starts from 0)
+        queue = []
+        for batch, chunks in run(tries):
+            if isinstance(chunks, Exception):  # keep the best attempt so far
+                for (pending, _job, best, best_found, retried), _ in batch:
+                    settle(pending, best, best_found, retried)
+                continue
+            for ((pending, job, best, best_found, retried), _), chunk in zip(
+                batch, chunks, strict=True
+            ):
+                found = guard.flags(chunk, user_cap)
+                if guard.score(found) < guard.score(best_found):
+                    best, best_found = chunk, found
+                if best_found and attempt < cfg.retries:
+                    queue.append((pending, job, best, best_found, retried + 1))
+                else:
+                    settle(pending, best, best_found, retried + 1)
+
+
+class StopBatch(Exception):
+    """--fail-fast: the first failure ends the job."""

@@ -1,0 +1,1 @@
+"""S3Gen over upstream modules: batched rendering and token-level streaming."""

@@ -1,0 +1,1 @@
+"""After synthesis: join, loudness, watermark, and the runaway guard."""

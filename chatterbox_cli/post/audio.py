@@ -1,0 +1,132 @@
+"""Post-processing: join group audio, normalize loudness with a peak guard, watermark last."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+DEFAULT_LUFS = -27.0
+"""Upstream Chatterbox normalizes reference audio to -27 LUFS; outputs match that level."""
+PEAK_DBFS = -1.0
+MIN_LOUDNESS_S = 0.4
+"""pyloudnorm needs one 400 ms gating block to measure anything."""
+
+
+@dataclass
+class LoudnessInfo:
+    measured_lufs: float | None
+    target_lufs: float
+    gain_db: float
+    peak_limited: bool
+    loudness_s: float = 0.0
+    watermark_s: float = 0.0
+
+
+def _fade(n: int) -> np.ndarray:
+    return (0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, n))).astype(np.float32)
+
+
+def join(
+    parts: list[np.ndarray], sr: int, pause_s: float = 0.2, fade_s: float = 0.01
+) -> np.ndarray:
+    """Concatenate group audio with a pause; edges get raised-cosine fades so seams never click.
+
+    With `pause_s == 0` neighbours crossfade over `fade_s` instead.
+    """
+    parts = [np.asarray(p, dtype=np.float32) for p in parts if len(p)]
+    if not parts:
+        return np.zeros(0, dtype=np.float32)
+    n_fade = max(1, int(fade_s * sr))
+    if pause_s <= 0:
+        out = parts[0].copy()
+        for part in parts[1:]:
+            n = min(n_fade, len(out), len(part))
+            ramp = _fade(n)
+            head = part.copy()
+            head[:n] = out[-n:] * ramp[::-1] + part[:n] * ramp
+            out = np.concatenate([out[:-n], head])
+        return out
+    gap = np.zeros(int(pause_s * sr), dtype=np.float32)
+    shaped = []
+    for i, part in enumerate(parts):
+        shaped.append(shape_edges(part, sr, i > 0, i < len(parts) - 1, fade_s))
+        if i < len(parts) - 1:
+            shaped.append(gap)
+    return np.concatenate(shaped)
+
+
+def shape_edges(
+    part: np.ndarray, sr: int, fade_in: bool, fade_out: bool, fade_s: float = 0.01
+) -> np.ndarray:
+    """Raised-cosine fades on the edges that meet a pause (what `join` does to each part)."""
+    part = np.asarray(part, dtype=np.float32).copy()
+    n = min(max(1, int(fade_s * sr)), len(part) // 2)
+    if fade_in and n:
+        part[:n] *= _fade(n)
+    if fade_out and n:
+        part[-n:] *= _fade(n)[::-1]
+    return part
+
+
+def normalize_loudness(
+    wav: np.ndarray, sr: int, target_lufs: float = DEFAULT_LUFS, peak_dbfs: float = PEAK_DBFS
+) -> tuple[np.ndarray, LoudnessInfo]:
+    """Gain to `target_lufs` (BS.1770 via pyloudnorm), reduced if peaks would pass `peak_dbfs`."""
+    import pyloudnorm
+
+    wav = np.asarray(wav, dtype=np.float32)
+    measured = None
+    gain_db = 0.0
+    if len(wav) >= MIN_LOUDNESS_S * sr:
+        measured = float(pyloudnorm.Meter(sr).integrated_loudness(wav.astype(np.float64)))
+        if np.isfinite(measured):
+            gain_db = target_lufs - measured
+        else:
+            measured = None
+    peak = float(np.max(np.abs(wav))) if len(wav) else 0.0
+    limited = False
+    if peak > 0:
+        headroom_db = peak_dbfs - 20 * np.log10(peak)
+        if gain_db > headroom_db:
+            gain_db, limited = headroom_db, True
+    out = wav * np.float32(10 ** (gain_db / 20))
+    return out, LoudnessInfo(measured, target_lufs, gain_db, limited)
+
+
+def watermark(wav: np.ndarray, sr: int, watermarker) -> np.ndarray:
+    """Perth implicit watermark; always the last step so nothing after it can weaken it.
+
+    Under inference mode: Perth runs with autograd on, and so each call kept ~1.4 MB that was
+    never given back (measured over 180 calls; the server's RSS climbed with it). The samples
+    are the same either way."""
+    import torch
+
+    from chatterbox_cli.runtime.device import upstream_quiet
+
+    with upstream_quiet(), torch.inference_mode():
+        marked = watermarker.apply_watermark(wav, sample_rate=sr)
+    return np.asarray(marked, dtype=np.float32)
+
+
+def master(
+    wav: np.ndarray, sr: int, watermarker, target_lufs: float = DEFAULT_LUFS
+) -> tuple[np.ndarray, LoudnessInfo]:
+    """Loudness, then watermark, then a scalar trim back onto the target.
+
+    Perth's watermark moves integrated loudness by up to ~1 LU (measured); a uniform gain
+    afterwards changes no content and the detector still finds the mark (tests check both).
+    """
+    t0 = time.perf_counter()
+    leveled, info = normalize_loudness(wav, sr, target_lufs)
+    t1 = time.perf_counter()
+    marked = watermark(leveled, sr, watermarker)
+    t2 = time.perf_counter()
+    info.watermark_s = t2 - t1
+    if info.measured_lufs is not None:
+        marked, trim = normalize_loudness(marked, sr, target_lufs)
+        info.gain_db += trim.gain_db
+        info.peak_limited = info.peak_limited or trim.peak_limited
+    info.loudness_s = (t1 - t0) + (time.perf_counter() - t2)
+    return marked, info

@@ -1,0 +1,1 @@
+"""`chatterbox serve`: the engine behind HTTP and WebSocket (imported only by that command)."""

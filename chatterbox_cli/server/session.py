@@ -1,0 +1,335 @@
+"""One speech request on the server, from checked input to encoded bytes.
+
+text -> groups -> batch jobs (`plan`) -> the shared scheduler -> chunks, seen from asyncio
+(`Synthesis`) -> post-processing as `say` does it (whole-file loudness when buffered,
+`StreamLeveler` when streamed; the watermark either way) -> bytes (`encode`, `StreamEncoder`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import struct
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from chatterbox_cli.models.sampling import KNOBS
+from chatterbox_cli.runtime.errors import BadInput, ChatterboxError, VoiceError
+
+RESPONSE_FORMATS = {"wav": "audio/wav", "mp3": "audio/mpeg", "opus": "audio/ogg",
+                    "flac": "audio/flac", "pcm": "audio/pcm"}  # fmt: skip
+"""OpenAI's formats; `pcm` is raw 16-bit little-endian mono at 24 kHz, as there."""
+DEFAULT_VOICES = ("", "default", "builtin")
+POST = ThreadPoolExecutor(1, thread_name_prefix="chatterbox-post")
+"""Every request's post-processing (loudness, Perth's watermark, encoding) runs on this one
+thread: Perth is one torch module, and one thread keeps one malloc arena and one set of CPU
+kernel caches, where starlette's pool spreads them over up to 40 threads (measured: the
+server's RSS kept growing over a few hundred requests that way)."""
+
+
+async def post(fn, *args):
+    """`fn(*args)` on the post-processing thread."""
+    return await asyncio.get_running_loop().run_in_executor(POST, fn, *args)
+
+
+class Speech(BaseModel):
+    """OpenAI's `/v1/audio/speech` body, plus our extras (seed, sampling, language, cap)."""
+
+    model_config = ConfigDict(extra="forbid")
+    input: str
+    model: str | None = None
+    voice: str | None = None
+    response_format: str = "mp3"
+    speed: float = 1.0
+    stream_format: Literal["audio", "sse"] | None = None
+    instructions: str | None = None
+    language: str | None = None
+    seed: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    repetition_penalty: float | None = None
+    exaggeration: float | None = None
+    cfg_weight: float | None = None
+    max_new_tokens: int | None = None
+
+
+class Timeout(ChatterboxError):
+    """A request ran past --request-timeout (HTTP 504)."""
+
+
+@dataclass
+class Plan:
+    fmt: str
+    groups: list
+    jobs: list
+    opts: object
+    """pipeline.RenderOptions: pause and loudness target, as `say` uses them."""
+    provenance: dict
+    """What made the reply, as `say` records it in its files."""
+
+
+class Voices:
+    """Cached voices by name, loaded once each (reloaded when the file changes) and kept on
+    the engine's device with their T3 prefix, with the id provenance gives them; never a path,
+    so clients can't read files."""
+
+    def __init__(self, engine, default=None):
+        self.engine = engine
+        self.default = default
+        self.loaded: dict[str, tuple[float, object, str]] = {}
+        self.default_voice: tuple[object, str] | None = None
+
+    def get(self, name: str | None, lock) -> tuple[object, str]:
+        """(conditionals, provenance voice id) for a request's `voice`."""
+        from chatterbox_cli.models import voices
+
+        name = (name or "").strip()
+        if name.lower() in DEFAULT_VOICES:
+            if self.default_voice is not None:
+                return self.default_voice
+            with lock:
+                if self.default_voice is None:
+                    spec = self.default or voices.resolve(None, self.engine.source.kind)
+                    self.default_voice = self._prepare(spec)
+                return self.default_voice
+        path = voices.voices_dir() / f"{name}.pt"
+        if "/" in name or "\\" in name or name.startswith(".") or not path.is_file():
+            raise VoiceError(f"unknown voice {name!r}; GET /v1/audio/voices lists the voices")
+        mtime = path.stat().st_mtime
+        if name not in self.loaded or self.loaded[name][0] != mtime:
+            with lock:
+                spec = voices.resolve(str(path), self.engine.source.kind)
+                self.loaded[name] = (mtime, *self._prepare(spec))
+        return self.loaded[name][1:]
+
+    def _prepare(self, spec) -> tuple[object, str]:
+        from chatterbox_cli.sinks.provenance import voice_id
+        from chatterbox_cli.synth.pipeline import conditionals
+
+        return conditionals(self.engine, spec), voice_id(spec, self.engine.model_dir)
+
+
+def plan(engine, req: Speech, voices: Voices, max_text_chars: int, lock, streaming=False) -> Plan:
+    """Check a request and cut it into batch jobs (one per sentence group), as `batch` does:
+    a seeded request gives the same audio alone or among others. A stream starts with one
+    short sentence, as `say -o -` does, so its first audio comes sooner."""
+    from chatterbox_cli.jobs.batch import row_seed
+    from chatterbox_cli.sinks.provenance import record
+    from chatterbox_cli.synth.batched import Job
+    from chatterbox_cli.synth.chunk import auto_max_tokens
+    from chatterbox_cli.synth.pipeline import RenderOptions
+    from chatterbox_cli.text.segment import split_groups
+
+    fmt = req.response_format.lower()
+    if fmt not in RESPONSE_FORMATS:
+        raise BadInput(f"response_format must be one of: {', '.join(RESPONSE_FORMATS)}")
+    if req.speed != 1.0:
+        raise BadInput("speed is not supported: Chatterbox has no speed control")
+    if req.instructions:
+        raise BadInput(
+            "instructions are not supported: use exaggeration (standard model) or a voice"
+        )
+    if len(req.input) > max_text_chars:
+        raise TooLong(f"input is longer than {max_text_chars} characters; split it")
+    kind = engine.source.kind
+    if req.model not in (None, "", kind, "chatterbox"):
+        raise BadInput(f"model {req.model!r} is not loaded; this server runs {kind!r}")
+    if req.max_new_tokens is not None and not 1 <= req.max_new_tokens <= 1000:
+        raise BadInput("max_new_tokens must be between 1 and 1000")
+    family = engine.family
+    groups = split_groups(req.input, short_first=streaming, lang=family.language(req.language))
+    if not groups:
+        raise BadInput("input is empty; give some words to speak")
+    sampling = family.sampling(spell=str, **{k: getattr(req, k) for k in KNOBS})
+    conds, voice_id = voices.get(req.voice, lock)
+    jobs = [
+        Job(
+            g,
+            conds,
+            sampling,
+            req.max_new_tokens or auto_max_tokens(g.text),
+            row_seed(req.seed, g.index),
+        )
+        for g in groups
+    ]
+    opts = RenderOptions(sampling=sampling, seed=req.seed).check()
+    made = record(
+        engine, voice=voice_id, seed=req.seed, sampling=sampling, text=req.input, cfm_steps=None
+    )
+    return Plan(fmt, groups, jobs, opts, made)
+
+
+class TooLong(BadInput):
+    """Input over --max-text-chars (HTTP 413)."""
+
+
+class Exists(BadInput):
+    """A voice of that name exists already (HTTP 409)."""
+
+
+class Synthesis:
+    """One request on the scheduler, seen from asyncio: its chunks in group order."""
+
+    def __init__(self, scheduler, plan: Plan, timeout_s: float | None):
+        from chatterbox_cli.server.scheduler import Ticket
+
+        loop = asyncio.get_running_loop()
+        self.plan, self.queue = plan, asyncio.Queue()
+        self.deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        self.timeout_s = timeout_s
+        self.ticket = Ticket(
+            plan.jobs, lambda item: loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        )
+        self.t0 = time.perf_counter()
+        self.ttfa_s: float | None = None
+        self.chunks_seen: list = []
+        scheduler.submit(self.ticket)
+
+    def cancel(self) -> None:
+        self.ticket.cancel()
+
+    async def chunks(
+        self, disconnected: Callable[[], Awaitable[bool]] | None = None
+    ) -> AsyncIterator:
+        """Each AudioChunk as the scheduler makes it; polls `disconnected` while waiting and
+        cancels the work when it says so (or on a timeout, or when the caller stops)."""
+        try:
+            while True:
+                item = await self._next(disconnected)
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                if self.ttfa_s is None:
+                    self.ttfa_s = time.perf_counter() - self.t0
+                self.chunks_seen.append(item)
+                yield item
+        finally:
+            if len(self.chunks_seen) < len(self.plan.jobs):
+                self.cancel()
+
+    async def _next(self, disconnected):
+        from chatterbox_cli.server.scheduler import Cancelled
+
+        while True:
+            wait = 0.25 if disconnected is not None else None
+            if self.deadline is not None:
+                left = self.deadline - time.monotonic()
+                if left <= 0:
+                    raise Timeout(f"the request took longer than {self.timeout_s:g} s")
+                wait = left if wait is None else min(wait, left)
+            try:
+                item = await asyncio.wait_for(self.queue.get(), wait)
+            except TimeoutError:
+                if disconnected is not None and await disconnected():
+                    raise Cancelled("the client disconnected") from None
+                continue
+            return item
+
+    def stats(self) -> dict:
+        """What `say --json` reports, for this request so far."""
+        chunks = self.chunks_seen
+        audio_s = sum(c.duration_s for c in chunks)
+        pauses = max(0, len(chunks) - 1) * self.plan.opts.pause_s
+        elapsed = time.perf_counter() - self.t0
+        t = self.ticket
+        return {
+            "groups": len(chunks),
+            "groups_total": len(self.plan.jobs),
+            "speech_tokens": sum(len(c.speech_tokens) for c in chunks),
+            "audio_s": round(audio_s + pauses, 3),
+            "ttfa_s": None if self.ttfa_s is None else round(self.ttfa_s, 3),
+            "queue_wait_s": None if t.started is None else round(t.started - t.admitted, 3),
+            "elapsed_s": round(elapsed, 3),
+            "synth_s": round(sum(c.synth_s for c in chunks), 3),
+            "rtf": round(elapsed / (audio_s + pauses), 3) if audio_s else None,
+        }
+
+
+def finish(engine, plan: Plan, chunks: list) -> np.ndarray:
+    """Buffered: the whole request as `say` writes a file (join, loudness, watermark)."""
+    from chatterbox_cli.post.audio import join, master
+
+    joined = join([c.audio for c in chunks], engine.sample_rate, pause_s=plan.opts.pause_s)
+    marked, _ = master(joined, engine.sample_rate, engine.watermarker, plan.opts.lufs)
+    return marked
+
+
+def encode(audio, sr: int, fmt: str, tags: dict | None = None) -> bytes:
+    """A whole response body in `fmt`, with `tags` inside (not in raw `pcm`), as `say` writes."""
+    enc = StreamEncoder(fmt, sr, streaming=False, tags=tags)
+    return enc.feed(audio) + enc.close()
+
+
+class StreamEncoder:
+    """Bytes of a response, piece by piece: each `feed` returns what may be sent now.
+
+    WAV streams with a header whose sizes say "unknown" (0xFFFFFFFF, as OpenAI's streams do) and
+    `pcm` is headerless; MP3, Ogg/Opus and FLAC come from libsndfile writing into memory,
+    sending what it appends (the header fields it patches at the end, such as FLAC's total
+    length, stay "unknown" in a stream, which decoders accept)."""
+
+    def __init__(self, fmt: str, sr: int, streaming: bool = True, tags: dict | None = None):
+        import soundfile as sf
+
+        from chatterbox_cli.sinks.files import AudioFormat
+
+        self.fmt, self.sr, self.streaming, self.sent = fmt, sr, streaming, 0
+        self.buf = io.BytesIO()
+        self.file = None
+        if fmt == "pcm":
+            self.file = sf.SoundFile(
+                self.buf, "w", sr, 1, format="RAW", subtype="PCM_16", endian="LITTLE"
+            )
+        elif fmt == "wav" and streaming:
+            self.buf.write(wav_stream_header(sr))
+            self.file = sf.SoundFile(
+                self.buf, "w", sr, 1, format="RAW", subtype="PCM_16", endian="LITTLE"
+            )
+        else:
+            self.file = sf.SoundFile(
+                self.buf, "w", sr, 1, **AudioFormat(fmt).check().soundfile_args()
+            )
+            for key, value in (tags or {}).items():
+                setattr(self.file, key, value)
+
+    def feed(self, audio: np.ndarray) -> bytes:
+        self.file.write(np.asarray(audio, dtype=np.float32))
+        return self._new() if self.streaming else b""
+
+    def close(self) -> bytes:
+        self.file.close()
+        return self._new() if self.streaming else self.buf.getvalue()
+
+    def _new(self) -> bytes:
+        end = len(self.buf.getbuffer())
+        out = bytes(self.buf.getbuffer()[self.sent : end])
+        self.sent = end
+        return out
+
+
+def wav_stream_header(sr: int) -> bytes:
+    """A 16-bit mono WAV header of unknown length."""
+    fmt = struct.pack("<HHIIHH", 1, 1, sr, sr * 2, 2, 16)
+    return (
+        b"RIFF"
+        + struct.pack("<I", 0xFFFFFFFF)
+        + b"WAVEfmt "
+        + struct.pack("<I", 16)
+        + fmt
+        + b"data"
+        + struct.pack("<I", 0xFFFFFFFF)
+    )
+
+
+def level(leveler, enc: StreamEncoder, chunk) -> bytes:
+    """One chunk's leveled, watermarked pieces, encoded (on the post-processing thread)."""
+    return b"".join(enc.feed(p) for p in leveler.pieces(chunk))

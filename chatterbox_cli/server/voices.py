@@ -1,0 +1,115 @@
+"""`GET /v1/audio/voices` and `POST /v1/voices`: the server's cached voices, and a reference clip
+uploaded as a new one (checked and prepared as `chatterbox voice cache` does)."""
+
+import tempfile
+from pathlib import Path
+
+from chatterbox_cli.runtime.errors import BadInput, VoiceError
+from chatterbox_cli.server.session import Exists, TooLong
+
+
+def add_voice_routes(app, engine, options, state, fail) -> None:
+    from fastapi import File, Form, Request, UploadFile
+    from fastapi.responses import JSONResponse
+    from starlette.concurrency import run_in_threadpool
+
+    from chatterbox_cli.models.voices import list_voices
+
+    kind = engine.source.family.name
+
+    @app.get("/v1/audio/voices")
+    async def voices_list():
+        entries = await run_in_threadpool(list_voices)
+        found = [{"voice_id": "default", "name": "default", "model": kind, "builtin": True}]
+        found += [
+            {
+                "voice_id": e.name,
+                "name": e.name,
+                "model": e.model,
+                "builtin": False,
+                "duration_s": e.duration_s,
+                "created": e.created,
+            }  # fmt: skip
+            for e in entries
+            if engine.source.family.reads_voices_of(e.model)
+        ]
+        return {"object": "list", "data": found}
+
+    @app.post("/v1/voices", status_code=201)
+    async def voices_add(
+        request: Request,
+        name: str = Form(...),
+        file: UploadFile = File(...),
+        overwrite: bool = Form(False),
+    ):
+        try:
+            length = int(request.headers.get("content-length") or 0)
+            if length > options.max_upload_bytes + 65536:
+                raise TooLong(upload_limit(options))
+            data = await file.read(options.max_upload_bytes + 1)
+            if len(data) > options.max_upload_bytes:
+                raise TooLong(upload_limit(options))
+            suffix = Path(file.filename or "clip.wav").suffix.lower() or ".wav"
+            lock = state["scheduler"].lock
+            record = await run_in_threadpool(
+                cache_voice, engine, name, data, suffix, overwrite, options, lock
+            )
+        except Exception as exc:
+            return fail("voices", exc)
+        return JSONResponse(record, status_code=201)
+
+
+def upload_limit(options) -> str:
+    return f"the clip is larger than {options.max_upload_bytes // (1024 * 1024)} MB"
+
+
+def cache_voice(engine, name: str, data: bytes, suffix: str, overwrite: bool, options, lock):
+    """Check the clip, prepare its conditionals between batches, save NAME.pt atomically."""
+    from chatterbox_cli.models.voices import (
+        AUDIO_SUFFIXES,
+        VoiceMeta,
+        inspect_reference,
+        now_iso,
+        save_cached,
+        voices_dir,
+    )
+    from chatterbox_cli.text.segment import slug
+
+    if not name or slug(name) != name or name.lower() in ("default", "builtin"):
+        raise BadInput(f"invalid voice name {name!r}; use lowercase letters, digits and '-'")
+    if suffix not in AUDIO_SUFFIXES:
+        raise BadInput(f"{suffix} is not an audio file; upload WAV, FLAC or MP3")
+    target = voices_dir() / f"{name}.pt"
+    if target.exists() and not overwrite:
+        raise Exists(f"voice {name!r} exists; send overwrite=true to replace it")
+    with tempfile.TemporaryDirectory(prefix="chatterbox-voice-") as tmp:
+        clip = Path(tmp) / f"upload{suffix}"
+        clip.write_bytes(data)
+        info = inspect_reference(clip)
+        if info.duration_s > options.max_upload_s:
+            raise TooLong(
+                f"the clip is {info.duration_s:.0f} s; send at most {options.max_upload_s:.0f} s "
+                "(5-10 s of one clean speaker is best)"
+            )
+        with lock:
+            try:
+                conds = engine.prepare_reference(clip)
+            except VoiceError:
+                raise
+            except Exception as exc:
+                raise VoiceError(
+                    f"cannot prepare a voice from this clip ({type(exc).__name__})"
+                ) from None
+        import hashlib
+
+        meta = VoiceMeta(
+            name=name,
+            model=engine.source.family.name,
+            source_file=f"upload{suffix}",
+            source_sha256=hashlib.sha256(data).hexdigest(),
+            duration_s=round(info.duration_s, 3),
+            created=now_iso(),
+        )
+        save_cached(conds, target, meta)
+    return {"voice_id": name, "name": name, "model": meta.model, "duration_s": meta.duration_s,
+            "created": meta.created}  # fmt: skip

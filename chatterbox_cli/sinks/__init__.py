@@ -1,0 +1,1 @@
+"""Where finished audio goes: files and streams, provenance, manifests, verification."""

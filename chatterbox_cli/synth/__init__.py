@@ -1,0 +1,1 @@
+"""The engine: groups -> tokens -> audio, one group at a time or batched."""

@@ -1,0 +1,390 @@
+"""The engine: a loaded model family and the synthesis generator (groups -> tokens -> audio).
+
+It never asks which family it runs: text tokens, T3 decoding, the tokens S3Gen may see and the
+S3Gen settings all come from `families`. Heavy imports (torch, chatterbox) happen inside
+functions so `chatterbox --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chatterbox_cli.models import SPEECH_VOCAB, Family
+from chatterbox_cli.models.sampling import SamplingParams
+from chatterbox_cli.models.source import ModelSource, hub_snapshot
+from chatterbox_cli.runtime.device import (
+    Runtime,
+    configure_device,
+    prefetch,
+    resolve_device,
+    seed_everything,
+    sync,
+    upstream_quiet,
+)
+from chatterbox_cli.runtime.errors import ModelUnavailable
+from chatterbox_cli.synth.chunk import AudioChunk, auto_max_tokens
+from chatterbox_cli.text.segment import TextGroup
+
+SAMPLE_RATE = 24000
+
+
+@dataclass
+class Engine:
+    """A loaded upstream TTS object of one family plus our decode loops."""
+
+    tts: Any
+    device: str
+    source: ModelSource
+    load_s: float
+    builtin_voice: Any = None
+    sample_rate: int = SAMPLE_RATE
+    dtype: str = "float32"
+    """Autocast dtype for T3 and the flow; HiFiGAN always runs in float32 (it fails in bf16)."""
+    quantize: str = "none"
+    fast_decode: bool = False
+    """Static KV cache for single-stream decoding (plus CUDA graphs on CUDA); opt-in."""
+    overlap: bool = False
+    """Run T3 (next group / batch) in a worker thread while S3Gen renders the current one
+    (`--overlap`). Off by default: on 2 CPU cores it was a wash or worse (both halves share
+    the cores; with int8 streaming it made totals 1.4x slower); meant to be measured on CUDA.
+    """
+    model_dir: Path | None = None
+    """Where the weights were read from (a hub snapshot or --model-dir)."""
+    batch_s3gen: bool = False
+    """Batch jobs run S3Gen over all groups of a batch at once (`models/s3gen/batch.py`)."""
+    _fast: Any = field(default=None, repr=False)
+    prefix_cache: bool = True
+    """Reuse T3's KV cache over a voice's conditioning across groups (False: upstream's exact
+    arithmetic, recomputed per group as `generate()` does)."""
+    _prefixes: dict = field(default_factory=dict, repr=False)
+    _checkpoint: str | None = field(default=None, repr=False)
+
+    def amp(self):
+        """A fresh autocast context (one per forward call, so it never leaks past a yield)."""
+        import torch
+
+        if self.dtype == "float32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device, dtype=getattr(torch, self.dtype))
+
+    def checkpoint_id(self) -> str:
+        """Provenance: `repo@revision` or a hash of the checkpoint files (cached)."""
+        from chatterbox_cli.sinks.provenance import checkpoint_id
+
+        if self._checkpoint is None:
+            self._checkpoint = checkpoint_id(self.model_dir, self.family.hub_repo)
+        return self._checkpoint
+
+    @property
+    def family(self) -> Family:
+        return self.source.family
+
+    def fast_step(self):
+        from chatterbox_cli.models.t3.decode import FastStep
+
+        if not self.fast_decode or not self.family.fast_decode:
+            return None
+        if self._fast is None:
+            self._fast = FastStep(self.tts.t3, compile=self.device == "cuda")
+        return self._fast
+
+    def prefix(self, t3_cond):
+        """The voice's T3 prefix cache, built on first use (the last few voices are kept)."""
+        from chatterbox_cli.models.t3.decode import Prefix
+
+        if not self.prefix_cache or not self.family.prefix_cache:
+            return None
+        key = id(t3_cond)
+        if key not in self._prefixes:
+            if len(self._prefixes) >= 4:
+                self._prefixes.pop(next(iter(self._prefixes)))
+            self._prefixes[key] = Prefix.build(self.tts.t3, t3_cond, self.amp)
+        return self._prefixes[key]
+
+    @property
+    def watermarker(self):
+        return self.tts.watermarker
+
+    def prepare_reference(self, path: Path):
+        """Upstream `prepare_conditionals` on a reference clip; returns its `Conditionals`."""
+        import torch
+
+        from chatterbox_cli.models.loading import release_speech_tokenizer
+
+        with upstream_quiet(), torch.inference_mode():
+            conds = self.family.prepare_reference(self.tts, path)
+        self.tts.conds = self.builtin_voice
+        release_speech_tokenizer(self.tts.s3gen)
+        return conds
+
+    def text_tokens(self, text: str, language: str = "en"):
+        """Exactly upstream's text path for this family."""
+        return self.family.text_tokens(self.tts, text, language)
+
+    def synthesize(
+        self,
+        groups: Iterable[TextGroup],
+        conds,
+        params: SamplingParams | None = None,
+        max_new_tokens: int | Sequence[int] | None = None,
+        seed: int | None = None,
+        cfm_steps: int | None = None,
+        stream_tokens: int | None = None,
+        overlap: bool | None = None,
+    ) -> Iterator[AudioChunk]:
+        """Yield one `AudioChunk` per group, as soon as it is ready; with `stream_tokens` N,
+        several per group (audio every N speech tokens, see `models/s3gen/stream.py`).
+
+        `max_new_tokens`: one cap for every group, one cap per group, or None (sized from text).
+        With `overlap`, T3 runs ahead in a thread (its own RNG) while S3Gen renders in this
+        one; without, the RNG calls follow upstream `generate()` exactly.
+        """
+        import torch
+
+        from chatterbox_cli.models.s3gen.stream import TokenStreamer
+
+        params = params or self.family.defaults
+        cfm_steps = cfm_steps or self.family.cfm_steps
+        overlap = self.overlap if overlap is None else overlap
+        if seed is not None:
+            seed_everything(seed)
+        generator = stop = first_out = None
+        if overlap:
+            import threading
+
+            t3_seed = seed if seed is not None else random.getrandbits(62)
+            generator = torch.Generator(device=self.device).manual_seed(t3_seed)
+            stop, first_out = threading.Event(), threading.Event()
+        events = self._t3_events(
+            list(groups), conds, params, max_new_tokens, generator, stop, first_out, stream_tokens
+        )
+        if overlap:
+            events = prefetch(events, stop=stop)
+        streamer = None
+        for event in events:
+            if event[0] == "start":
+                _, i, group, cap, stats, text_s, t0 = event
+                tokens: list[int] = []
+                if stream_tokens:
+                    noise_seed = None if seed is None else seed * 1_000_003 + i
+                    streamer = TokenStreamer.for_group(
+                        self.tts.s3gen,
+                        conds.gen,
+                        cap,
+                        stream_tokens,
+                        cfm_steps,
+                        noise_seed,
+                        self.amp,
+                    )
+                    offset = 0
+            elif event[0] == "token":
+                if streamer is None:
+                    tokens.append(event[1])
+                elif event[1] < SPEECH_VOCAB:
+                    audio = streamer.push(event[1])
+                    if audio is not None and len(audio):
+                        if first_out is not None:
+                            first_out.set()
+                        yield self._piece(group, streamer, stats, text_s, t0, audio, offset)
+                        offset += len(audio)
+            else:
+                if streamer is None:
+                    chunk = self.to_audio(group, tokens, conds, cfm_steps, stats, text_s, t0)
+                else:
+                    chunk = self._finish_stream(group, streamer, stats, text_s, t0, offset)
+                if first_out is not None:
+                    first_out.set()
+                yield chunk
+
+    def _t3_events(
+        self,
+        groups,
+        conds,
+        params,
+        max_new_tokens,
+        generator,
+        stop=None,
+        first_out=None,
+        stream_tokens=None,
+    ):
+        """T3 for every group: ("start", i, group, cap, stats, text_s, t0), then ("token", id)
+        per sampled token, then ("end",).
+
+        With `first_out` (overlap), T3 waits for the first audio before going past what it
+        needs (the first group, or the first piece's tokens): on a shared CPU, running ahead
+        sooner only slows the first audio down."""
+        import torch
+
+        from chatterbox_cli.models.t3.decode import DecodeStats
+
+        def hold() -> bool:
+            while first_out is not None and not first_out.wait(0.05):
+                if stop is not None and stop.is_set():
+                    return False
+            return True
+
+        hold_at = stream_tokens + 3 if stream_tokens else None
+        t3 = self.tts.t3
+        for i, group in enumerate(groups):
+            if i == 1 and not hold():
+                return
+            t0 = time.perf_counter()
+            stats = DecodeStats()
+            cap = max_new_tokens[i] if isinstance(max_new_tokens, Sequence) else max_new_tokens
+            cap = cap or auto_max_tokens(group.text)
+            with torch.inference_mode():
+                ids = self.text_tokens(group.text, group.language)
+                t3_cond = self.family.t3_cond(conds, params)
+                prefix = self.prefix(t3_cond)
+            yield ("start", i, group, cap, stats, time.perf_counter() - t0, t0)
+            tokens = self.family.decode(
+                t3,
+                t3_cond,
+                ids,
+                params,
+                cap,
+                stats,
+                prefix,
+                self.amp,
+                self.fast_step(),
+                generator,
+                stop,
+            )
+            kept = 0
+            for token in tokens:
+                if i == 0 and kept == hold_at and not hold():
+                    return
+                kept += int(token[0]) < SPEECH_VOCAB
+                yield ("token", int(token[0]))
+            yield ("end",)
+
+    def _piece(self, group, streamer, stats, text_s, t0, audio, offset, last=False):
+        return AudioChunk(
+            group=group,
+            audio=audio,
+            sample_rate=self.sample_rate,
+            speech_tokens=list(streamer.tokens),
+            stopped=stats.stopped,
+            text_s=text_s,
+            t3_prefill_s=stats.prefill_s,
+            t3_decode_s=stats.decode_s,
+            flow_s=streamer.flow_s,
+            hifigan_s=streamer.vocode_s,
+            synth_s=time.perf_counter() - t0,
+            last=last,
+            offset=offset,
+        )
+
+    def _finish_stream(self, group, streamer, stats, text_s, t0, offset):
+        from chatterbox.models.s3gen.const import S3GEN_SIL
+
+        tail = self.family.tail_tokens
+        audio = streamer.finish([S3GEN_SIL] * tail)
+        del streamer.tokens[len(streamer.tokens) - tail :]
+        keep = self.family.kept_samples(len(streamer.tokens))
+        if keep is not None:  # earlier pieces never reach the last token: it waits for lookahead
+            audio = audio[: max(0, keep - offset)]
+        return self._piece(group, streamer, stats, text_s, t0, audio, offset, last=True)
+
+    def to_audio(self, group, tokens, conds, cfm_steps, stats, text_s, t0) -> AudioChunk:
+        """Upstream's tail of `generate()`: the tokens S3Gen may see, the family's silence
+        tokens, S3Gen."""
+        import torch
+        from chatterbox.models.s3gen.const import S3GEN_SIL
+
+        kept = self.family.speech_tokens(tokens)
+        with torch.inference_mode():
+            tail = [S3GEN_SIL] * self.family.tail_tokens
+            speech = torch.tensor([*kept, *tail], device=self.device)
+            t1 = time.perf_counter()
+            mels = self._flow(speech, conds.gen, cfm_steps)
+            t2 = time.perf_counter()
+            audio = self._vocode(mels).squeeze(0).float().cpu().numpy()
+        audio = audio[: self.family.kept_samples(len(kept))]
+        end = time.perf_counter()
+        return AudioChunk(
+            group=group,
+            audio=audio,
+            sample_rate=self.sample_rate,
+            speech_tokens=kept,
+            stopped=stats.stopped,
+            text_s=text_s,
+            t3_prefill_s=stats.prefill_s,
+            t3_decode_s=stats.decode_s,
+            flow_s=t2 - t1,
+            hifigan_s=end - t2,
+            synth_s=end - t0,
+        )
+
+    def _flow(self, speech_tokens, ref_dict: dict, cfm_steps: int):
+        """`S3Token2Wav.inference` is flow then HiFiGAN; called apart to time each stage."""
+        s3gen = self.tts.s3gen
+        with upstream_quiet(), self.amp():
+            mels = s3gen.flow_inference(
+                speech_tokens, ref_dict=ref_dict, n_cfm_timesteps=cfm_steps, finalize=True
+            )
+        sync(self.device)
+        return mels.to(dtype=s3gen.dtype)
+
+    def _vocode(self, mels):
+        s3gen = self.tts.s3gen
+        wav, _ = s3gen.hift_inference(mels, None)
+        wav[:, : len(s3gen.trim_fade)] *= s3gen.trim_fade  # upstream's fade-in, as in inference()
+        return wav
+
+
+_CACHE: dict[tuple[ModelSource, str, str], Engine] = {}
+
+
+def load_engine(
+    source: ModelSource, device: str = "auto", runtime: Runtime | None = None
+) -> Engine:
+    """Load (once per process and quantization) the model for `source` on `device`. Loading
+    another family first drops the cached ones: a process holds one family at a time."""
+    source.check()
+    family = source.family
+    device = resolve_device(device)
+    runtime = (runtime or Runtime()).check(device)
+    family.check_runtime(runtime)
+    runtime.apply()
+    key = (source, device, runtime.quantize)
+    if key in _CACHE:
+        engine = _CACHE[key]
+        engine.dtype, engine.fast_decode = runtime.dtype, runtime.fast_decode
+        engine.overlap, engine.batch_s3gen = runtime.overlap, runtime.batch_s3gen
+        return engine
+    for other in [k for k in _CACHE if k[0].kind != source.kind]:
+        del _CACHE[other]
+    configure_device(device)
+    t0 = time.perf_counter()
+    with upstream_quiet():
+        import perth
+
+        if perth.PerthImplicitWatermarker is None:
+            raise ModelUnavailable(
+                "Perth's watermarker failed to import (it needs pkg_resources); "
+                "reinstall with `pip install 'setuptools<81'`"
+            )
+        model_dir = source.model_dir or hub_snapshot(source)
+        tts = family.load(model_dir, device, runtime.quantize)
+    engine = Engine(
+        tts=tts,
+        device=device,
+        source=source,
+        load_s=time.perf_counter() - t0,
+        dtype=runtime.dtype,
+        quantize=runtime.quantize,
+        fast_decode=runtime.fast_decode,
+        overlap=runtime.overlap,
+        batch_s3gen=runtime.batch_s3gen,
+        model_dir=Path(model_dir),
+    )
+    engine.builtin_voice = tts.conds
+    _CACHE[key] = engine
+    return engine

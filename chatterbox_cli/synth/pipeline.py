@@ -1,0 +1,251 @@
+"""The whole job for one text: groups -> engine chunks -> join -> loudness -> watermark."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from chatterbox_cli.models.sampling import SamplingParams
+from chatterbox_cli.models.voices import VoiceSpec
+from chatterbox_cli.post.audio import (
+    DEFAULT_LUFS,
+    PEAK_DBFS,
+    LoudnessInfo,
+    join,
+    master,
+    normalize_loudness,
+    shape_edges,
+    watermark,
+)
+from chatterbox_cli.runtime.errors import BadInput, VoiceError
+from chatterbox_cli.runtime.metrics import GroupMetrics, rtf
+from chatterbox_cli.synth.chunk import AudioChunk
+from chatterbox_cli.synth.engine import Engine
+from chatterbox_cli.text.segment import TextGroup
+
+DEFAULT_PAUSE_S = 0.2
+DEFAULT_STREAM_TOKENS = 25
+"""bench's `stream-tokens` default: 1 s pieces; seams measured at 47 dB SNR (10 tokens: 44)."""
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    sampling: SamplingParams | None = None
+    """None: the family's defaults."""
+    max_new_tokens: int | Sequence[int] | None = None
+    """One cap for every group, one per group, or None (sized from each group's text)."""
+    seed: int | None = None
+    lufs: float = DEFAULT_LUFS
+    pause_s: float = DEFAULT_PAUSE_S
+    cfm_steps: int | None = None
+    """None: the family's own (turbo 2, standard 10)."""
+    stream_tokens: int | None = None
+    """Streaming sinks only: audio every N speech tokens instead of every group."""
+    retries: int = 0
+    """Files only: a group the guard flags is synthesized again, up to this many times."""
+
+    def check(self) -> RenderOptions:
+        if self.sampling is not None:
+            self.sampling.check()
+        if isinstance(self.max_new_tokens, int) and self.max_new_tokens < 1:
+            raise BadInput("--max-new-tokens must be >= 1")
+        if not -70 <= self.lufs <= -5:
+            raise BadInput("--lufs must be between -70 and -5 (LUFS)")
+        if not 0 <= self.retries <= 10:
+            raise BadInput("--retries must be between 0 and 10")
+        if not 0 <= self.pause_s <= 5:
+            raise BadInput("--pause must be between 0 and 5 seconds")
+        if self.stream_tokens is not None and not 4 <= self.stream_tokens <= 500:
+            raise BadInput("--stream-tokens must be between 4 and 500 (25 tokens = 1 s)")
+        return self
+
+
+@dataclass
+class Rendered:
+    audio: np.ndarray
+    sample_rate: int
+    groups: list[GroupMetrics]
+    ttfa_s: float | None
+    synth_s: float
+    post_s: float
+    loudness: LoudnessInfo
+
+    @property
+    def audio_s(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+
+def conditionals(engine: Engine, spec: VoiceSpec):
+    """The upstream `Conditionals` for a resolved voice, on the engine's device, with its T3
+    prefix cache built (per-voice work, so it counts as voice preparation, not synthesis)."""
+    if spec.kind == "builtin":
+        if engine.builtin_voice is None:
+            raise VoiceError(
+                f"{engine.source.describe()} has no built-in voice (conds.pt); "
+                "pass --voice REF.wav or a cached voice name"
+            )
+        conds = engine.builtin_voice
+    elif spec.kind == "cached":
+        conds = spec.conds.to(engine.device)
+    else:
+        conds = engine.prepare_reference(spec.path)
+    engine.prefix(conds.t3)
+    return conds
+
+
+def group_metrics(chunk: AudioChunk) -> GroupMetrics:
+    return GroupMetrics(
+        index=chunk.group.index,
+        text=chunk.group.text,
+        chars=len(chunk.group.text),
+        speech_tokens=len(chunk.speech_tokens),
+        stopped=chunk.stopped,
+        audio_s=chunk.duration_s,
+        synth_s=chunk.synth_s,
+        text_s=chunk.text_s,
+        t3_prefill_s=chunk.t3_prefill_s,
+        t3_decode_s=chunk.t3_decode_s,
+        flow_s=chunk.flow_s,
+        hifigan_s=chunk.hifigan_s,
+        rtf=rtf(chunk.synth_s, chunk.duration_s),
+    )
+
+
+def synthesize(
+    engine: Engine, groups: list[TextGroup], conds, opts: RenderOptions, streaming: bool = False
+):
+    """`Engine.synthesize` with the options of a render (token streaming only when streaming)."""
+    return engine.synthesize(
+        groups,
+        conds,
+        opts.sampling,
+        max_new_tokens=opts.max_new_tokens,
+        seed=opts.seed,
+        cfm_steps=opts.cfm_steps,
+        stream_tokens=opts.stream_tokens if streaming else None,
+    )
+
+
+def render(
+    engine: Engine,
+    groups: list[TextGroup],
+    conds,
+    opts: RenderOptions,
+    on_chunk: Callable[[AudioChunk], None] | None = None,
+) -> Rendered:
+    """Synthesize every group, then post-process the whole (loudness needs the whole)."""
+    t0 = time.perf_counter()
+    ttfa = None
+    chunks: list[AudioChunk] = []
+    for chunk in synthesize(engine, groups, conds, opts):
+        if ttfa is None:
+            ttfa = time.perf_counter() - t0
+        chunks.append(chunk)
+        if on_chunk:
+            on_chunk(chunk)
+    metrics = guarded(engine, chunks, conds, opts)
+    t1 = time.perf_counter()
+    sr = engine.sample_rate
+    joined = join([c.audio for c in chunks], sr, pause_s=opts.pause_s)
+    marked, loudness = master(joined, sr, engine.watermarker, opts.lufs)
+    t2 = time.perf_counter()
+    return Rendered(
+        audio=marked,
+        sample_rate=sr,
+        groups=metrics,
+        ttfa_s=ttfa,
+        synth_s=t1 - t0,
+        post_s=t2 - t1,
+        loudness=loudness,
+    )
+
+
+def guarded(engine: Engine, chunks: list[AudioChunk], conds, opts: RenderOptions):
+    """Flag each group (`post.guard`); synthesize a flagged group again with a derived seed, up to
+    `opts.retries` times, and keep the best attempt (in place in `chunks`). Its metrics."""
+    from chatterbox_cli.post import guard
+
+    user_cap = opts.max_new_tokens is not None
+    metrics = []
+    for i, chunk in enumerate(chunks):
+        found, best, tries = guard.flags(chunk, user_cap), chunk, 0
+        while found and tries < opts.retries:
+            tries += 1
+            seed = guard.retry_seed(opts.seed, tries * 100_003 + chunk.group.index)
+            cap = opts.max_new_tokens
+            if cap is not None and not isinstance(cap, int):
+                cap = cap[chunk.group.index]
+            again = list(
+                engine.synthesize(
+                    [chunk.group], conds, opts.sampling, max_new_tokens=cap, seed=seed,
+                    cfm_steps=opts.cfm_steps,
+                )
+            )[-1]  # fmt: skip
+            again_found = guard.flags(again, user_cap)
+            if guard.score(again_found) < guard.score(found):
+                best, found = again, again_found
+        chunks[i] = best
+        m = group_metrics(best)
+        m.flags, m.retries = found, tries
+        metrics.append(m)
+    return metrics
+
+
+def stream(
+    engine: Engine,
+    groups: list[TextGroup],
+    conds,
+    opts: RenderOptions,
+    on_chunk: Callable[[AudioChunk], None] | None = None,
+) -> Iterator[np.ndarray]:
+    """Post-processed audio, one piece per group or per `stream_tokens` tokens (pauses as
+    their own pieces), as it is made. `on_chunk` sees each group's last piece."""
+    leveler = StreamLeveler(engine.sample_rate, len(groups), opts, engine.watermarker)
+    for chunk in synthesize(engine, groups, conds, opts, streaming=True):
+        if on_chunk and chunk.last:
+            on_chunk(chunk)
+        yield from leveler.pieces(chunk)
+
+
+class StreamLeveler:
+    """Loudness and watermark for a stream, piece by piece (`stream`, the server).
+
+    The whole's loudness is unknown until the end, so the gain is fixed from the first piece
+    (bounded to +-24 dB) and kept; a piece whose peaks would pass -1 dBFS is scaled down alone.
+    Every piece is watermarked, so the concatenated stream carries the watermark.
+    """
+
+    def __init__(self, sample_rate: int, n_groups: int, opts: RenderOptions, watermarker):
+        self.sr, self.n_groups, self.opts, self.watermarker = (
+            sample_rate,
+            n_groups,
+            opts,
+            watermarker,
+        )
+        self.gain: float | None = None
+        self.gap = np.zeros(int(opts.pause_s * sample_rate), dtype=np.float32)
+
+    def pieces(self, chunk: AudioChunk) -> list[np.ndarray]:
+        """This chunk's audio, leveled and watermarked, after the pause that precedes it."""
+        sr, gap, i = self.sr, self.gap, chunk.group.index
+        first = chunk.offset == 0
+        part = shape_edges(
+            chunk.audio,
+            sr,
+            first and i > 0 and len(gap) > 0,
+            chunk.last and i < self.n_groups - 1 and len(gap) > 0,
+        )
+        if self.gain is None:
+            _, info = normalize_loudness(part, sr, self.opts.lufs)
+            measured = info.measured_lufs is not None
+            self.gain = float(np.clip(info.gain_db, -24.0, 24.0)) if measured else 0.0
+        leveled = part * np.float32(10 ** (self.gain / 20))
+        peak = float(np.max(np.abs(leveled))) if len(leveled) else 0.0
+        limit = 10 ** (PEAK_DBFS / 20)
+        if peak > limit:
+            leveled *= np.float32(limit / peak)
+        out = [gap] if first and i > 0 and len(gap) else []
+        return [*out, watermark(leveled, sr, self.watermarker)]

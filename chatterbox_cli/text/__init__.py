@@ -1,0 +1,1 @@
+"""Text in, sentence groups out: segmenting per language."""
