@@ -10,6 +10,7 @@ import pytest
 
 from chatterbox_cli.post import guard
 from chatterbox_cli.synth.chunk import AudioChunk
+from chatterbox_cli.synth.seeds import retry_seed
 from chatterbox_cli.text.segment import TextGroup
 
 SR = 24000
@@ -37,9 +38,11 @@ def test_flags_on_synthetic_groups():
 
 
 def test_retry_seeds_are_derived_and_distinct():
-    seeds = {guard.retry_seed(7, a) for a in range(1, 6)}
-    assert len(seeds) == 5 and guard.retry_seed(7, 1) == guard.retry_seed(7, 1)
-    assert guard.retry_seed(7, 1) != guard.retry_seed(8, 1)
+    seeds = {retry_seed(7, 0, a) for a in range(1, 6)}
+    assert len(seeds) == 5 and retry_seed(7, 0, 1) == retry_seed(7, 0, 1)
+    assert retry_seed(7, 0, 1) != retry_seed(8, 0, 1)
+    assert retry_seed(7, 0, 1) != retry_seed(7, 1, 1)  # each group its own
+    assert retry_seed(None, 0, 1) != retry_seed(None, 1, 1)
 
 
 @contextlib.contextmanager

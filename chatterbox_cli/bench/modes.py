@@ -15,7 +15,7 @@ from chatterbox_cli.bench.context import BenchContext, BenchItem
 from chatterbox_cli.bench.report import STAGES
 from chatterbox_cli.runtime.device import sync as _sync
 from chatterbox_cli.runtime.errors import BadInput
-from chatterbox_cli.synth.pipeline import render
+from chatterbox_cli.synth.pipeline import finish, render
 from chatterbox_cli.text.languages import LANGUAGES
 from chatterbox_cli.text.segment import split_groups
 
@@ -217,7 +217,6 @@ def mode_stream_tokens(ctx: BenchContext, item: BenchItem) -> dict:
 
 def mode_batch(ctx: BenchContext, item: BenchItem) -> dict:
     """Throughput: `ctx.items` copies of the text (seeds differ), decoded in batches."""
-    from chatterbox_cli.post.audio import join, master
     from chatterbox_cli.synth.batched import (
         Job,
         default_batch_size,
@@ -269,12 +268,7 @@ def mode_batch(ctx: BenchContext, item: BenchItem) -> dict:
                 stages[key] += value
             tokens += len(chunk.speech_tokens)
             if len(per_copy[copy]) == len(groups):
-                audio = join(
-                    [c.audio for c in sorted(per_copy.pop(copy), key=lambda c: c.group.index)],
-                    engine.sample_rate,
-                    pause_s=ctx.opts.pause_s,
-                )
-                marked, info = master(audio, engine.sample_rate, engine.watermarker, ctx.opts.lufs)
+                marked, info = finish(engine, per_copy.pop(copy), ctx.opts.pause_s, ctx.opts.lufs)
                 stages["loudness"] += info.loudness_s
                 stages["watermark"] += info.watermark_s
                 audio_s += len(marked) / engine.sample_rate

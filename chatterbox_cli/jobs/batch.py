@@ -24,11 +24,6 @@ def item_groups(item: BatchItem) -> list:
     return split_groups(item.text, lang=LANGUAGES[item.language or "en"])
 
 
-def row_seed(seed: int | None, group_index: int) -> int | None:
-    """Each group of a seeded item gets its own, stable seed."""
-    return None if seed is None else (seed * 1_000_003 + group_index) % 2**63
-
-
 @dataclass
 class BatchConfig:
     outdir: Path
@@ -84,13 +79,14 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
 
     from chatterbox_cli.models import voices
     from chatterbox_cli.post import guard
-    from chatterbox_cli.post.audio import join, master
     from chatterbox_cli.runtime.metrics import rtf
     from chatterbox_cli.sinks import provenance
     from chatterbox_cli.sinks.files import write_file
     from chatterbox_cli.synth.batched import Job, plan_batches, synthesize_batches
     from chatterbox_cli.synth.chunk import auto_max_tokens
     from chatterbox_cli.synth.pipeline import conditionals
+    from chatterbox_cli.synth.pipeline import finish as finish_audio
+    from chatterbox_cli.synth.seeds import group_seed, retry_seed
     from chatterbox_cli.text.languages import spoken_length
 
     voice_cache: dict[str | None, tuple[Any, str, str]] = {}
@@ -112,9 +108,7 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
 
     def finish(p: _Pending) -> None:
         t0 = time.perf_counter()
-        chunks = sorted(p.chunks, key=lambda c: c.group.index)  # batches run sorted by length
-        audio = join([c.audio for c in chunks], engine.sample_rate, pause_s=cfg.opts.pause_s)
-        marked, _ = master(audio, engine.sample_rate, engine.watermarker, p.lufs)
+        marked, _ = finish_audio(engine, p.chunks, cfg.opts.pause_s, p.lufs)
         made = provenance.record(
             engine,
             voice=p.voice_id,
@@ -173,7 +167,9 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
         )
         for group in groups:
             cap = cfg.opts.max_new_tokens or auto_max_tokens(group.text)
-            planned.append((pending, Job(group, conds, sampling, cap, row_seed(seed, group.index))))
+            planned.append(
+                (pending, Job(group, conds, sampling, cap, group_seed(seed, group.index)))
+            )
 
     user_cap = cfg.opts.max_new_tokens is not None
 
@@ -207,8 +203,9 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
             else:
                 settle(pending, chunk, found, 0)
     for attempt in range(1, cfg.retries + 1):
-        tries = [(e, replace(e[1], seed=guard.retry_seed(e[1].seed, attempt))) for e in queue]
-        # (an unseeded row's retries are seeded too: the derivation starts from 0)
+        tries = [
+            (e, replace(e[1], seed=retry_seed(e[0].seed, e[1].group.index, attempt))) for e in queue
+        ]
         queue = []
         for batch, chunks in run(tries):
             if isinstance(chunks, Exception):  # keep the best attempt so far

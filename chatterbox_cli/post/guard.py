@@ -73,10 +73,3 @@ def longest_run(mask: np.ndarray) -> int:
 def score(found: list[str]) -> int:
     """Lower is better: how a retried group's attempts are ranked (the first of equals wins)."""
     return len(found)
-
-
-def retry_seed(seed: int | None, attempt: int) -> int:
-    """The seed of a group's `attempt`-th retry: derived, so the same --seed gives the same
-    retries (and the same file)."""
-    base = 0 if seed is None else seed
-    return (base * 7_919 + attempt * 104_729 + 1) % 2**63

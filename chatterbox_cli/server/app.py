@@ -17,16 +17,15 @@ from chatterbox_cli.server.errors import message_of, status_of
 from chatterbox_cli.server.session import (
     RESPONSE_FORMATS,
     Speech,
-    StreamEncoder,
     Synthesis,
     Voices,
-    encode,
     finish,
     level,
     plan,
     post,
 )
 from chatterbox_cli.sinks.provenance import tags as provenance_tags
+from chatterbox_cli.sinks.stream import StreamEncoder, encode
 
 PROVENANCE_HEADER = "X-Chatterbox-Provenance"
 """A buffered reply's provenance record (JSON), also for `pcm`, which has no tags inside."""

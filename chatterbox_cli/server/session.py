@@ -2,14 +2,12 @@
 
 text -> groups -> batch jobs (`plan`) -> the shared scheduler -> chunks, seen from asyncio
 (`Synthesis`) -> post-processing as `say` does it (whole-file loudness when buffered,
-`StreamLeveler` when streamed; the watermark either way) -> bytes (`encode`, `StreamEncoder`).
+`StreamLeveler` when streamed; the watermark either way) -> bytes (`sinks.stream`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
-import struct
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from chatterbox_cli.models.sampling import KNOBS
 from chatterbox_cli.runtime.errors import BadInput, ChatterboxError, VoiceError
+from chatterbox_cli.sinks.stream import StreamEncoder
 
 RESPONSE_FORMATS = {"wav": "audio/wav", "mp3": "audio/mpeg", "opus": "audio/ogg",
                     "flac": "audio/flac", "pcm": "audio/pcm"}  # fmt: skip
@@ -121,11 +120,11 @@ def plan(engine, req: Speech, voices: Voices, max_text_chars: int, lock, streami
     """Check a request and cut it into batch jobs (one per sentence group), as `batch` does:
     a seeded request gives the same audio alone or among others. A stream starts with one
     short sentence, as `say -o -` does, so its first audio comes sooner."""
-    from chatterbox_cli.jobs.batch import row_seed
     from chatterbox_cli.sinks.provenance import record
     from chatterbox_cli.synth.batched import Job
     from chatterbox_cli.synth.chunk import auto_max_tokens
     from chatterbox_cli.synth.pipeline import RenderOptions
+    from chatterbox_cli.synth.seeds import group_seed
     from chatterbox_cli.text.segment import split_groups
 
     fmt = req.response_format.lower()
@@ -156,7 +155,7 @@ def plan(engine, req: Speech, voices: Voices, max_text_chars: int, lock, streami
             conds,
             sampling,
             req.max_new_tokens or auto_max_tokens(g.text),
-            row_seed(req.seed, g.index),
+            group_seed(req.seed, g.index),
         )
         for g in groups
     ]
@@ -256,78 +255,9 @@ class Synthesis:
 
 def finish(engine, plan: Plan, chunks: list) -> np.ndarray:
     """Buffered: the whole request as `say` writes a file (join, loudness, watermark)."""
-    from chatterbox_cli.post.audio import join, master
+    from chatterbox_cli.synth.pipeline import finish as finish_audio
 
-    joined = join([c.audio for c in chunks], engine.sample_rate, pause_s=plan.opts.pause_s)
-    marked, _ = master(joined, engine.sample_rate, engine.watermarker, plan.opts.lufs)
-    return marked
-
-
-def encode(audio, sr: int, fmt: str, tags: dict | None = None) -> bytes:
-    """A whole response body in `fmt`, with `tags` inside (not in raw `pcm`), as `say` writes."""
-    enc = StreamEncoder(fmt, sr, streaming=False, tags=tags)
-    return enc.feed(audio) + enc.close()
-
-
-class StreamEncoder:
-    """Bytes of a response, piece by piece: each `feed` returns what may be sent now.
-
-    WAV streams with a header whose sizes say "unknown" (0xFFFFFFFF, as OpenAI's streams do) and
-    `pcm` is headerless; MP3, Ogg/Opus and FLAC come from libsndfile writing into memory,
-    sending what it appends (the header fields it patches at the end, such as FLAC's total
-    length, stay "unknown" in a stream, which decoders accept)."""
-
-    def __init__(self, fmt: str, sr: int, streaming: bool = True, tags: dict | None = None):
-        import soundfile as sf
-
-        from chatterbox_cli.sinks.files import AudioFormat
-
-        self.fmt, self.sr, self.streaming, self.sent = fmt, sr, streaming, 0
-        self.buf = io.BytesIO()
-        self.file = None
-        if fmt == "pcm":
-            self.file = sf.SoundFile(
-                self.buf, "w", sr, 1, format="RAW", subtype="PCM_16", endian="LITTLE"
-            )
-        elif fmt == "wav" and streaming:
-            self.buf.write(wav_stream_header(sr))
-            self.file = sf.SoundFile(
-                self.buf, "w", sr, 1, format="RAW", subtype="PCM_16", endian="LITTLE"
-            )
-        else:
-            self.file = sf.SoundFile(
-                self.buf, "w", sr, 1, **AudioFormat(fmt).check().soundfile_args()
-            )
-            for key, value in (tags or {}).items():
-                setattr(self.file, key, value)
-
-    def feed(self, audio: np.ndarray) -> bytes:
-        self.file.write(np.asarray(audio, dtype=np.float32))
-        return self._new() if self.streaming else b""
-
-    def close(self) -> bytes:
-        self.file.close()
-        return self._new() if self.streaming else self.buf.getvalue()
-
-    def _new(self) -> bytes:
-        end = len(self.buf.getbuffer())
-        out = bytes(self.buf.getbuffer()[self.sent : end])
-        self.sent = end
-        return out
-
-
-def wav_stream_header(sr: int) -> bytes:
-    """A 16-bit mono WAV header of unknown length."""
-    fmt = struct.pack("<HHIIHH", 1, 1, sr, sr * 2, 2, 16)
-    return (
-        b"RIFF"
-        + struct.pack("<I", 0xFFFFFFFF)
-        + b"WAVEfmt "
-        + struct.pack("<I", 16)
-        + fmt
-        + b"data"
-        + struct.pack("<I", 0xFFFFFFFF)
-    )
+    return finish_audio(engine, chunks, plan.opts.pause_s, plan.opts.lufs)[0]
 
 
 def level(leveler, enc: StreamEncoder, chunk) -> bytes:

@@ -19,7 +19,8 @@ import json
 from pydantic import ValidationError
 
 from chatterbox_cli.server.errors import message_of, status_of
-from chatterbox_cli.server.session import Speech, StreamEncoder, Synthesis, level, plan, post
+from chatterbox_cli.server.session import Speech, Synthesis, level, plan, post
+from chatterbox_cli.sinks.stream import StreamEncoder
 
 
 def add_ws_route(app, engine, options, state, voices, metrics, authorized) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 
 from chatterbox_cli.runtime.atomic import atomic_write
 from chatterbox_cli.runtime.errors import BadInput
+from chatterbox_cli.sinks.stream import pcm16, wav_stream_header
 
 FORMATS = ("wav", "flac", "mp3", "opus", "ogg")
 SUBTYPES = ("PCM_16", "FLOAT")
@@ -102,18 +103,14 @@ class PcmStream:
         self.fh, self.sr, self.raw = fh, sr, raw
         self.frames = 0
         if not raw:
-            import struct
-
-            fmt = struct.pack("<IHHIIHH", 16, 1, 1, sr, sr * 2, 2, 16)
-            unknown = struct.pack("<I", 0xFFFFFFFF)
-            fh.write(b"RIFF" + unknown + b"WAVE" + b"fmt " + fmt + b"data" + unknown)
+            fh.write(wav_stream_header(sr))
             fh.flush()
 
     def write(self, samples: np.ndarray) -> None:
-        pcm = np.clip(np.round(np.asarray(samples) * 32767), -32768, 32767).astype("<i2")
-        self.fh.write(pcm.tobytes())
+        data = pcm16(samples)
+        self.fh.write(data)
         self.fh.flush()
-        self.frames += len(pcm)
+        self.frames += len(data) // 2
 
 
 def sounddevice():

@@ -29,6 +29,7 @@ from chatterbox_cli.runtime.device import (
 )
 from chatterbox_cli.runtime.errors import ModelUnavailable
 from chatterbox_cli.synth.chunk import AudioChunk, auto_max_tokens
+from chatterbox_cli.synth.seeds import group_seed
 from chatterbox_cli.text.segment import TextGroup
 
 SAMPLE_RATE = 24000
@@ -172,7 +173,7 @@ class Engine:
                 _, i, group, cap, stats, text_s, t0 = event
                 tokens: list[int] = []
                 if stream_tokens:
-                    noise_seed = None if seed is None else seed * 1_000_003 + i
+                    noise_seed = group_seed(seed, i)
                     streamer = TokenStreamer.for_group(
                         self.tts.s3gen,
                         conds.gen,

@@ -24,6 +24,7 @@ from chatterbox_cli.runtime.errors import BadInput, VoiceError
 from chatterbox_cli.runtime.metrics import GroupMetrics, rtf
 from chatterbox_cli.synth.chunk import AudioChunk
 from chatterbox_cli.synth.engine import Engine
+from chatterbox_cli.synth.seeds import retry_seed
 from chatterbox_cli.text.segment import TextGroup
 
 DEFAULT_PAUSE_S = 0.2
@@ -148,19 +149,28 @@ def render(
             on_chunk(chunk)
     metrics = guarded(engine, chunks, conds, opts)
     t1 = time.perf_counter()
-    sr = engine.sample_rate
-    joined = join([c.audio for c in chunks], sr, pause_s=opts.pause_s)
-    marked, loudness = master(joined, sr, engine.watermarker, opts.lufs)
+    marked, loudness = finish(engine, chunks, opts.pause_s, opts.lufs)
     t2 = time.perf_counter()
     return Rendered(
         audio=marked,
-        sample_rate=sr,
+        sample_rate=engine.sample_rate,
         groups=metrics,
         ttfa_s=ttfa,
         synth_s=t1 - t0,
         post_s=t2 - t1,
         loudness=loudness,
     )
+
+
+def finish(
+    engine: Engine, chunks: list[AudioChunk], pause_s: float, lufs: float
+) -> tuple[np.ndarray, LoudnessInfo]:
+    """The one path from a text's chunks to its finished audio (files, batch items, buffered
+    server replies, bench): in group order, joined with pauses, loudness-normalized with the
+    peak guard, watermarked last."""
+    ordered = sorted(chunks, key=lambda c: c.group.index)
+    joined = join([c.audio for c in ordered], engine.sample_rate, pause_s=pause_s)
+    return master(joined, engine.sample_rate, engine.watermarker, lufs)
 
 
 def guarded(engine: Engine, chunks: list[AudioChunk], conds, opts: RenderOptions):
@@ -174,7 +184,7 @@ def guarded(engine: Engine, chunks: list[AudioChunk], conds, opts: RenderOptions
         found, best, tries = guard.flags(chunk, user_cap), chunk, 0
         while found and tries < opts.retries:
             tries += 1
-            seed = guard.retry_seed(opts.seed, tries * 100_003 + chunk.group.index)
+            seed = retry_seed(opts.seed, chunk.group.index, tries)
             cap = opts.max_new_tokens
             if cap is not None and not isinstance(cap, int):
                 cap = cap[chunk.group.index]
