@@ -109,6 +109,14 @@ def test_voice_errors_before_model_load(cli, outdir, voices_dir):
     assert no_files(voices_dir) if voices_dir.exists() else True
 
 
+def test_voice_names_follow_the_server_rule(cli, reference_wav, voices_dir):
+    """`voice cache --name` takes the names `POST /v1/voices` takes, refused before loading."""
+    for name, hint in (("Ann", "'ann'"), ("my voice", "'my-voice'"), ("../x", "'x'")):
+        assert_clean_error(cli("voice", "cache", reference_wav, "--name", name), 2, hint)
+    assert_clean_error(cli("voice", "cache", reference_wav, "--name", "default"), 2, "invalid")
+    assert not voices_dir.exists() or not list(voices_dir.iterdir())
+
+
 class Evil:
     def __reduce__(self):
         return (os.system, ("touch pwned",))

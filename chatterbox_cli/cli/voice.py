@@ -27,7 +27,7 @@ app = typer.Typer(help="Cache and list voices.", no_args_is_help=True)
 
 
 def cache_target(reference: Path, output: Path | None, name: str | None) -> Path:
-    from chatterbox_cli.models.voices import voices_dir
+    from chatterbox_cli.models.voices import cached_path
 
     if output is not None and name is not None:
         raise BadInput("give either -o OUT.pt or --name NAME, not both")
@@ -35,10 +35,7 @@ def cache_target(reference: Path, output: Path | None, name: str | None) -> Path
         if output.suffix.lower() != ".pt":
             raise BadInput(f"{output}: a cached voice is a .pt file; end -o with .pt")
         return output
-    name = name or slug(reference.stem)
-    if not name or "/" in name or name.startswith("."):
-        raise BadInput(f"invalid voice name {name!r}; use letters, digits and '-'")
-    return voices_dir() / f"{name}.pt"
+    return cached_path(name if name is not None else slug(reference.stem))
 
 
 @app.command("cache")
@@ -67,8 +64,8 @@ def cache(
         USED_REFERENCE_S,
         VoiceMeta,
         inspect_reference,
+        make_voice,
         now_iso,
-        save_cached,
         sha256,
     )
 
@@ -84,9 +81,6 @@ def cache(
     source, device, _ = checked_source(model, model_dir, device)
     engine = load(out, source, device)
     t0 = time.perf_counter()
-    with out.status(f"Preparing voice from {reference}…"):
-        conds = engine.prepare_reference(reference)
-    prepare_s = time.perf_counter() - t0
     meta = VoiceMeta(
         name=target.stem,
         model=source.family.name,
@@ -95,7 +89,9 @@ def cache(
         duration_s=round(info.duration_s, 3),
         created=now_iso(),
     )
-    save_cached(conds, target, meta)
+    with out.status(f"Preparing voice from {reference}…"):
+        make_voice(engine, reference, target, meta)
+    prepare_s = time.perf_counter() - t0
     record = {"path": str(target), "prepare_s": round(prepare_s, 3), **meta.__dict__}
     if json_out:
         out.data(record)

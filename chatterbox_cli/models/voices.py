@@ -17,7 +17,8 @@ from typing import Any
 
 from chatterbox_cli.models.loading import torch_load
 from chatterbox_cli.runtime.atomic import atomic_write
-from chatterbox_cli.runtime.errors import VoiceError
+from chatterbox_cli.runtime.errors import BadInput, VoiceError
+from chatterbox_cli.text.segment import slug
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aiff", ".aif")
 MIN_REFERENCE_S = 5.0
@@ -182,6 +183,39 @@ def save_cached(conds, path: Path, meta: VoiceMeta) -> Path:
     with atomic_write(path) as fh:
         torch.save({"t3": t3_fields, "gen": cpu.gen, "meta": asdict(meta)}, fh)
     return path
+
+
+RESERVED_NAMES = ("default", "builtin")
+"""They name the checkpoint's own voice (server `voice: default`), never a cached file."""
+
+
+def cached_path(name: str, directory: Path | None = None) -> Path:
+    """Where cached voice NAME lives: the one name rule, for `voice cache --name` and server
+    uploads alike (lowercase letters, digits and '-', as `--voice NAME` finds it)."""
+    if not name or slug(name) != name or name in RESERVED_NAMES:
+        fixed = slug(name or "")
+        hint = f" such as {fixed!r}" if fixed not in ("speech", *RESERVED_NAMES) else ""
+        raise BadInput(f"invalid voice name {name!r}; use lowercase letters, digits and '-'{hint}")
+    return (directory or voices_dir()) / f"{name}.pt"
+
+
+def make_voice(engine, clip: Path, target: Path, meta: VoiceMeta, lock=None) -> VoiceMeta:
+    """Upstream conditionals of `clip`, saved atomically as `target` with `meta`: the one path
+    that makes a cached voice (`voice cache`, server uploads). `lock` keeps the model to this
+    job (the server prepares between batches)."""
+    import contextlib
+
+    with lock or contextlib.nullcontext():
+        try:
+            conds = engine.prepare_reference(clip)
+        except VoiceError:
+            raise
+        except Exception as exc:
+            raise VoiceError(
+                f"cannot prepare a voice from {meta.source_file} ({type(exc).__name__})"
+            ) from None
+    save_cached(conds, target, meta)
+    return meta
 
 
 def now_iso() -> str:

@@ -4,7 +4,7 @@ uploaded as a new one (checked and prepared as `chatterbox voice cache` does).""
 import tempfile
 from pathlib import Path
 
-from chatterbox_cli.runtime.errors import BadInput, VoiceError
+from chatterbox_cli.runtime.errors import BadInput
 from chatterbox_cli.server.session import Exists, TooLong
 
 
@@ -65,21 +65,20 @@ def upload_limit(options) -> str:
 
 def cache_voice(engine, name: str, data: bytes, suffix: str, overwrite: bool, options, lock):
     """Check the clip, prepare its conditionals between batches, save NAME.pt atomically."""
+    import hashlib
+
     from chatterbox_cli.models.voices import (
         AUDIO_SUFFIXES,
         VoiceMeta,
+        cached_path,
         inspect_reference,
+        make_voice,
         now_iso,
-        save_cached,
-        voices_dir,
     )
-    from chatterbox_cli.text.segment import slug
 
-    if not name or slug(name) != name or name.lower() in ("default", "builtin"):
-        raise BadInput(f"invalid voice name {name!r}; use lowercase letters, digits and '-'")
+    target = cached_path(name)
     if suffix not in AUDIO_SUFFIXES:
         raise BadInput(f"{suffix} is not an audio file; upload WAV, FLAC or MP3")
-    target = voices_dir() / f"{name}.pt"
     if target.exists() and not overwrite:
         raise Exists(f"voice {name!r} exists; send overwrite=true to replace it")
     with tempfile.TemporaryDirectory(prefix="chatterbox-voice-") as tmp:
@@ -91,17 +90,6 @@ def cache_voice(engine, name: str, data: bytes, suffix: str, overwrite: bool, op
                 f"the clip is {info.duration_s:.0f} s; send at most {options.max_upload_s:.0f} s "
                 "(5-10 s of one clean speaker is best)"
             )
-        with lock:
-            try:
-                conds = engine.prepare_reference(clip)
-            except VoiceError:
-                raise
-            except Exception as exc:
-                raise VoiceError(
-                    f"cannot prepare a voice from this clip ({type(exc).__name__})"
-                ) from None
-        import hashlib
-
         meta = VoiceMeta(
             name=name,
             model=engine.source.family.name,
@@ -110,6 +98,6 @@ def cache_voice(engine, name: str, data: bytes, suffix: str, overwrite: bool, op
             duration_s=round(info.duration_s, 3),
             created=now_iso(),
         )
-        save_cached(conds, target, meta)
+        make_voice(engine, clip, target, meta, lock)
     return {"voice_id": name, "name": name, "model": meta.model, "duration_s": meta.duration_s,
             "created": meta.created}  # fmt: skip
