@@ -115,7 +115,8 @@ def fake_hub_cache(hf_home: Path, repo: str, files: list[Path], revision: str = 
 
 @pytest.fixture(scope="session")
 def engine(checkpoint):
-    from chatterbox_cli.synth.engine import ModelSource, load_engine
+    from chatterbox_cli.models.source import ModelSource
+    from chatterbox_cli.synth.loader import load_engine
 
     return load_engine(ModelSource("turbo", checkpoint), "cpu")
 

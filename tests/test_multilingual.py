@@ -35,7 +35,7 @@ GERMAN = "Guten Tag: das ist ein Test… mit „Anführungszeichen“"
 @pytest.fixture(scope="module")
 def mtl(multilingual_checkpoint):
     from chatterbox_cli.models.source import ModelSource
-    from chatterbox_cli.synth.engine import load_engine
+    from chatterbox_cli.synth.loader import load_engine
 
     return load_engine(ModelSource("multilingual", multilingual_checkpoint), "cpu")
 

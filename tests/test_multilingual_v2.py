@@ -25,7 +25,7 @@ FAST = ("--cfm-steps", "2", "--max-new-tokens", "6")
 @pytest.fixture(scope="module")
 def mtl(multilingual_checkpoint):
     from chatterbox_cli.models.source import ModelSource
-    from chatterbox_cli.synth.engine import load_engine
+    from chatterbox_cli.synth.loader import load_engine
 
     return load_engine(ModelSource("multilingual-v2", multilingual_checkpoint), "cpu")
 

@@ -29,7 +29,7 @@ FAST = ("--max-new-tokens", "8", "--seed", "5")
 @pytest.fixture(scope="module")
 def nano(nano_checkpoint):
     from chatterbox_cli.models.source import ModelSource
-    from chatterbox_cli.synth.engine import load_engine
+    from chatterbox_cli.synth.loader import load_engine
 
     return load_engine(ModelSource("nano", nano_checkpoint), "cpu")
 
@@ -62,7 +62,8 @@ def test_the_stop_path_equals_upstream(nano, monkeypatch):
 
 @pytest.mark.parametrize("fast", [False, True], ids=["dynamic-cache", "static-cache"])
 def test_batched_greedy_equals_unbatched_with_the_prefix_cache(nano, fast):
-    from chatterbox_cli.models.t3.decode import FastStep, Prefix, Row, decode, decode_batch
+    from chatterbox_cli.models.t3.decode import FastStep, Row, decode, decode_batch
+    from chatterbox_cli.models.t3.prefix import Prefix
 
     t3, conds = nano.tts.t3, nano.builtin_voice
     greedy = SamplingParams(top_k=1)

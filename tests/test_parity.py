@@ -68,7 +68,8 @@ def test_token_cap_bounds_every_group(engine):
 def test_prefix_cache_gives_the_same_tokens(engine):
     """The per-voice KV cache changes only float rounding: greedy tokens are identical and the
     first logits agree to 1e-4 (measured max difference: see the assertion's message)."""
-    from chatterbox_cli.models.t3.decode import Prefix, decode
+    from chatterbox_cli.models.t3.decode import decode
+    from chatterbox_cli.models.t3.prefix import Prefix
 
     t3, cond = engine.tts.t3, engine.builtin_voice.t3
     greedy = SamplingParams(top_k=1)

@@ -8,6 +8,7 @@ give flat logits with small margins, so agreement on real weights should be high
 leave room for other CPUs' kernels (x2-4 on errors) and fail if a path breaks.
 """
 
+import numpy as np
 import pytest
 import torch
 
@@ -101,8 +102,6 @@ def tiny_voice(engine):
 
 
 def test_bf16_autocast_t3_and_flow_on_cpu(engine, tiny_voice, monkeypatch):
-    import numpy as np
-
     from chatterbox_cli.models.s3gen import stream as ss
     from chatterbox_cli.text.segment import TextGroup
 
@@ -134,7 +133,7 @@ def test_bf16_autocast_t3_and_flow_on_cpu(engine, tiny_voice, monkeypatch):
     assert 0 < rel(one_step, full) <= 0.4
 
     monkeypatch.setattr(engine, "dtype", "bfloat16")
-    monkeypatch.setattr(engine, "_prefixes", {})
+    monkeypatch.setattr(engine, "prefixes", None)  # a prefix made in float32 is not reused
     group = [TextGroup(0, "Brain float.", 0)]
     (chunk,) = engine.synthesize(group, tiny_voice, max_new_tokens=4, seed=1)
     assert chunk.audio.dtype == np.float32 and np.isfinite(chunk.audio).all()
@@ -147,7 +146,8 @@ def test_static_cache_decodes_the_same_tokens(engine, with_prefix):
     change what is decoded: greedy tokens equal the dynamic cache's, twice in a row (the cache
     is reused and reset between groups)."""
     from chatterbox_cli.models.sampling import SamplingParams
-    from chatterbox_cli.models.t3.decode import FastStep, Prefix, decode
+    from chatterbox_cli.models.t3.decode import FastStep, decode
+    from chatterbox_cli.models.t3.prefix import Prefix
 
     t3, cond = engine.tts.t3, engine.builtin_voice.t3
     greedy = SamplingParams(top_k=1)
@@ -159,3 +159,57 @@ def test_static_cache_decodes_the_same_tokens(engine, with_prefix):
         static = [int(t[0]) for t in decode(t3, cond, ids, greedy, 16, prefix=prefix, fast=fast)]
         assert static == dynamic
     assert not fast.fits(513, 1) and not fast.fits(10, 2)
+
+
+def test_seeded_leaves_the_process_rngs_as_they_were():
+    """A seeded row (the server renders many tenants' rows) draws as after `seed_everything`
+    and then hands every RNG back as it found it."""
+    import random
+
+    import torch
+
+    from chatterbox_cli.runtime.device import seed_everything, seeded
+
+    seed_everything(5)
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())
+    seed_everything(5)
+    with seeded(11):
+        inside = torch.rand(1).item()
+    after = (random.random(), np.random.rand(), torch.rand(1).item())
+    assert after == expected
+    seed_everything(11)
+    assert inside == torch.rand(1).item()
+    with seeded(None):
+        assert torch.rand(1).item() != inside  # None seeds nothing
+
+
+def test_engines_share_weights_but_keep_their_own_settings(engine, checkpoint):
+    """A second engine of the same weights reuses them and never rewrites the settings of an
+    engine someone else holds (the old process-wide cache did)."""
+    from chatterbox_cli.models.source import ModelSource
+    from chatterbox_cli.synth.loader import load_engine
+
+    other = load_engine(ModelSource("turbo", checkpoint), "cpu", Runtime(dtype="bfloat16"))
+    assert other.tts is engine.tts and other is not engine
+    assert other.dtype == "bfloat16" and engine.dtype == "float32"
+
+
+def test_prefix_cache_is_keyed_by_voice_and_bounded_by_memory(engine, tiny_voice):
+    from chatterbox.tts_turbo import Conditionals
+
+    from chatterbox_cli.models.t3.prefix import PrefixCache
+
+    t3 = engine.tts.t3
+    cache = PrefixCache()
+    first = cache.get(t3, tiny_voice.t3, engine.amp)
+    again = Conditionals(type(tiny_voice.t3)(**vars(tiny_voice.t3)), tiny_voice.gen)
+    assert cache.get(t3, again.t3, engine.amp) is first  # the same voice in another object
+    louder = type(tiny_voice.t3)(**{**vars(tiny_voice.t3)})
+    louder.speaker_emb = tiny_voice.t3.speaker_emb * 2
+    second = cache.get(t3, louder, engine.amp)
+    assert second is not first and len(cache.entries) == 2
+    small = PrefixCache(budget_mb=1.5 * first.nbytes / 2**20)
+    small.get(t3, tiny_voice.t3, engine.amp)
+    small.get(t3, louder, engine.amp)
+    assert len(small.entries) == 1 and small.nbytes <= small.budget  # the older voice went
+    assert small.get(t3, louder, engine.amp) is next(iter(small.entries.values()))

@@ -26,7 +26,7 @@ FAST = ("--cfm-steps", "2", "--max-new-tokens", "8")
 @pytest.fixture(scope="module")
 def std(standard_checkpoint):
     from chatterbox_cli.models.source import ModelSource
-    from chatterbox_cli.synth.engine import load_engine
+    from chatterbox_cli.synth.loader import load_engine
 
     return load_engine(ModelSource("standard", standard_checkpoint), "cpu")
 

@@ -40,7 +40,8 @@ def test_stdout_wav_matches_file_length_and_is_watermarked(cli, checkpoint, tmp_
 
     # The same groups written to a file: same length, pauses in the same places.
     from chatterbox_cli.models.sampling import SamplingParams
-    from chatterbox_cli.synth.engine import ModelSource, load_engine
+    from chatterbox_cli.models.source import ModelSource
+    from chatterbox_cli.synth.loader import load_engine
     from chatterbox_cli.synth.pipeline import RenderOptions, render
 
     engine = load_engine(ModelSource("turbo", checkpoint), "cpu")

@@ -33,7 +33,7 @@ def checked_source(
 
 
 def load(out: Output, source, device: str, runtime=None):
-    from chatterbox_cli.synth.engine import load_engine
+    from chatterbox_cli.synth.loader import load_engine
 
     if runtime is not None and runtime.quantize == "int8":
         out.warn("--quantize int8 trades fidelity for speed (see README: measured deviation)")

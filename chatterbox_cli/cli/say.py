@@ -131,7 +131,8 @@ def check_stream_args(
 def stream_out(engine, groups, conds, opts, fmt: str, out: Output, metrics) -> None:
     """Audio goes out piece by piece as it exists; TTFA is the first samples handed over."""
     from chatterbox_cli.runtime.metrics import rtf
-    from chatterbox_cli.sinks.files import PcmStream, Playback
+    from chatterbox_cli.sinks.files import Playback
+    from chatterbox_cli.sinks.stream import PcmStream
     from chatterbox_cli.synth.pipeline import group_metrics, stream
 
     if fmt == "play":

@@ -152,7 +152,7 @@ class Worker:
         import torch
 
         from chatterbox_cli.sinks import manifest as manifests
-        from chatterbox_cli.synth.engine import load_engine
+        from chatterbox_cli.synth.loader import load_engine
 
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
         if runtime.threads is None and cpus:

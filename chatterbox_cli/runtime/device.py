@@ -196,6 +196,28 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+@contextlib.contextmanager
+def seeded(seed: int | None, device: str = "cpu"):
+    """Draws inside come from `seed` as after `seed_everything(seed)`; afterwards every RNG of
+    the process is as it was, so one request's seed never steers another's draws (the server
+    renders many tenants' rows in one process). None: no seeding, nothing forked."""
+    if seed is None:
+        yield
+        return
+    import torch
+
+    kind = torch.device(device).type
+    devices = [] if kind == "cpu" else [torch.device(device)]
+    py_state, np_state = random.getstate(), np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=devices, device_type=kind):
+            seed_everything(seed)
+            yield
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+
+
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 QUANTIZE = ("none", "int8")
 

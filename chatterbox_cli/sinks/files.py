@@ -11,7 +11,6 @@ import numpy as np
 
 from chatterbox_cli.runtime.atomic import atomic_write
 from chatterbox_cli.runtime.errors import BadInput
-from chatterbox_cli.sinks.stream import pcm16, wav_stream_header
 
 FORMATS = ("wav", "flac", "mp3", "opus", "ogg")
 SUBTYPES = ("PCM_16", "FLOAT")
@@ -89,28 +88,6 @@ def write_file(
     except FileExistsError:
         raise BadInput(f"{path} already exists; pass --overwrite to replace it") from None
     return path
-
-
-class PcmStream:
-    """16-bit mono PCM to a pipe, flushed per piece: WAV with an open-ended header, or raw.
-
-    The header's sizes are 0xFFFFFFFF ("unknown length", as sox and ffmpeg write when
-    streaming), so readers such as aplay, ffplay, sox and soundfile take data until EOF; the
-    stream is well-formed after every piece, even if the run is interrupted.
-    """
-
-    def __init__(self, fh, sr: int, raw: bool = False):
-        self.fh, self.sr, self.raw = fh, sr, raw
-        self.frames = 0
-        if not raw:
-            fh.write(wav_stream_header(sr))
-            fh.flush()
-
-    def write(self, samples: np.ndarray) -> None:
-        data = pcm16(samples)
-        self.fh.write(data)
-        self.fh.flush()
-        self.frames += len(data) // 2
 
 
 def sounddevice():

@@ -1,6 +1,6 @@
 """Audio as bytes sent while it is made: the one WAV stream header and the one PCM16 encoder
-(the stdout stream of `say -o -` and the server's replies both use them), and `StreamEncoder`
-for every response format."""
+(`PcmStream`, the stdout stream of `say -o -`, and the server's replies both use them), and
+`StreamEncoder` for every response format."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import io
 import struct
 
 import numpy as np
+
+from chatterbox_cli.sinks.files import AudioFormat
 
 UNKNOWN = 0xFFFFFFFF
 
@@ -48,8 +50,6 @@ class StreamEncoder:
         if not self.raw:
             import soundfile as sf
 
-            from chatterbox_cli.sinks.files import AudioFormat
-
             self.buf, self.sent = io.BytesIO(), 0
             args = AudioFormat(fmt).check().soundfile_args()
             self.file = sf.SoundFile(self.buf, "w", sr, 1, **args)
@@ -78,3 +78,25 @@ class StreamEncoder:
         out = bytes(self.buf.getbuffer()[self.sent : end])
         self.sent = end
         return out
+
+
+class PcmStream:
+    """16-bit mono PCM to a pipe, flushed per piece: WAV with an open-ended header, or raw.
+
+    The header's sizes are 0xFFFFFFFF ("unknown length", as sox and ffmpeg write when
+    streaming), so readers such as aplay, ffplay, sox and soundfile take data until EOF; the
+    stream is well-formed after every piece, even if the run is interrupted.
+    """
+
+    def __init__(self, fh, sr: int, raw: bool = False):
+        self.fh, self.sr, self.raw = fh, sr, raw
+        self.frames = 0
+        if not raw:
+            fh.write(wav_stream_header(sr))
+            fh.flush()
+
+    def write(self, samples: np.ndarray) -> None:
+        data = pcm16(samples)
+        self.fh.write(data)
+        self.fh.flush()
+        self.frames += len(data) // 2

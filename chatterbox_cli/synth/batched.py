@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatterbox_cli.models.sampling import SamplingParams
-from chatterbox_cli.runtime.device import prefetch, seed_everything
+from chatterbox_cli.runtime.device import prefetch, seeded
 from chatterbox_cli.synth.chunk import AudioChunk
 from chatterbox_cli.synth.engine import Engine
 from chatterbox_cli.text.segment import TextGroup
@@ -132,13 +132,13 @@ def render_jobs(engine: Engine, jobs: list[Job], decoded, cfm_steps: int | None 
         return render_rows(engine, jobs, tokens, share, text_s, cfm_steps)
     chunks = []
     for job, row_tokens in zip(jobs, tokens, strict=True):
-        if job.seed is not None:
-            seed_everything(job.seed)
         share.stopped = len(row_tokens) < job.max_new_tokens
         start = time.perf_counter() - text_s - share.prefill_s - share.decode_s
-        chunks.append(
-            engine.to_audio(job.group, row_tokens, job.conds, cfm_steps, share, text_s, start)
-        )
+        with seeded(job.seed, engine.device):
+            chunk = engine.to_audio(
+                job.group, row_tokens, job.conds, cfm_steps, share, text_s, start
+            )
+        chunks.append(chunk)
     return chunks
 
 

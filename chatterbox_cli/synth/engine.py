@@ -17,17 +17,13 @@ from typing import Any
 
 from chatterbox_cli.models import SPEECH_VOCAB, Family
 from chatterbox_cli.models.sampling import SamplingParams
-from chatterbox_cli.models.source import ModelSource, hub_snapshot
+from chatterbox_cli.models.source import ModelSource
 from chatterbox_cli.runtime.device import (
-    Runtime,
-    configure_device,
     prefetch,
-    resolve_device,
     seed_everything,
     sync,
     upstream_quiet,
 )
-from chatterbox_cli.runtime.errors import ModelUnavailable
 from chatterbox_cli.synth.chunk import AudioChunk, auto_max_tokens
 from chatterbox_cli.synth.seeds import group_seed
 from chatterbox_cli.text.segment import TextGroup
@@ -63,7 +59,8 @@ class Engine:
     prefix_cache: bool = True
     """Reuse T3's KV cache over a voice's conditioning across groups (False: upstream's exact
     arithmetic, recomputed per group as `generate()` does)."""
-    _prefixes: dict = field(default_factory=dict, repr=False)
+    prefixes: Any = field(default=None, repr=False)
+    """This engine's `PrefixCache` (made on first use)."""
     _checkpoint: str | None = field(default=None, repr=False)
 
     def amp(self):
@@ -96,17 +93,14 @@ class Engine:
         return self._fast
 
     def prefix(self, t3_cond):
-        """The voice's T3 prefix cache, built on first use (the last few voices are kept)."""
-        from chatterbox_cli.models.t3.decode import Prefix
+        """The voice's T3 prefix cache, built on first use (`models/t3/prefix.py`)."""
+        from chatterbox_cli.models.t3.prefix import PrefixCache
 
         if not self.prefix_cache or not self.family.prefix_cache:
             return None
-        key = id(t3_cond)
-        if key not in self._prefixes:
-            if len(self._prefixes) >= 4:
-                self._prefixes.pop(next(iter(self._prefixes)))
-            self._prefixes[key] = Prefix.build(self.tts.t3, t3_cond, self.amp)
-        return self._prefixes[key]
+        if self.prefixes is None:
+            self.prefixes = PrefixCache()
+        return self.prefixes.get(self.tts.t3, t3_cond, self.amp)
 
     @property
     def watermarker(self):
@@ -338,54 +332,3 @@ class Engine:
         wav, _ = s3gen.hift_inference(mels, None)
         wav[:, : len(s3gen.trim_fade)] *= s3gen.trim_fade  # upstream's fade-in, as in inference()
         return wav
-
-
-_CACHE: dict[tuple[ModelSource, str, str], Engine] = {}
-
-
-def load_engine(
-    source: ModelSource, device: str = "auto", runtime: Runtime | None = None
-) -> Engine:
-    """Load (once per process and quantization) the model for `source` on `device`. Loading
-    another family first drops the cached ones: a process holds one family at a time."""
-    source.check()
-    family = source.family
-    device = resolve_device(device)
-    runtime = (runtime or Runtime()).check(device)
-    family.check_runtime(runtime)
-    runtime.apply()
-    key = (source, device, runtime.quantize)
-    if key in _CACHE:
-        engine = _CACHE[key]
-        engine.dtype, engine.fast_decode = runtime.dtype, runtime.fast_decode
-        engine.overlap, engine.batch_s3gen = runtime.overlap, runtime.batch_s3gen
-        return engine
-    for other in [k for k in _CACHE if k[0].kind != source.kind]:
-        del _CACHE[other]
-    configure_device(device)
-    t0 = time.perf_counter()
-    with upstream_quiet():
-        import perth
-
-        if perth.PerthImplicitWatermarker is None:
-            raise ModelUnavailable(
-                "Perth's watermarker failed to import (it needs pkg_resources); "
-                "reinstall with `pip install 'setuptools<81'`"
-            )
-        model_dir = source.model_dir or hub_snapshot(source)
-        tts = family.load(model_dir, device, runtime.quantize)
-    engine = Engine(
-        tts=tts,
-        device=device,
-        source=source,
-        load_s=time.perf_counter() - t0,
-        dtype=runtime.dtype,
-        quantize=runtime.quantize,
-        fast_decode=runtime.fast_decode,
-        overlap=runtime.overlap,
-        batch_s3gen=runtime.batch_s3gen,
-        model_dir=Path(model_dir),
-    )
-    engine.builtin_voice = tts.conds
-    _CACHE[key] = engine
-    return engine

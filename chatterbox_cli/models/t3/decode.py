@@ -10,12 +10,10 @@ Tensors keep a leading batch dimension so batch size > 1 can be added without a 
 from __future__ import annotations
 
 import contextlib
-import copy
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +26,7 @@ from transformers.generation.logits_process import (
 )
 
 from chatterbox_cli.models.sampling import SamplingParams
+from chatterbox_cli.models.t3.prefix import Amp, Prefix
 from chatterbox_cli.models.t3.sample import TurboSampler, draw
 from chatterbox_cli.runtime.device import sync
 
@@ -53,35 +52,6 @@ def logits_processors(p: SamplingParams) -> LogitsProcessorList:
     if p.repetition_penalty != 1.0:
         procs.append(RepetitionPenaltyLogitsProcessor(p.repetition_penalty))
     return procs
-
-
-Amp = Callable[[], contextlib.AbstractContextManager]
-"""Makes the autocast context for one forward call (nullcontext in float32)."""
-
-
-@dataclass
-class Prefix:
-    """GPT-2's KV cache over one voice's conditioning (speaker + ~375 prompt speech tokens):
-    the same for every group of that voice, so computed once instead of once per group."""
-
-    cond: Any
-    cache: Any
-    length: int
-
-    @classmethod
-    @torch.inference_mode()
-    def build(cls, t3, t3_cond, amp: Amp = contextlib.nullcontext) -> Prefix:
-        cond_emb = t3.prepare_conditioning(t3_cond)
-        with amp():
-            out = t3.tfmr(inputs_embeds=cond_emb, use_cache=True)
-        return cls(t3_cond, out.past_key_values, cond_emb.shape[1])
-
-    def fresh(self, batch: int = 1):
-        """A private copy for one decode (the cache grows in place)."""
-        cache = copy.deepcopy(self.cache)
-        if batch > 1:
-            cache.batch_repeat_interleave(batch)
-        return cache
 
 
 class FastStep:

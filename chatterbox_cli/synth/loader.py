@@ -1,0 +1,78 @@
+"""Loading: the process's loaded weights (shared) and the engines made over them (each with
+settings of its own)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chatterbox_cli.models.source import ModelSource, hub_snapshot
+from chatterbox_cli.runtime.device import Runtime, configure_device, resolve_device, upstream_quiet
+from chatterbox_cli.runtime.errors import ModelUnavailable
+from chatterbox_cli.synth.engine import Engine
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A family's upstream TTS object as loaded, which engines share (the weights are the
+    memory; an engine's settings are its own)."""
+
+    tts: Any
+    model_dir: Path
+    load_s: float
+
+
+LOADED: dict[tuple[ModelSource, str, str], Loaded] = {}
+"""The process's loaded weights by (source, device, quantization): loading is what costs
+(seconds, gigabytes), so a second engine of the same weights reuses them."""
+
+
+def load_engine(
+    source: ModelSource, device: str = "auto", runtime: Runtime | None = None
+) -> Engine:
+    """An engine for `source` on `device` with `runtime`'s settings. The weights are loaded
+    once per process and quantization and shared by every engine made from them; loading
+    another family first drops the others: a process holds one family at a time."""
+    source.check()
+    family = source.family
+    device = resolve_device(device)
+    runtime = (runtime or Runtime()).check(device)
+    family.check_runtime(runtime)
+    runtime.apply()
+    key = (source, device, runtime.quantize)
+    if key not in LOADED:
+        for other in [k for k in LOADED if k[0].kind != source.kind]:
+            del LOADED[other]
+        LOADED[key] = _load(source, device, runtime.quantize)
+    loaded = LOADED[key]
+    return Engine(
+        tts=loaded.tts,
+        device=device,
+        source=source,
+        load_s=loaded.load_s,
+        builtin_voice=loaded.tts.conds,
+        dtype=runtime.dtype,
+        quantize=runtime.quantize,
+        fast_decode=runtime.fast_decode,
+        overlap=runtime.overlap,
+        batch_s3gen=runtime.batch_s3gen,
+        model_dir=loaded.model_dir,
+    )
+
+
+def _load(source: ModelSource, device: str, quantize: str) -> Loaded:
+    configure_device(device)
+    t0 = time.perf_counter()
+    with upstream_quiet():
+        import perth
+
+        if perth.PerthImplicitWatermarker is None:
+            raise ModelUnavailable(
+                "Perth's watermarker failed to import (it needs pkg_resources); "
+                "reinstall with `pip install 'setuptools<81'`"
+            )
+        model_dir = source.model_dir or hub_snapshot(source)
+        tts = source.family.load(model_dir, device, quantize)
+    return Loaded(tts, Path(model_dir), time.perf_counter() - t0)
