@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from chatterbox_cli.server.errors import message_of, status_of
 from chatterbox_cli.server.session import (
     RESPONSE_FORMATS,
+    PostThread,
     Speech,
     Synthesis,
     Voices,
     finish,
     level,
     plan,
-    post,
 )
 from chatterbox_cli.sinks.provenance import tags as provenance_tags
 from chatterbox_cli.sinks.stream import StreamEncoder, encode
@@ -62,8 +62,10 @@ def create_app(engine, options: ServeOptions = ServeOptions(), default_voice=Non
         state["scheduler"] = Scheduler(
             engine, options.max_queue, options.batch_size, metrics.cancelled.inc
         )
+        state["post"] = PostThread()
         yield
         state["scheduler"].close()
+        state["post"].close()
 
     app = FastAPI(title="chatterbox-cli", docs_url=None, redoc_url=None, lifespan=lifespan)
     voices = Voices(engine, default_voice)
@@ -134,9 +136,9 @@ def create_app(engine, options: ServeOptions = ServeOptions(), default_voice=Non
         if req.stream_format is None:
             try:
                 rest = [first] + [c async for c in chunks]
-                audio = await post(finish, engine, syn.plan, rest)
+                audio = await state["post"](finish, engine, syn.plan, rest)
                 made = syn.plan.provenance
-                body = await post(encode, audio, sr, syn.plan.fmt, provenance_tags(made))
+                body = await state["post"](encode, audio, sr, syn.plan.fmt, provenance_tags(made))
             except Exception as exc:
                 return fail("speech", exc)
             metrics.done("speech", syn.stats())
@@ -163,7 +165,7 @@ def create_app(engine, options: ServeOptions = ServeOptions(), default_voice=Non
         try:
             chunk = first
             while chunk is not None:
-                data = await post(level, leveler, enc, chunk)
+                data = await state["post"](level, leveler, enc, chunk)
                 if data:
                     yield wrap(data)
                 chunk = await anext(chunks, None)

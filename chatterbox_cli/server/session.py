@@ -25,16 +25,24 @@ RESPONSE_FORMATS = {"wav": "audio/wav", "mp3": "audio/mpeg", "opus": "audio/ogg"
                     "flac": "audio/flac", "pcm": "audio/pcm"}  # fmt: skip
 """OpenAI's formats; `pcm` is raw 16-bit little-endian mono at 24 kHz, as there."""
 DEFAULT_VOICES = ("", "default", "builtin")
-POST = ThreadPoolExecutor(1, thread_name_prefix="chatterbox-post")
-"""Every request's post-processing (loudness, Perth's watermark, encoding) runs on this one
-thread: Perth is one torch module, and one thread keeps one malloc arena and one set of CPU
-kernel caches, where starlette's pool spreads them over up to 40 threads (measured: the
-server's RSS kept growing over a few hundred requests that way)."""
 
 
-async def post(fn, *args):
-    """`fn(*args)` on the post-processing thread."""
-    return await asyncio.get_running_loop().run_in_executor(POST, fn, *args)
+class PostThread:
+    """An app's post-processing thread (made and closed by its lifespan): every request's
+    loudness, Perth watermark and encoding run on this one thread. Perth is one torch module,
+    and one thread keeps one malloc arena and one set of CPU kernel caches, where starlette's
+    pool spreads them over up to 40 threads (measured: the server's RSS kept growing over a
+    few hundred requests that way)."""
+
+    def __init__(self):
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="chatterbox-post")
+
+    async def __call__(self, fn, *args):
+        """`fn(*args)` on the post-processing thread."""
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 class Speech(BaseModel):

@@ -19,7 +19,7 @@ import json
 from pydantic import ValidationError
 
 from chatterbox_cli.server.errors import message_of, status_of
-from chatterbox_cli.server.session import Speech, Synthesis, level, plan, post
+from chatterbox_cli.server.session import Speech, Synthesis, level, plan
 from chatterbox_cli.sinks.stream import StreamEncoder
 
 
@@ -71,7 +71,7 @@ def add_ws_route(app, engine, options, state, voices, metrics, authorized) -> No
                 await send({"type": "start", "id": rid, "format": p.fmt, "sample_rate": sr})
                 seq = 0
                 async for chunk in syn.chunks():
-                    data = await post(level, leveler, enc, chunk)
+                    data = await state["post"](level, leveler, enc, chunk)
                     if data:
                         await send(
                             {"type": "chunk", "id": rid, "seq": seq, "bytes": len(data)}, data
