@@ -90,7 +90,9 @@ def test_names_are_safe_unique_and_inside_outdir(tmp_path):
 @pytest.mark.parametrize("shared_prefix", [False, True], ids=["full-prefill", "prefix-cache"])
 def test_greedy_batched_tokens_equal_unbatched(engine, shared_prefix):
     """Pads sit left of the text (after the shared voice prefix when cached), masked out."""
-    from chatterbox_cli.models.t3.decode import Prefix, Row, decode, decode_batch
+    from chatterbox_cli.models.t3.decode import decode, decode_batch
+    from chatterbox_cli.models.t3.prefix import Prefix
+    from chatterbox_cli.models.t3.request import Row
 
     greedy = SamplingParams(top_k=1)
     texts = ["Hi.", "A somewhat longer sentence for padding.", "Third one!", "And four."]

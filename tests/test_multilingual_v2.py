@@ -121,7 +121,7 @@ def test_the_analyzer_forces_a_stop_after_a_repeated_token(mtl):
 
 def test_batched_greedy_equals_unbatched_and_seeded_rows_are_independent(mtl):
     from chatterbox_cli.models.t3.cfg import decode, decode_batch
-    from chatterbox_cli.models.t3.decode import Row
+    from chatterbox_cli.models.t3.request import Row
 
     t3, cond = mtl.tts.t3, mtl.builtin_voice.t3
     greedy = replace(MTL.defaults, min_p=1.0)

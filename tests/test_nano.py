@@ -62,8 +62,9 @@ def test_the_stop_path_equals_upstream(nano, monkeypatch):
 
 @pytest.mark.parametrize("fast", [False, True], ids=["dynamic-cache", "static-cache"])
 def test_batched_greedy_equals_unbatched_with_the_prefix_cache(nano, fast):
-    from chatterbox_cli.models.t3.decode import FastStep, Row, decode, decode_batch
+    from chatterbox_cli.models.t3.decode import FastStep, decode, decode_batch
     from chatterbox_cli.models.t3.prefix import Prefix
+    from chatterbox_cli.models.t3.request import Row
 
     t3, conds = nano.tts.t3, nano.builtin_voice
     greedy = SamplingParams(top_k=1)

@@ -34,7 +34,8 @@ def test_a_stop_as_the_first_sample_goes_on_as_upstream(engine, monkeypatch):
     """Upstream checks for the stop token from its second sample on; a loop that stopped at the
     first drew fewer samples, so S3Gen's noise (the same global RNG) differed (found by this
     test). Batched decoding keeps the same rule."""
-    from chatterbox_cli.models.t3.decode import Row, decode_batch
+    from chatterbox_cli.models.t3.decode import decode_batch
+    from chatterbox_cli.models.t3.request import Row
 
     with stop_bias(engine.tts.t3, FIRST_STOP_BIAS):
         tokens, stopped = assert_equals_upstream(engine, monkeypatch, SamplingParams(), cap=60)

@@ -103,7 +103,7 @@ def test_cfg_weight_zero_works_where_upstream_crashes(std, monkeypatch):
 
 def test_batched_greedy_equals_unbatched_and_seeded_rows_are_independent(std):
     from chatterbox_cli.models.t3.cfg import decode, decode_batch
-    from chatterbox_cli.models.t3.decode import Row
+    from chatterbox_cli.models.t3.request import Row
 
     t3, cond = std.tts.t3, std.builtin_voice.t3
     greedy = replace(STANDARD.defaults, min_p=1.0)

@@ -9,13 +9,16 @@ over upstream modules) -> `speech_tokens` (what S3Gen may see) + `tail_tokens` -
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from chatterbox_cli.models.sampling import SamplingParams, flag
 from chatterbox_cli.runtime.errors import BadInput
+
+if TYPE_CHECKING:
+    from chatterbox_cli.models.t3.request import Decoding, Row
 
 SPEECH_VOCAB = 6561
 """Speech tokens S3Gen understands; start (6561), stop (6562) and any others lie above."""
@@ -172,11 +175,12 @@ class Family:
         """Upstream `prepare_conditionals` on a clip; returns its `Conditionals`."""
         raise NotImplementedError
 
-    def decode(self, t3, t3_cond, ids, params, cap, stats, prefix, amp, fast, generator, cancel):
-        """Yield sampled speech tokens (shape (1,)) until stop or `cap` samples."""
+    def decode(self, t3, row: Row, run: Decoding) -> Iterator:
+        """Yield `row`'s sampled speech tokens (shape (1,)) until stop or its cap."""
         raise NotImplementedError
 
-    def decode_batch(self, t3, rows, stats, prefix, amp, cancel) -> list[list[int]]:
+    def decode_batch(self, t3, rows: list[Row], run: Decoding) -> list[list[int]]:
+        """Every row's sampled tokens, decoded together (rows may differ in everything)."""
         raise NotImplementedError
 
     def speech_tokens(self, tokens: list[int]) -> list[int]:

@@ -111,15 +111,18 @@ class Standard(Family):
         tts.prepare_conditionals(str(path), exaggeration=self.defaults.exaggeration)
         return tts.conds
 
-    def decode(self, t3, t3_cond, ids, params, cap, stats, prefix, amp, fast, generator, cancel):
+    def decode(self, t3, row, run):
         from chatterbox_cli.models.t3.cfg import decode
 
-        return decode(t3, t3_cond, ids, params, cap, stats, amp, generator, cancel, self.align)
+        return decode(
+            t3, row.t3_cond, row.text_tokens, row.params, row.max_new_tokens, run.stats,
+            run.amp, row.generator, run.cancel, self.align,
+        )  # fmt: skip
 
-    def decode_batch(self, t3, rows, stats, prefix, amp, cancel):
+    def decode_batch(self, t3, rows, run):
         from chatterbox_cli.models.t3.cfg import decode_batch
 
-        return decode_batch(t3, rows, stats, amp, cancel, self.align)
+        return decode_batch(t3, rows, run.stats, run.amp, run.cancel, self.align)
 
     def speech_tokens(self, tokens: list[int]) -> list[int]:
         """As `generate()`: `drop_invalid_tokens` starts after a sampled start token, then

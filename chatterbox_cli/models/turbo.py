@@ -148,15 +148,18 @@ class Turbo(Family):
         tts.prepare_conditionals(str(path))
         return tts.conds
 
-    def decode(self, t3, t3_cond, ids, params, cap, stats, prefix, amp, fast, generator, cancel):
+    def decode(self, t3, row, run):
         from chatterbox_cli.models.t3.decode import decode
 
-        return decode(t3, t3_cond, ids, params, cap, stats, prefix, amp, fast, generator, cancel)
+        return decode(
+            t3, row.t3_cond, row.text_tokens, row.params, row.max_new_tokens, run.stats,
+            run.prefix, run.amp, run.fast, row.generator, run.cancel,
+        )  # fmt: skip
 
-    def decode_batch(self, t3, rows, stats, prefix, amp, cancel):
+    def decode_batch(self, t3, rows, run):
         from chatterbox_cli.models.t3.decode import decode_batch
 
-        return decode_batch(t3, rows, stats, prefix, amp, cancel)
+        return decode_batch(t3, rows, run.stats, run.prefix, run.amp, run.cancel)
 
     def generate(self, tts, text: str, params: SamplingParams, language: str = "en"):
         return tts.generate(

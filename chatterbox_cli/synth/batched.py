@@ -102,7 +102,7 @@ def decode_jobs(engine: Engine, jobs: list[Job], stop=None):
     from the global RNG that seeded S3Gen calls use."""
     import torch
 
-    from chatterbox_cli.models.t3.decode import DecodeStats, Row
+    from chatterbox_cli.models.t3.request import DecodeStats, Decoding, Row
 
     t0 = time.perf_counter()
     rows = []
@@ -118,7 +118,8 @@ def decode_jobs(engine: Engine, jobs: list[Job], stop=None):
     stats = DecodeStats()
     shared = all(job.conds is jobs[0].conds for job in jobs)
     prefix = engine.prefix(jobs[0].conds.t3) if shared else None
-    tokens = engine.family.decode_batch(engine.tts.t3, rows, stats, prefix, engine.amp, stop)
+    run = Decoding(stats, prefix, engine.amp, cancel=stop)
+    tokens = engine.family.decode_batch(engine.tts.t3, rows, run)
     share = DecodeStats(stats.prefill_s / len(jobs), stats.decode_s / len(jobs))
     return tokens, share, text_s
 

@@ -31,6 +31,29 @@ from chatterbox_cli.text.segment import TextGroup
 SAMPLE_RATE = 24000
 
 
+@dataclass(frozen=True)
+class GroupStart:
+    """T3 begins group `index` (the engine's T3 half tells its S3Gen half, maybe from a thread)."""
+
+    index: int
+    group: TextGroup
+    cap: int
+    stats: Any
+    text_s: float
+    """Text tokenization and conditioning time."""
+    t0: float
+
+
+@dataclass(frozen=True)
+class Token:
+    id: int
+
+
+@dataclass(frozen=True)
+class GroupEnd:
+    """The group's last token came (stop or cap)."""
+
+
 @dataclass
 class Engine:
     """A loaded upstream TTS object of one family plus our decode loops."""
@@ -163,8 +186,15 @@ class Engine:
             events = prefetch(events, stop=stop)
         streamer = None
         for event in events:
-            if event[0] == "start":
-                _, i, group, cap, stats, text_s, t0 = event
+            if isinstance(event, GroupStart):
+                i, group, cap, stats, text_s, t0 = (
+                    event.index,
+                    event.group,
+                    event.cap,
+                    event.stats,
+                    event.text_s,
+                    event.t0,
+                )
                 tokens: list[int] = []
                 if stream_tokens:
                     noise_seed = group_seed(seed, i)
@@ -178,11 +208,11 @@ class Engine:
                         self.amp,
                     )
                     offset = 0
-            elif event[0] == "token":
+            elif isinstance(event, Token):
                 if streamer is None:
-                    tokens.append(event[1])
-                elif event[1] < SPEECH_VOCAB:
-                    audio = streamer.push(event[1])
+                    tokens.append(event.id)
+                elif event.id < SPEECH_VOCAB:
+                    audio = streamer.push(event.id)
                     if audio is not None and len(audio):
                         if first_out is not None:
                             first_out.set()
@@ -208,15 +238,14 @@ class Engine:
         first_out=None,
         stream_tokens=None,
     ):
-        """T3 for every group: ("start", i, group, cap, stats, text_s, t0), then ("token", id)
-        per sampled token, then ("end",).
+        """T3 for every group: a `GroupStart`, a `Token` per sampled token, a `GroupEnd`.
 
         With `first_out` (overlap), T3 waits for the first audio before going past what it
         needs (the first group, or the first piece's tokens): on a shared CPU, running ahead
         sooner only slows the first audio down."""
         import torch
 
-        from chatterbox_cli.models.t3.decode import DecodeStats
+        from chatterbox_cli.models.t3.request import DecodeStats, Decoding, Row
 
         def hold() -> bool:
             while first_out is not None and not first_out.wait(0.05):
@@ -237,27 +266,17 @@ class Engine:
                 ids = self.text_tokens(group.text, group.language)
                 t3_cond = self.family.t3_cond(conds, params)
                 prefix = self.prefix(t3_cond)
-            yield ("start", i, group, cap, stats, time.perf_counter() - t0, t0)
-            tokens = self.family.decode(
-                t3,
-                t3_cond,
-                ids,
-                params,
-                cap,
-                stats,
-                prefix,
-                self.amp,
-                self.fast_step(),
-                generator,
-                stop,
-            )
+            yield GroupStart(i, group, cap, stats, time.perf_counter() - t0, t0)
+            row = Row(t3_cond, ids, params, cap, generator)
+            run = Decoding(stats, prefix, self.amp, self.fast_step(), stop)
+            tokens = self.family.decode(t3, row, run)
             kept = 0
             for token in tokens:
                 if i == 0 and kept == hold_at and not hold():
                     return
                 kept += int(token[0]) < SPEECH_VOCAB
-                yield ("token", int(token[0]))
-            yield ("end",)
+                yield Token(int(token[0]))
+            yield GroupEnd()
 
     def _piece(self, group, streamer, stats, text_s, t0, audio, offset, last=False):
         return AudioChunk(

@@ -28,7 +28,8 @@ from transformers.generation.logits_process import (
 )
 
 from chatterbox_cli.models.sampling import SamplingParams
-from chatterbox_cli.models.t3.decode import Amp, DecodeStats, Row
+from chatterbox_cli.models.t3.prefix import Amp
+from chatterbox_cli.models.t3.request import DecodeStats, Row
 from chatterbox_cli.models.t3.sample import LlamaSampler, draw
 from chatterbox_cli.runtime.device import sync
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -27,17 +26,9 @@ from transformers.generation.logits_process import (
 
 from chatterbox_cli.models.sampling import SamplingParams
 from chatterbox_cli.models.t3.prefix import Amp, Prefix
+from chatterbox_cli.models.t3.request import DecodeStats, Row
 from chatterbox_cli.models.t3.sample import TurboSampler, draw
 from chatterbox_cli.runtime.device import sync
-
-
-@dataclass
-class DecodeStats:
-    prefill_s: float = 0.0
-    decode_s: float = 0.0
-    steps: int = 0
-    stopped: bool = False
-    """True when the model emitted its stop token, False when the cap ended the group."""
 
 
 def logits_processors(p: SamplingParams) -> LogitsProcessorList:
@@ -186,22 +177,6 @@ def decode(
         generated.append(token)
         history = torch.cat(generated, dim=1)
         yield token[:, 0]
-
-
-@dataclass
-class Row:
-    """One sequence of a batched decode, with its own sampling and its own RNG."""
-
-    t3_cond: object
-    text_tokens: torch.Tensor
-    params: SamplingParams
-    max_new_tokens: int
-    generator: torch.Generator | None = None
-    cancelled: Callable[[], bool] | None = None
-    """Polled once a step: True ends this row there (a server client left); the rest go on."""
-
-    def ended(self) -> bool:
-        return self.cancelled is not None and self.cancelled()
 
 
 @torch.inference_mode()
