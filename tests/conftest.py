@@ -137,6 +137,14 @@ def voices_dir(tmp_path, monkeypatch) -> Path:
     return d
 
 
+@pytest.fixture(scope="session")
+def detector():
+    """Perth's detector, to prove an output is watermarked (`get_watermark` > 0.5)."""
+    import perth
+
+    return perth.PerthImplicitWatermarker()
+
+
 @pytest.fixture
 def cli(monkeypatch, voices_dir):
     """Invoke the real Typer app in-process (the loaded engine is reused across calls)."""
@@ -165,6 +173,13 @@ def plain_mode(folder: Path) -> int:
 def serving(engine, **options):
     """A real uvicorn server on a free loopback port around `engine`; yields its base URL
     and stops it (lifespan included) on exit."""
+    with served_app(engine, **options) as (url, _app):
+        yield url
+
+
+@contextlib.contextmanager
+def served_app(engine, **options):
+    """`serving`, yielding the app too (its `state.scheduler` once started)."""
     import socket
     import threading
     import time
@@ -184,7 +199,7 @@ def serving(engine, **options):
     while not srv.started and time.monotonic() < deadline:
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", app
     finally:
         srv.should_exit = True
         thread.join(timeout=20)

@@ -139,3 +139,25 @@ def test_watermarking_many_clips_keeps_no_memory():
     gc.collect()
     release_memory()
     assert rss_mb() - before < 25
+
+
+def test_streamed_pcm16_holds_the_samples_a_wav_file_holds():
+    """One PCM16 encoder (`say -o -`, the server's pcm and WAV streams) with the integers
+    libsndfile writes into files, so a stream and a file of one audio are the same."""
+    import io
+
+    import soundfile as sf
+
+    from chatterbox_cli.sinks.stream import StreamEncoder, pcm16
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([np.clip(0.3 * rng.standard_normal(48000), -1, 1), [1, -1, 0.5 / 32768]])
+    x = x.astype(np.float32)
+    buf = io.BytesIO()
+    sf.write(buf, x, SR, format="WAV", subtype="PCM_16")
+    buf.seek(0)
+    in_file, _ = sf.read(buf, dtype="int16")
+    assert np.array_equal(np.frombuffer(pcm16(x), "<i2"), in_file)
+    enc = StreamEncoder("wav", SR)
+    streamed = enc.feed(x[:1000]) + enc.feed(x[1000:]) + enc.close()
+    assert np.array_equal(sf.read(io.BytesIO(streamed), dtype="int16")[0], in_file)

@@ -11,13 +11,6 @@ from conftest import plain_mode
 TOKENS = ("--max-new-tokens", "40")
 
 
-@pytest.fixture(scope="module")
-def detector():
-    import perth
-
-    return perth.PerthImplicitWatermarker()
-
-
 def assert_watermarked_at_target(path, detector, lufs=-27.0):
     info = sf.info(str(path))
     assert (info.samplerate, info.channels, info.subtype, info.format) == (

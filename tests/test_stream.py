@@ -24,13 +24,6 @@ def test_short_first_group_for_streaming():
     assert [g.text for g in split_groups("One.", short_first=True)] == ["One."]
 
 
-@pytest.fixture(scope="module")
-def detector():
-    import perth
-
-    return perth.PerthImplicitWatermarker()
-
-
 def test_stdout_wav_matches_file_length_and_is_watermarked(cli, checkpoint, tmp_path, detector):
     args = ("say", TEXT, "--model-dir", checkpoint, "--seed", 4, "--max-new-tokens", 30)
     streamed = cli(*args, "-o", "-", "-q")

@@ -18,18 +18,12 @@ def checked_source(
     overlap: bool = False,
     batch_s3gen: bool | None = None,
 ):
-    """Validate --model/--model-dir/--device and the runtime flags before anything heavy: the
-    flags' values first, then the weights (before torch loads: seconds), then the device."""
-    from chatterbox_cli.models.source import ModelSource
-    from chatterbox_cli.runtime.device import Runtime, check_device_name, resolve_device
+    """Validate --model/--model-dir/--device and the runtime flags before anything heavy."""
+    from chatterbox_cli.runtime.device import Runtime
+    from chatterbox_cli.synth.loader import check_source
 
-    source = ModelSource(model, model_dir)
-    asked = Runtime(threads, quantize, dtype, fast_decode, overlap, batch_s3gen).check_flags()
-    source.family.check_runtime(asked)
-    check_device_name(device)
-    source.check()
-    device = resolve_device(device)
-    return source, device, asked.check(device)
+    runtime = Runtime(threads, quantize, dtype, fast_decode, overlap, batch_s3gen)
+    return check_source(model, model_dir, device, runtime)
 
 
 def load(out: Output, source, device: str, runtime=None):
@@ -39,6 +33,16 @@ def load(out: Output, source, device: str, runtime=None):
         out.warn("--quantize int8 trades fidelity for speed (see README: measured deviation)")
     with out.status(f"Loading {source.kind} from {source.describe()}…"):
         return load_engine(source, device, runtime)
+
+
+def synthesizer(out: Output, source, device: str, runtime):
+    """The Python API's `Synthesizer` for checked flags, loaded under a status line."""
+    from chatterbox_cli.api import Synthesizer
+
+    if runtime.quantize == "int8":
+        out.warn("--quantize int8 trades fidelity for speed (see README: measured deviation)")
+    with out.status(f"Loading {source.kind} from {source.describe()}…"):
+        return Synthesizer(source.kind, source.model_dir, device, runtime=runtime)
 
 
 def checked_language(family, code: str | None, out: Output):

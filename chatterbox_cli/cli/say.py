@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from chatterbox_cli.cli.errors import mapped_errors
-from chatterbox_cli.cli.model import checked_language, checked_source, family_options, load
+from chatterbox_cli.cli.model import checked_language, checked_source, family_options, synthesizer
 from chatterbox_cli.cli.options import (
     DEFAULTS,
     CfgWeightOpt,
@@ -128,13 +128,14 @@ def check_stream_args(
     return fmt
 
 
-def stream_out(engine, groups, conds, opts, fmt: str, out: Output, metrics) -> None:
+def stream_out(tts, text, voice, asked: dict, fmt: str, out: Output, metrics, n_groups) -> None:
     """Audio goes out piece by piece as it exists; TTFA is the first samples handed over."""
     from chatterbox_cli.runtime.metrics import rtf
     from chatterbox_cli.sinks.files import Playback
     from chatterbox_cli.sinks.stream import PcmStream
-    from chatterbox_cli.synth.pipeline import group_metrics, stream
+    from chatterbox_cli.synth.pipeline import group_metrics
 
+    engine = tts.engine
     if fmt == "play":
         sink = Playback(engine.sample_rate)
     else:
@@ -144,14 +145,14 @@ def stream_out(engine, groups, conds, opts, fmt: str, out: Output, metrics) -> N
     t0 = time.perf_counter()
     finished = False
     try:
-        with out.progress(len(groups), f"Streaming {len(groups)} group(s)") as advance:
+        with out.progress(n_groups, f"Streaming {n_groups} group(s)") as advance:
 
             def on_chunk(chunk) -> None:
                 metrics.groups.append(group_metrics(chunk))
                 advance()
 
-            for piece in stream(engine, groups, conds, opts, on_chunk=on_chunk):
-                sink.write(piece)
+            for chunk in tts.stream(text, voice, on_chunk=on_chunk, **asked):
+                sink.write(chunk.audio)
                 if metrics.ttfa_s is None:
                     metrics.ttfa_s = time.perf_counter() - t0
         metrics.synth_s = time.perf_counter() - t0
@@ -219,23 +220,18 @@ def say(
     quiet: QuietOpt = False,
 ) -> None:
     """Speak TEXT into a loudness-normalized, watermarked audio file."""
+    from chatterbox_cli.models import voices
     from chatterbox_cli.models.packs import pack_model
+    from chatterbox_cli.runtime.metrics import RunMetrics, rtf
+    from chatterbox_cli.synth.pipeline import RenderOptions
 
     model = pack_model(model, pack)
-    from chatterbox_cli.models import voices
-    from chatterbox_cli.runtime.metrics import RunMetrics, rtf
-    from chatterbox_cli.sinks import provenance
-    from chatterbox_cli.sinks.files import write_file
-    from chatterbox_cli.synth.pipeline import RenderOptions, conditionals, render
-
     out = Output(quiet=quiet, json=json_out)
     streaming = output == "-" or play
     stream_fmt = check_stream_args(output == "-", fmt, subtype, json_out, play, output)
     if stream_tokens is not None and not streaming:
         raise BadInput("--stream-tokens is for streaming; use it with -o - or --play")
-    family, sampling, steps = family_options(
-        model,
-        cfm_steps,
+    knobs = dict(
         temperature=temperature,
         top_p=top_p,
         top_k=top_k,
@@ -244,21 +240,16 @@ def say(
         cfg_weight=cfg_weight,
         exaggeration=exaggeration,
     )
+    family, sampling, steps = family_options(model, cfm_steps, **knobs)
     lang = checked_language(family, language, out)
     raw = read_text(text, file)
     groups = split_groups(raw, short_first=streaming, lang=lang)
     if not groups:
         raise BadInput("the text is empty after normalization; give some words to speak")
-    opts = RenderOptions(
-        sampling=sampling,
-        max_new_tokens=max_new_tokens,
-        seed=seed,
-        lufs=lufs,
-        pause_s=pause,
-        cfm_steps=steps,
-        stream_tokens=stream_tokens,
-        retries=retries,
-    ).check()
+    RenderOptions(
+        sampling=sampling, max_new_tokens=max_new_tokens, seed=seed, lufs=lufs, pause_s=pause,
+        cfm_steps=steps, stream_tokens=stream_tokens, retries=retries,
+    ).check()  # fmt: skip
     audio_fmt = target = None
     if not streaming:
         audio_fmt = audio_format(output, fmt, subtype)
@@ -273,10 +264,11 @@ def say(
             f"{model_dir} has no built-in voice (conds.pt); pass --voice REF.wav or a cached voice"
         )
 
-    engine = load(out, source, device, runtime)
+    tts = synthesizer(out, source, device, runtime)
+    engine = tts.engine
     t0 = time.perf_counter()
     with out.status(f"Preparing voice {spec.label}…"):
-        conds = conditionals(engine, spec)
+        tts.voice(voice)
     voice_s = time.perf_counter() - t0
 
     metrics = RunMetrics(
@@ -292,35 +284,25 @@ def say(
         lufs_target=lufs,
         seed=seed,
     )
+    asked = dict(
+        language=lang.code, seed=seed, lufs=lufs, pause_s=pause, max_new_tokens=max_new_tokens,
+        cfm_steps=steps, **knobs,
+    )  # fmt: skip
     if target is None:
-        stream_out(engine, groups, conds, opts, stream_fmt, out, metrics)
+        stream_out(tts, raw, voice, dict(asked, stream_tokens=stream_tokens), stream_fmt, out,
+                   metrics, len(groups))  # fmt: skip
         out.say_report(metrics)
         return
     with out.progress(len(groups), f"Synthesizing {len(groups)} group(s)") as advance:
-        rendered = render(engine, groups, conds, opts, on_chunk=advance)
-    metrics.provenance = provenance.record(
-        engine,
-        voice=provenance.voice_id(spec, engine.model_dir),
-        seed=seed,
-        sampling=opts.sampling or engine.family.defaults,
-        text=raw,
-        cfm_steps=opts.cfm_steps,
-    )
-    tags = provenance.tags(metrics.provenance)
-    write_file(target, rendered.audio, rendered.sample_rate, audio_fmt, overwrite, tags)
-    metrics.ttfa_s, metrics.synth_s, metrics.post_s = (
-        rendered.ttfa_s,
-        rendered.synth_s,
-        rendered.post_s,
-    )
-    metrics.audio_s, metrics.rtf = rendered.audio_s, rtf(rendered.synth_s, rendered.audio_s)
-    metrics.lufs_measured = rendered.loudness.measured_lufs
-    metrics.peak_limited = rendered.loudness.peak_limited
-    metrics.groups = rendered.groups
-    metrics.retries = sum(g.retries for g in rendered.groups)
-    metrics.flags = [f"group {g.index}: {flag}" for g in rendered.groups for flag in g.flags]
+        audio = tts.say(raw, voice, retries=retries, on_chunk=advance, **asked)
+    audio.save(target, audio_fmt.format, overwrite, audio_fmt.subtype)
+    metrics.provenance = audio.provenance
+    metrics.ttfa_s, metrics.synth_s, metrics.post_s = audio.ttfa_s, audio.synth_s, audio.post_s
+    metrics.audio_s, metrics.rtf = audio.duration_s, rtf(audio.synth_s, audio.duration_s)
+    metrics.lufs_measured, metrics.peak_limited = audio.lufs, audio.peak_limited
+    metrics.groups = audio.groups
+    metrics.retries = sum(g.retries for g in audio.groups)
+    metrics.flags = audio.flags
     out.say_report(metrics)
     if metrics.flags:
         out.warn(f"still flagged after {metrics.retries} retries: {'; '.join(metrics.flags)}")
-    if rendered.loudness.peak_limited:
-        out.warn(f"peaks limited the gain; output is quieter than {lufs} LUFS")

@@ -58,11 +58,12 @@ def create_app(engine, options: ServeOptions = ServeOptions(), default_voice=Non
     state: dict = {}
 
     @contextlib.asynccontextmanager
-    async def lifespan(_app):
+    async def lifespan(app):
         state["scheduler"] = Scheduler(
             engine, options.max_queue, options.batch_size, metrics.cancelled.inc
         )
         state["post"] = PostThread()
+        app.state.scheduler = state["scheduler"]  # for those who embed the app (and tests)
         yield
         state["scheduler"].close()
         state["post"].close()

