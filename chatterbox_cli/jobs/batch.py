@@ -75,7 +75,6 @@ def record(item: BatchItem, path: Path, status: str, **fields) -> dict:
 
 def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifest, on_record):
     """Synthesize `items` in batches of sentence groups; one manifest record per item."""
-    from dataclasses import replace
 
     from chatterbox_cli.models import voices
     from chatterbox_cli.post import guard
@@ -86,7 +85,8 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
     from chatterbox_cli.synth.chunk import auto_max_tokens
     from chatterbox_cli.synth.pipeline import conditionals
     from chatterbox_cli.synth.pipeline import finish as finish_audio
-    from chatterbox_cli.synth.seeds import group_seed, retry_seed
+    from chatterbox_cli.synth.retry import Flagged, retry_flagged
+    from chatterbox_cli.synth.seeds import group_seed
     from chatterbox_cli.text.languages import spoken_length
 
     voice_cache: dict[str | None, tuple[Any, str, str]] = {}
@@ -188,7 +188,16 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
         if pending.remaining == 0 and not pending.failed:
             finish(pending)
 
-    queue = []  # flagged groups: (pending, job, best chunk, its flags, retries so far)
+    def redo(jobs: list[Job]) -> list:
+        """The jobs again, in batches as planned; each one's chunk or its batch's exception."""
+        out: list = [None] * len(jobs)
+        for batch, chunks in run(list(enumerate(jobs))):
+            results = [chunks] * len(batch) if isinstance(chunks, Exception) else chunks
+            for (i, _job), result in zip(batch, results, strict=True):
+                out[i] = result
+        return out
+
+    flagged = []
     for batch, chunks in run(planned):
         if isinstance(chunks, Exception):
             for pending in dict.fromkeys(p for p, _ in batch):
@@ -199,29 +208,11 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
         for (pending, job), chunk in zip(batch, chunks, strict=True):
             found = guard.flags(chunk, user_cap)
             if found and cfg.retries and not pending.failed:
-                queue.append((pending, job, chunk, found, 0))
+                flagged.append(Flagged(job, pending.seed, chunk, found, owner=pending))
             else:
                 settle(pending, chunk, found, 0)
-    for attempt in range(1, cfg.retries + 1):
-        tries = [
-            (e, replace(e[1], seed=retry_seed(e[0].seed, e[1].group.index, attempt))) for e in queue
-        ]
-        queue = []
-        for batch, chunks in run(tries):
-            if isinstance(chunks, Exception):  # keep the best attempt so far
-                for (pending, _job, best, best_found, retried), _ in batch:
-                    settle(pending, best, best_found, retried)
-                continue
-            for ((pending, job, best, best_found, retried), _), chunk in zip(
-                batch, chunks, strict=True
-            ):
-                found = guard.flags(chunk, user_cap)
-                if guard.score(found) < guard.score(best_found):
-                    best, best_found = chunk, found
-                if best_found and attempt < cfg.retries:
-                    queue.append((pending, job, best, best_found, retried + 1))
-                else:
-                    settle(pending, best, best_found, retried + 1)
+    for f in retry_flagged(flagged, redo, cfg.retries, user_cap):
+        settle(f.owner, f.best, f.found, f.tries)
 
 
 class StopBatch(Exception):

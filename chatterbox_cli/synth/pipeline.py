@@ -24,7 +24,6 @@ from chatterbox_cli.runtime.errors import BadInput, VoiceError
 from chatterbox_cli.runtime.metrics import GroupMetrics, rtf
 from chatterbox_cli.synth.chunk import AudioChunk
 from chatterbox_cli.synth.engine import Engine
-from chatterbox_cli.synth.seeds import retry_seed
 from chatterbox_cli.text.segment import TextGroup
 
 DEFAULT_PAUSE_S = 0.2
@@ -174,32 +173,39 @@ def finish(
 
 
 def guarded(engine: Engine, chunks: list[AudioChunk], conds, opts: RenderOptions):
-    """Flag each group (`post.guard`); synthesize a flagged group again with a derived seed, up to
-    `opts.retries` times, and keep the best attempt (in place in `chunks`). Its metrics."""
+    """Flag each group (`post.guard`) and retry the flagged ones (`synth.retry`), keeping the
+    best attempt in place in `chunks`. Their metrics."""
     from chatterbox_cli.post import guard
+    from chatterbox_cli.synth.batched import Job
+    from chatterbox_cli.synth.chunk import auto_max_tokens
+    from chatterbox_cli.synth.retry import Flagged, retry_flagged
 
     user_cap = opts.max_new_tokens is not None
+    params = opts.sampling or engine.family.defaults
+    flagged = []
+    for chunk in chunks:
+        found = guard.flags(chunk, user_cap)
+        if found:
+            cap = opts.max_new_tokens
+            cap = cap[chunk.group.index] if cap is not None and not isinstance(cap, int) else cap
+            job = Job(chunk.group, conds, params, cap or auto_max_tokens(chunk.group.text))
+            flagged.append(Flagged(job, opts.seed, chunk, found))
+
+    def redo(jobs):
+        for job in jobs:
+            again = engine.synthesize(
+                [job.group], conds, params, max_new_tokens=job.max_new_tokens, seed=job.seed,
+                cfm_steps=opts.cfm_steps,
+            )  # fmt: skip
+            yield list(again)[-1]
+
+    settled = {f.job.group.index: f for f in retry_flagged(flagged, redo, opts.retries, user_cap)}
     metrics = []
     for i, chunk in enumerate(chunks):
-        found, best, tries = guard.flags(chunk, user_cap), chunk, 0
-        while found and tries < opts.retries:
-            tries += 1
-            seed = retry_seed(opts.seed, chunk.group.index, tries)
-            cap = opts.max_new_tokens
-            if cap is not None and not isinstance(cap, int):
-                cap = cap[chunk.group.index]
-            again = list(
-                engine.synthesize(
-                    [chunk.group], conds, opts.sampling, max_new_tokens=cap, seed=seed,
-                    cfm_steps=opts.cfm_steps,
-                )
-            )[-1]  # fmt: skip
-            again_found = guard.flags(again, user_cap)
-            if guard.score(again_found) < guard.score(found):
-                best, found = again, again_found
-        chunks[i] = best
-        m = group_metrics(best)
-        m.flags, m.retries = found, tries
+        f = settled.get(chunk.group.index)
+        chunks[i] = f.best if f else chunk
+        m = group_metrics(chunks[i])
+        m.flags, m.retries = (f.found, f.tries) if f else ([], 0)
         metrics.append(m)
     return metrics
 
