@@ -179,7 +179,7 @@ def serving(engine, **options):
 
 @contextlib.contextmanager
 def served_app(engine, **options):
-    """`serving`, yielding the app too (its `state.scheduler` once started)."""
+    """`serving`, yielding the app too (`app.state.served`: its engine, scheduler, metrics)."""
     import socket
     import threading
     import time

@@ -4,59 +4,63 @@ uploaded as a new one (checked and prepared as `chatterbox voice cache` does).""
 import tempfile
 from pathlib import Path
 
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
 from chatterbox_cli.runtime.errors import BadInput
 from chatterbox_cli.server.session import Exists, TooLong
+from chatterbox_cli.server.state import served
+
+router = APIRouter()
 
 
-def add_voice_routes(app, engine, options, state, fail) -> None:
-    from fastapi import File, Form, Request, UploadFile
-    from fastapi.responses import JSONResponse
-    from starlette.concurrency import run_in_threadpool
-
+@router.get("/v1/audio/voices")
+async def voices_list(request: Request):
     from chatterbox_cli.models.voices import list_voices
 
+    engine = served(request).engine
     kind = engine.source.family.name
+    entries = await run_in_threadpool(list_voices)
+    found = [{"voice_id": "default", "name": "default", "model": kind, "builtin": True}]
+    found += [
+        {
+            "voice_id": e.name,
+            "name": e.name,
+            "model": e.model,
+            "builtin": False,
+            "duration_s": e.duration_s,
+            "created": e.created,
+        }  # fmt: skip
+        for e in entries
+        if engine.source.family.reads_voices_of(e.model)
+    ]
+    return {"object": "list", "data": found}
 
-    @app.get("/v1/audio/voices")
-    async def voices_list():
-        entries = await run_in_threadpool(list_voices)
-        found = [{"voice_id": "default", "name": "default", "model": kind, "builtin": True}]
-        found += [
-            {
-                "voice_id": e.name,
-                "name": e.name,
-                "model": e.model,
-                "builtin": False,
-                "duration_s": e.duration_s,
-                "created": e.created,
-            }  # fmt: skip
-            for e in entries
-            if engine.source.family.reads_voices_of(e.model)
-        ]
-        return {"object": "list", "data": found}
 
-    @app.post("/v1/voices", status_code=201)
-    async def voices_add(
-        request: Request,
-        name: str = Form(...),
-        file: UploadFile = File(...),
-        overwrite: bool = Form(False),
-    ):
-        try:
-            length = int(request.headers.get("content-length") or 0)
-            if length > options.max_upload_bytes + 65536:
-                raise TooLong(upload_limit(options))
-            data = await file.read(options.max_upload_bytes + 1)
-            if len(data) > options.max_upload_bytes:
-                raise TooLong(upload_limit(options))
-            suffix = Path(file.filename or "clip.wav").suffix.lower() or ".wav"
-            lock = state["scheduler"].lock
-            record = await run_in_threadpool(
-                cache_voice, engine, name, data, suffix, overwrite, options, lock
-            )
-        except Exception as exc:
-            return fail("voices", exc)
-        return JSONResponse(record, status_code=201)
+@router.post("/v1/voices", status_code=201)
+async def voices_add(
+    request: Request,
+    name: str = Form(...),
+    file: UploadFile = File(...),
+    overwrite: bool = Form(False),
+):
+    s = served(request)
+    options = s.options
+    try:
+        length = int(request.headers.get("content-length") or 0)
+        if length > options.max_upload_bytes + 65536:
+            raise TooLong(upload_limit(options))
+        data = await file.read(options.max_upload_bytes + 1)
+        if len(data) > options.max_upload_bytes:
+            raise TooLong(upload_limit(options))
+        suffix = Path(file.filename or "clip.wav").suffix.lower() or ".wav"
+        record = await run_in_threadpool(
+            cache_voice, s.engine, name, data, suffix, overwrite, options, s.scheduler.lock
+        )
+    except Exception as exc:
+        return s.fail("voices", exc)
+    return JSONResponse(record, status_code=201)
 
 
 def upload_limit(options) -> str:

@@ -16,132 +16,130 @@ and the socket stays open. Auth: the bearer header, or `?token=` where a browser
 import asyncio
 import json
 
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from chatterbox_cli.server.errors import message_of, status_of
 from chatterbox_cli.server.session import Speech, Synthesis, level, plan
+from chatterbox_cli.server.state import served
 from chatterbox_cli.sinks.stream import StreamEncoder
+from chatterbox_cli.synth.pipeline import StreamLeveler
+
+router = APIRouter()
 
 
-def add_ws_route(app, engine, options, state, voices, metrics, authorized) -> None:
-    from fastapi import WebSocket, WebSocketDisconnect
-    from starlette.concurrency import run_in_threadpool
+@router.websocket("/v1/audio/stream")
+async def stream(ws: WebSocket):
+    s = served(ws)
+    engine, options, voices, metrics, sr = s.engine, s.options, s.voices, s.metrics, s.sample_rate
+    token = ws.query_params.get("token")
+    header = ws.headers.get("authorization") or (f"Bearer {token}" if token else None)
+    if not s.authorized(header):
+        await ws.close(code=1008, reason="missing or wrong bearer token")
+        return
+    await ws.accept()
+    send_lock = asyncio.Lock()
+    tasks: dict[str, asyncio.Task] = {}
+    stopped: dict[str, dict] = {}
 
-    from chatterbox_cli.synth.pipeline import StreamLeveler
+    async def send(message: dict, data: bytes | None = None):
+        async with send_lock:  # a chunk's header and its bytes stay adjacent
+            await ws.send_text(json.dumps(message))
+            if data is not None:
+                await ws.send_bytes(data)
 
-    sr = engine.sample_rate
+    async def refuse(rid, status: int, message: str):
+        msg = {"type": "error", "status": status, "message": message}
+        await send({**msg, "id": rid} if rid is not None else msg)
 
-    @app.websocket("/v1/audio/stream")
-    async def stream(ws: WebSocket):
-        token = ws.query_params.get("token")
-        header = ws.headers.get("authorization") or (f"Bearer {token}" if token else None)
-        if not authorized(header):
-            await ws.close(code=1008, reason="missing or wrong bearer token")
-            return
-        await ws.accept()
-        send_lock = asyncio.Lock()
-        tasks: dict[str, asyncio.Task] = {}
-        stopped: dict[str, dict] = {}
+    async def failed(rid, exc):
+        status = status_of(exc)[0]
+        metrics.failed("ws", status)
+        await refuse(rid, status, message_of(exc))
 
-        async def send(message: dict, data: bytes | None = None):
-            async with send_lock:  # a chunk's header and its bytes stay adjacent
-                await ws.send_text(json.dumps(message))
-                if data is not None:
-                    await ws.send_bytes(data)
-
-        async def refuse(rid, status: int, message: str):
-            msg = {"type": "error", "status": status, "message": message}
-            await send({**msg, "id": rid} if rid is not None else msg)
-
-        async def failed(rid, exc):
-            status = status_of(exc)[0]
-            metrics.failed("ws", status)
-            await refuse(rid, status, message_of(exc))
-
-        async def say(rid: str, req: Speech):
-            metrics.requests.labels("ws").inc()
-            syn = None
-            try:
-                lock = state["scheduler"].lock
-                args = (engine, req, voices, options.max_text_chars, lock, True)
-                p = await run_in_threadpool(plan, *args)
-                syn = Synthesis(state["scheduler"], p, options.request_timeout_s)
-                leveler = StreamLeveler(sr, len(p.groups), p.opts, engine.watermarker)
-                enc = StreamEncoder(p.fmt, sr)
-                await send({"type": "start", "id": rid, "format": p.fmt, "sample_rate": sr})
-                seq = 0
-                async for chunk in syn.chunks():
-                    data = await state["post"](level, leveler, enc, chunk)
-                    if data:
-                        await send(
-                            {"type": "chunk", "id": rid, "seq": seq, "bytes": len(data)}, data
-                        )
-                        seq += 1
-                tail = enc.close()
-                if tail:
-                    await send({"type": "chunk", "id": rid, "seq": seq, "bytes": len(tail)}, tail)
-                stats = syn.stats()
-                metrics.done("ws", stats)
-                await send({"type": "done", "id": rid, "stats": stats})
-            except asyncio.CancelledError:
-                if syn is not None:
-                    syn.cancel()
-                    stopped[rid] = syn.stats()
-                raise
-            except WebSocketDisconnect:
-                pass
-            except Exception as exc:
-                await failed(rid, exc)
-            finally:
-                tasks.pop(rid, None)
-
-        async def cancel(rid: str):
-            task = tasks.pop(rid, None)
-            if task is None:
-                await refuse(rid, 404, f"no request {rid!r} is running")
-                return
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            stats = stopped.pop(rid, None)
-            await send({"type": "done", "id": rid, "cancelled": True, "stats": stats})
-
+    async def say(rid: str, req: Speech):
+        metrics.requests.labels("ws").inc()
+        syn = None
         try:
-            while True:
-                frame = await ws.receive()
-                if frame["type"] == "websocket.disconnect":
-                    break
-                if frame.get("text") is None:
-                    await refuse(None, 400, "binary frames are not accepted; send JSON text")
-                    continue
-                try:
-                    msg = json.loads(frame["text"])
-                    if not isinstance(msg, dict):
-                        raise ValueError
-                except ValueError:
-                    await refuse(None, 400, "messages are JSON objects with a 'type'")
-                    continue
-                kind, rid = msg.pop("type", None), msg.pop("id", None)
-                if kind not in ("say", "cancel") or not isinstance(rid, str) or not rid:
-                    await refuse(rid, 400, "send {'type': 'say' or 'cancel', 'id': a string, ...}")
-                    continue
-                if kind == "cancel":
-                    await cancel(rid)
-                    continue
-                if rid in tasks:
-                    await refuse(rid, 409, f"request {rid!r} is already running")
-                    continue
-                msg.setdefault("response_format", "pcm")
-                try:
-                    req = Speech(**msg)
-                except ValidationError as exc:
-                    first = exc.errors()[0]
-                    where = ".".join(str(p) for p in first.get("loc", ()))
-                    await refuse(rid, 400, f"{where}: {first.get('msg')}")
-                    continue
-                tasks[rid] = asyncio.create_task(say(rid, req))
+            lock = s.scheduler.lock
+            args = (engine, req, voices, options.max_text_chars, lock, True)
+            p = await run_in_threadpool(plan, *args)
+            syn = Synthesis(s.scheduler, p, options.request_timeout_s)
+            leveler = StreamLeveler(sr, len(p.groups), p.opts, engine.watermarker)
+            enc = StreamEncoder(p.fmt, sr)
+            await send({"type": "start", "id": rid, "format": p.fmt, "sample_rate": sr})
+            seq = 0
+            async for chunk in syn.chunks():
+                data = await s.post(level, leveler, enc, chunk)
+                if data:
+                    await send({"type": "chunk", "id": rid, "seq": seq, "bytes": len(data)}, data)
+                    seq += 1
+            tail = enc.close()
+            if tail:
+                await send({"type": "chunk", "id": rid, "seq": seq, "bytes": len(tail)}, tail)
+            stats = syn.stats()
+            metrics.done("ws", stats)
+            await send({"type": "done", "id": rid, "stats": stats})
+        except asyncio.CancelledError:
+            if syn is not None:
+                syn.cancel()
+                stopped[rid] = syn.stats()
+            raise
         except WebSocketDisconnect:
             pass
+        except Exception as exc:
+            await failed(rid, exc)
         finally:
-            for task in list(tasks.values()):
-                task.cancel()
-            await asyncio.gather(*tasks.values(), return_exceptions=True)
+            tasks.pop(rid, None)
+
+    async def cancel(rid: str):
+        task = tasks.pop(rid, None)
+        if task is None:
+            await refuse(rid, 404, f"no request {rid!r} is running")
+            return
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        stats = stopped.pop(rid, None)
+        await send({"type": "done", "id": rid, "cancelled": True, "stats": stats})
+
+    try:
+        while True:
+            frame = await ws.receive()
+            if frame["type"] == "websocket.disconnect":
+                break
+            if frame.get("text") is None:
+                await refuse(None, 400, "binary frames are not accepted; send JSON text")
+                continue
+            try:
+                msg = json.loads(frame["text"])
+                if not isinstance(msg, dict):
+                    raise ValueError
+            except ValueError:
+                await refuse(None, 400, "messages are JSON objects with a 'type'")
+                continue
+            kind, rid = msg.pop("type", None), msg.pop("id", None)
+            if kind not in ("say", "cancel") or not isinstance(rid, str) or not rid:
+                await refuse(rid, 400, "send {'type': 'say' or 'cancel', 'id': a string, ...}")
+                continue
+            if kind == "cancel":
+                await cancel(rid)
+                continue
+            if rid in tasks:
+                await refuse(rid, 409, f"request {rid!r} is already running")
+                continue
+            msg.setdefault("response_format", "pcm")
+            try:
+                req = Speech(**msg)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first.get("loc", ()))
+                await refuse(rid, 400, f"{where}: {first.get('msg')}")
+                continue
+            tasks[rid] = asyncio.create_task(say(rid, req))
+    except WebSocketDisconnect:
+        pass
+    finally:
+        for task in list(tasks.values()):
+            task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)

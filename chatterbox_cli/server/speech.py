@@ -1,0 +1,94 @@
+"""`POST /v1/audio/speech`: OpenAI's speech endpoint, buffered (whole-file loudness, as `say`
+writes) or streamed as audio or SSE (`StreamLeveler`), watermarked either way."""
+
+import base64
+import json
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from chatterbox_cli.server.errors import message_of, status_of
+from chatterbox_cli.server.session import RESPONSE_FORMATS, Speech, Synthesis, finish, level, plan
+from chatterbox_cli.server.state import Served, served
+from chatterbox_cli.sinks.provenance import tags as provenance_tags
+from chatterbox_cli.sinks.stream import StreamEncoder, encode
+
+router = APIRouter()
+PROVENANCE_HEADER = "X-Chatterbox-Provenance"
+"""A buffered reply's provenance record (JSON), also for `pcm`, which has no tags inside."""
+
+
+async def start(s: Served, req: Speech, route: str) -> Synthesis:
+    """Plan and admit a request (voice loading happens between batches, off the loop)."""
+    s.metrics.requests.labels(route).inc()
+    streaming = req.stream_format is not None
+    args = (s.engine, req, s.voices, s.options.max_text_chars, s.scheduler.lock, streaming)
+    p = await run_in_threadpool(plan, *args)
+    return Synthesis(s.scheduler, p, s.options.request_timeout_s)
+
+
+@router.post("/v1/audio/speech")
+async def speech(req: Speech, request: Request):
+    s = served(request)
+    try:
+        syn = await start(s, req, "speech")
+        chunks = syn.chunks(request.is_disconnected)
+        first = await anext(chunks)
+    except Exception as exc:
+        return s.fail("speech", exc)
+    if req.stream_format is None:
+        try:
+            rest = [first] + [c async for c in chunks]
+            audio = await s.post(finish, s.engine, syn.plan, rest)
+            made = syn.plan.provenance
+            body = await s.post(encode, audio, s.sample_rate, syn.plan.fmt, provenance_tags(made))
+        except Exception as exc:
+            return s.fail("speech", exc)
+        s.metrics.done("speech", syn.stats())
+        headers = {PROVENANCE_HEADER: json.dumps(made, sort_keys=True, separators=(",", ":"))}
+        return Response(body, media_type=RESPONSE_FORMATS[syn.plan.fmt], headers=headers)
+    sse = req.stream_format == "sse"
+    kind = "text/event-stream" if sse else RESPONSE_FORMATS[syn.plan.fmt]
+    return StreamingResponse(streamed(s, syn, first, chunks, sse), media_type=kind)
+
+
+async def streamed(s: Served, syn: Synthesis, first, chunks, sse: bool):
+    """Pieces of audio as their groups are made; SSE wraps them as OpenAI's
+    `speech.audio.delta` events (base64) and ends with `speech.audio.done` and stats."""
+    from chatterbox_cli.synth.pipeline import StreamLeveler
+
+    sr = s.sample_rate
+    leveler = StreamLeveler(sr, len(syn.plan.groups), syn.plan.opts, s.engine.watermarker)
+    enc = StreamEncoder(syn.plan.fmt, sr)
+
+    def wrap(data: bytes) -> bytes:
+        if not sse:
+            return data
+        event = {"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()}
+        return f"data: {json.dumps(event)}\n\n".encode()
+
+    try:
+        chunk = first
+        while chunk is not None:
+            data = await s.post(level, leveler, enc, chunk)
+            if data:
+                yield wrap(data)
+            chunk = await anext(chunks, None)
+        tail = enc.close()
+        if tail:
+            yield wrap(tail)
+        stats = syn.stats()
+        s.metrics.done("speech", stats)
+        if sse:
+            done = {"type": "speech.audio.done", "stats": stats}
+            yield f"data: {json.dumps(done)}\n\n".encode()
+    except Exception as exc:  # after the status line: SSE says so, audio ends early
+        status, kind = status_of(exc)
+        s.metrics.failed("speech", status)
+        if sse:
+            event = {"type": "error", "error": {"message": message_of(exc), "type": kind}}
+            yield f"data: {json.dumps(event)}\n\n".encode()
+    finally:
+        if len(syn.chunks_seen) < len(syn.plan.jobs):
+            syn.cancel()
