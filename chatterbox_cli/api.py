@@ -20,14 +20,27 @@ from typing import Any
 
 import numpy as np
 
+from chatterbox_cli.models import voices
+from chatterbox_cli.models.packs import pack_model
 from chatterbox_cli.models.sampling import KNOBS
 from chatterbox_cli.models.voices import VoiceSpec
 from chatterbox_cli.post.audio import DEFAULT_LUFS
 from chatterbox_cli.runtime.device import Runtime
 from chatterbox_cli.runtime.errors import BadInput
 from chatterbox_cli.runtime.metrics import GroupMetrics
+from chatterbox_cli.sinks.files import FORMATS, AudioFormat, write_file
+from chatterbox_cli.sinks.provenance import tags
 from chatterbox_cli.synth.chunk import AudioChunk
-from chatterbox_cli.synth.pipeline import DEFAULT_PAUSE_S, RenderOptions
+from chatterbox_cli.synth.loader import check_source, load_engine
+from chatterbox_cli.synth.pipeline import (
+    DEFAULT_PAUSE_S,
+    RenderOptions,
+    StreamLeveler,
+    conditionals,
+    render,
+    synthesize,
+)
+from chatterbox_cli.text.segment import split_groups
 
 __all__ = ["Audio", "AudioChunk", "Synthesizer"]
 
@@ -66,8 +79,6 @@ class Audio:
     ) -> Path:  # fmt: skip
         """Write atomically in `format` (default: the suffix; .wav .flac .mp3 .opus .ogg), with
         the provenance inside; an existing file needs `overwrite`."""
-        from chatterbox_cli.sinks.files import FORMATS, AudioFormat, write_file
-        from chatterbox_cli.sinks.provenance import tags
 
         path = Path(path)
         fmt = format or path.suffix.lower().lstrip(".") or "wav"
@@ -92,8 +103,6 @@ class Synthesizer:
         pack: str | None = None,
         runtime: Runtime | None = None,
     ):
-        from chatterbox_cli.models.packs import pack_model
-        from chatterbox_cli.synth.loader import check_source, load_engine
 
         source, device, runtime = check_source(
             pack_model(model, pack), Path(model_dir) if model_dir else None, device, runtime
@@ -112,8 +121,6 @@ class Synthesizer:
     def voice(self, voice: str | Path | None = None) -> tuple[VoiceSpec, Any]:
         """The voice (None: the checkpoint's own; a clip; a `.pt`; a cached name) resolved and
         prepared once: later texts in the same voice reuse it."""
-        from chatterbox_cli.models import voices
-        from chatterbox_cli.synth.pipeline import conditionals
 
         key = None if voice is None else str(voice)
         if key not in self._voices:
@@ -122,7 +129,6 @@ class Synthesizer:
         return self._voices[key]
 
     def _plan(self, text: str, language: str | None, streaming: bool, sampling: dict, **options):
-        from chatterbox_cli.text.segment import split_groups
 
         family = self.engine.family
         unknown = sorted(set(sampling) - set(KNOBS))
@@ -155,7 +161,6 @@ class Synthesizer:
         top_k, min_p, repetition_penalty, cfg_weight, exaggeration); `on_chunk` sees each
         group as it is synthesized (progress)."""
         from chatterbox_cli.sinks import provenance
-        from chatterbox_cli.synth.pipeline import render
 
         spec, conds = self.voice(voice)
         groups, opts = self._plan(
@@ -202,7 +207,6 @@ class Synthesizer:
         or one every `stream_tokens` speech tokens. Each chunk's `audio` is leveled and
         watermarked, with the pause before its group at its start; played in order they are
         the whole text. `on_chunk` sees each group's last chunk as synthesized (metrics)."""
-        from chatterbox_cli.synth.pipeline import StreamLeveler, synthesize
 
         _spec, conds = self.voice(voice)
         groups, opts = self._plan(

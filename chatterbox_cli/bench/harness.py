@@ -34,6 +34,7 @@ from chatterbox_cli.bench.report import (  # noqa: F401 (the harness's public na
     environment,
     summarize,
 )
+from chatterbox_cli.runtime.device import seed_everything
 from chatterbox_cli.runtime.errors import BadInput
 from chatterbox_cli.runtime.metrics import rtf
 
@@ -112,7 +113,6 @@ def _peaks(device: str) -> tuple[float | None, float | None]:
 
 
 def measure(ctx: BenchContext, mode: str, item: BenchItem, repeat: int) -> Sample:
-    from chatterbox_cli.runtime.device import seed_everything
 
     seed_everything(ctx.seed)
     _reset_peaks(ctx.engine.device)

@@ -14,9 +14,12 @@ from typing import TYPE_CHECKING
 from chatterbox_cli.bench.context import BenchContext, BenchItem
 from chatterbox_cli.bench.report import STAGES
 from chatterbox_cli.runtime.device import sync as _sync
+from chatterbox_cli.runtime.device import upstream_quiet
 from chatterbox_cli.runtime.errors import BadInput
-from chatterbox_cli.synth.pipeline import finish, render
-from chatterbox_cli.text.languages import LANGUAGES
+from chatterbox_cli.synth.batched import Job, default_batch_size, plan_batches, synthesize_batches
+from chatterbox_cli.synth.chunk import auto_max_tokens
+from chatterbox_cli.synth.pipeline import finish, render, stream
+from chatterbox_cli.text.languages import LANGUAGES, spoken_length
 from chatterbox_cli.text.segment import split_groups
 
 if TYPE_CHECKING:
@@ -122,7 +125,6 @@ def instrument_upstream(engine: Engine, stages: dict, cap: int | None, counted: 
 
 def mode_upstream(ctx: BenchContext, item: BenchItem) -> dict:
     """The baseline: upstream `generate()` on the whole text, as a library user calls it."""
-    from chatterbox_cli.runtime.device import upstream_quiet
 
     engine = ctx.baseline or ctx.engine
     tts = engine.tts
@@ -187,7 +189,6 @@ def mode_simple(ctx: BenchContext, item: BenchItem) -> dict:
 
 def mode_stream(ctx: BenchContext, item: BenchItem, stream_tokens: int | None = None) -> dict:
     """`say -o -`: short first group, each group post-processed and emitted when ready."""
-    from chatterbox_cli.synth.pipeline import stream
 
     groups, opts = _plan(ctx, item, short_first=True)
     opts = replace(opts, stream_tokens=stream_tokens)
@@ -217,14 +218,6 @@ def mode_stream_tokens(ctx: BenchContext, item: BenchItem) -> dict:
 
 def mode_batch(ctx: BenchContext, item: BenchItem) -> dict:
     """Throughput: `ctx.items` copies of the text (seeds differ), decoded in batches."""
-    from chatterbox_cli.synth.batched import (
-        Job,
-        default_batch_size,
-        plan_batches,
-        synthesize_batches,
-    )
-    from chatterbox_cli.synth.chunk import auto_max_tokens
-    from chatterbox_cli.text.languages import spoken_length
 
     engine = ctx.engine
     groups, opts = _plan(ctx, item)

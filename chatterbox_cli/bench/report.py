@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from chatterbox_cli.models.source import is_random_checkpoint
+
 SCHEMA = 1
 STAGES = ("text", "t3_prefill", "t3_decode", "flow", "hifigan", "loudness", "watermark")
 LOWER_IS_BETTER = ("ttfa_s", "total_s", "rtf")
@@ -110,8 +112,6 @@ def environment(ctx: Any, voice: str) -> dict:
     from importlib.metadata import version
 
     import torch
-
-    from chatterbox_cli.models.source import is_random_checkpoint
 
     device = ctx.engine.device
     if device == "cuda":

@@ -13,13 +13,24 @@ from pathlib import Path
 from typing import Any
 
 from chatterbox_cli.jobs.inputs import BatchItem, knob_columns
+from chatterbox_cli.models import voices
+from chatterbox_cli.post import guard
 from chatterbox_cli.runtime.errors import BadInput
+from chatterbox_cli.runtime.metrics import rtf
+from chatterbox_cli.sinks import provenance
+from chatterbox_cli.sinks.files import write_file
 from chatterbox_cli.sinks.manifest import Manifest, output_path
+from chatterbox_cli.synth.batched import Job, plan_batches, synthesize_batches
+from chatterbox_cli.synth.chunk import auto_max_tokens
+from chatterbox_cli.synth.pipeline import conditionals
+from chatterbox_cli.synth.pipeline import finish as finish_audio
+from chatterbox_cli.synth.retry import Flagged, retry_flagged
+from chatterbox_cli.synth.seeds import group_seed
+from chatterbox_cli.text.languages import LANGUAGES, spoken_length
+from chatterbox_cli.text.segment import split_groups
 
 
 def item_groups(item: BatchItem) -> list:
-    from chatterbox_cli.text.languages import LANGUAGES
-    from chatterbox_cli.text.segment import split_groups
 
     return split_groups(item.text, lang=LANGUAGES[item.language or "en"])
 
@@ -75,19 +86,6 @@ def record(item: BatchItem, path: Path, status: str, **fields) -> dict:
 
 def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifest, on_record):
     """Synthesize `items` in batches of sentence groups; one manifest record per item."""
-
-    from chatterbox_cli.models import voices
-    from chatterbox_cli.post import guard
-    from chatterbox_cli.runtime.metrics import rtf
-    from chatterbox_cli.sinks import provenance
-    from chatterbox_cli.sinks.files import write_file
-    from chatterbox_cli.synth.batched import Job, plan_batches, synthesize_batches
-    from chatterbox_cli.synth.chunk import auto_max_tokens
-    from chatterbox_cli.synth.pipeline import conditionals
-    from chatterbox_cli.synth.pipeline import finish as finish_audio
-    from chatterbox_cli.synth.retry import Flagged, retry_flagged
-    from chatterbox_cli.synth.seeds import group_seed
-    from chatterbox_cli.text.languages import spoken_length
 
     voice_cache: dict[str | None, tuple[Any, str, str]] = {}
 

@@ -21,8 +21,13 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+from chatterbox_cli.jobs import batch
+from chatterbox_cli.jobs.batch import StopBatch, item_groups
 from chatterbox_cli.runtime.device import dropping_stderr_lines
 from chatterbox_cli.runtime.errors import BadInput, ChatterboxError
+from chatterbox_cli.sinks import manifest as manifests
+from chatterbox_cli.synth.loader import load_engine
+from chatterbox_cli.text.languages import spoken_length
 
 EXTRA = "pip install 'chatterbox-cli[ray]'"
 UNIT_BATCHES = 4
@@ -151,9 +156,6 @@ class Worker:
         import ray
         import torch
 
-        from chatterbox_cli.sinks import manifest as manifests
-        from chatterbox_cli.synth.loader import load_engine
-
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
         if runtime.threads is None and cpus:
             torch.set_num_threads(max(1, int(cpus)))
@@ -163,7 +165,6 @@ class Worker:
         self.journal = manifests.Journal(cfg.outdir, f"{socket.gethostname()}-{os.getpid()}")
 
     def __call__(self, rows: dict) -> dict:
-        from chatterbox_cli.jobs import batch
 
         records: list[dict] = []
 
@@ -198,8 +199,6 @@ default), since Ray Data passes the UDF by reference; the reference lives as lon
 
 
 def _run(items, cfg, source, device, runtime, manifest, on_record, opts: RayOptions) -> None:
-    from chatterbox_cli.jobs.batch import StopBatch, item_groups
-    from chatterbox_cli.text.languages import spoken_length
 
     ray, started = start(opts)
     try:

@@ -27,8 +27,10 @@ import json
 from pathlib import Path
 
 from chatterbox_cli.models.base import SAMPLES_PER_TOKEN
+from chatterbox_cli.models.loading import assign_t3, load_conds, load_s3gen, load_ve, t3_state
 from chatterbox_cli.models.sampling import SamplingParams
 from chatterbox_cli.models.standard import Standard, t3_skeleton
+from chatterbox_cli.runtime.device import quiet_upstream_logs
 from chatterbox_cli.runtime.errors import BadInput
 
 T3_FILE = "t3_mtl23ls_v3.safetensors"
@@ -133,15 +135,6 @@ class MultilingualV2(Standard):
 
         from chatterbox.models.t3.modules.t3_config import T3Config
         from chatterbox.mtl_tts import ChatterboxMultilingualTTS, Conditionals
-
-        from chatterbox_cli.models.loading import (
-            assign_t3,
-            load_conds,
-            load_s3gen,
-            load_ve,
-            t3_state,
-        )
-        from chatterbox_cli.runtime.device import quiet_upstream_logs
 
         s3gen = load_s3gen(ckpt_dir / s3gen_file, device, meanflow=False, strict=strict)
         ve = load_ve(ckpt_dir / "ve.pt", device)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chatterbox_cli.models import Family, get
+from chatterbox_cli.models.loading import cache_dir
 from chatterbox_cli.runtime.errors import ModelUnavailable
 
 RANDOM_MARKER = "RANDOM_WEIGHTS.json"
@@ -93,7 +94,6 @@ def joined_snapshot(family: Family, own: Path, companion: Path) -> Path:
     """One folder of links, `from_local`'s layout: the companion repo's files, then the
     family's own over them. Named <cache>/joined/<family>/snapshots/<revision>, so provenance
     names the checkpoint `repo@revision` as for any snapshot."""
-    from chatterbox_cli.models.loading import cache_dir
 
     folder = cache_dir() / "joined" / family.name / "snapshots" / own.name
     folder.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chatterbox_cli.models.base import SPEECH_VOCAB, Family
+from chatterbox_cli.models.loading import assign_t3, load_conds, load_s3gen, load_ve, t3_state
 from chatterbox_cli.models.sampling import SamplingParams
 
 T3_FILE = "t3_cfg.safetensors"
@@ -60,14 +61,6 @@ class Standard(Family):
 
         from chatterbox.models.tokenizers import EnTokenizer
         from chatterbox.tts import ChatterboxTTS
-
-        from chatterbox_cli.models.loading import (
-            assign_t3,
-            load_conds,
-            load_s3gen,
-            load_ve,
-            t3_state,
-        )
 
         ckpt_dir = Path(ckpt_dir)
         # upstream loads this S3Gen with strict=False; the real files can't be checked here

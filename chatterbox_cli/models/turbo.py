@@ -11,6 +11,16 @@ import warnings
 from pathlib import Path
 
 from chatterbox_cli.models.base import Family
+from chatterbox_cli.models.loading import (
+    assert_materialized,
+    assign_t3,
+    int8_cache_path,
+    load_conds,
+    load_s3gen,
+    load_ve,
+    save_atomic,
+    t3_state,
+)
 from chatterbox_cli.models.sampling import SamplingParams
 
 TEXT_VOCAB = 50276
@@ -64,13 +74,6 @@ def load_t3(ckpt_dir: Path, quantize: str = "none", t3_file: str = T3_FILE, back
     """T3 with the checkpoint's weights; `int8` from our cache, or quantized (and cached)."""
     import torch
 
-    from chatterbox_cli.models.loading import (
-        assert_materialized,
-        assign_t3,
-        int8_cache_path,
-        save_atomic,
-        t3_state,
-    )
     from chatterbox_cli.models.quantize import int8_skeleton, quantize_t3
 
     t3_file = Path(ckpt_dir) / t3_file
@@ -119,8 +122,6 @@ class Turbo(Family):
 
         from chatterbox.tts_turbo import ChatterboxTurboTTS
         from transformers import AutoTokenizer
-
-        from chatterbox_cli.models.loading import load_conds, load_s3gen, load_ve
 
         ckpt_dir = Path(ckpt_dir)
         s3gen = load_s3gen(ckpt_dir / S3GEN_FILE, device, meanflow=True, strict=True)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from chatterbox_cli.models import FAMILIES
 from chatterbox_cli.models.loading import torch_load
 from chatterbox_cli.runtime.atomic import atomic_write
 from chatterbox_cli.runtime.errors import BadInput, VoiceError
@@ -130,8 +131,6 @@ def load_cached(path: Path, model: str = "turbo", map_location: str = "cpu"):
     import torch
     from chatterbox.models.t3.modules.cond_enc import T3Cond
     from chatterbox.tts import Conditionals
-
-    from chatterbox_cli.models import FAMILIES
 
     try:
         data = torch_load(path, map_location=map_location)

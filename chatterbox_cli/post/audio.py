@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from chatterbox_cli.runtime.device import upstream_quiet
+
 DEFAULT_LUFS = -27.0
 """Upstream Chatterbox normalizes reference audio to -27 LUFS; outputs match that level."""
 PEAK_DBFS = -1.0
@@ -102,8 +104,6 @@ def watermark(wav: np.ndarray, sr: int, watermarker) -> np.ndarray:
     never given back (measured over 180 calls; the server's RSS climbed with it). The samples
     are the same either way."""
     import torch
-
-    from chatterbox_cli.runtime.device import upstream_quiet
 
     with upstream_quiet(), torch.inference_mode():
         marked = watermarker.apply_watermark(wav, sample_rate=sr)

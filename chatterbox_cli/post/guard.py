@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from chatterbox_cli.text.languages import spoken_length
+
 RATE_MIN = 5.0
 """Slower than this (spoken characters per second) is run-on or babble."""
 RATE_MAX = 40.0
@@ -29,7 +31,6 @@ FRAME_S = 0.02
 def flags(chunk, user_cap: bool = False) -> list[str]:
     """What is out of line in one synthesized group. With a cap the user chose
     (`--max-new-tokens`), hitting it and the speed it implies are what was asked for."""
-    from chatterbox_cli.text.languages import spoken_length
 
     found = []
     if not chunk.stopped and not user_cap:

@@ -9,6 +9,10 @@ whose batched T3 decode all requests share; every response is leveled and waterm
 a traceback.
 """
 
+from chatterbox_cli.server import health, speech, voices, ws
+from chatterbox_cli.server.metrics import Metrics
+from chatterbox_cli.server.scheduler import Scheduler
+from chatterbox_cli.server.session import PostThread, Voices
 from chatterbox_cli.server.state import Served, ServeOptions, error, served
 
 __all__ = ["ServeOptions", "create_app"]
@@ -22,11 +26,6 @@ def create_app(engine, options: ServeOptions = ServeOptions(), default_voice=Non
 
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
-
-    from chatterbox_cli.server import health, speech, voices, ws
-    from chatterbox_cli.server.metrics import Metrics
-    from chatterbox_cli.server.scheduler import Scheduler
-    from chatterbox_cli.server.session import PostThread, Voices
 
     @contextlib.asynccontextmanager
     async def lifespan(app):

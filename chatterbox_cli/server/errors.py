@@ -4,6 +4,7 @@ message (HTTP routes and the WebSocket both answer with it)."""
 import logging
 
 from chatterbox_cli.runtime.errors import ChatterboxError
+from chatterbox_cli.server.scheduler import Cancelled, QueueFull
 from chatterbox_cli.server.session import Exists, Timeout, TooLong
 
 log = logging.getLogger("chatterbox.serve")
@@ -12,7 +13,6 @@ log = logging.getLogger("chatterbox.serve")
 def status_of(exc: BaseException) -> tuple[int, str]:
     """The one error-mapping layer of the server: HTTP status and error type (the first
     matching class wins, so subclasses come before ChatterboxError)."""
-    from chatterbox_cli.server.scheduler import Cancelled, QueueFull
 
     table = (
         (TooLong, 413, "invalid_request_error"),

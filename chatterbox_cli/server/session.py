@@ -19,7 +19,15 @@ from pydantic import BaseModel, ConfigDict
 
 from chatterbox_cli.models.sampling import KNOBS
 from chatterbox_cli.runtime.errors import BadInput, ChatterboxError, VoiceError
+from chatterbox_cli.server.scheduler import Cancelled, Ticket
+from chatterbox_cli.sinks.provenance import record
 from chatterbox_cli.sinks.stream import StreamEncoder
+from chatterbox_cli.synth.batched import Job
+from chatterbox_cli.synth.chunk import auto_max_tokens
+from chatterbox_cli.synth.pipeline import RenderOptions, conditionals
+from chatterbox_cli.synth.pipeline import finish as finish_audio
+from chatterbox_cli.synth.seeds import group_seed
+from chatterbox_cli.text.segment import split_groups
 
 RESPONSE_FORMATS = {"wav": "audio/wav", "mp3": "audio/mpeg", "opus": "audio/ogg",
                     "flac": "audio/flac", "pcm": "audio/pcm"}  # fmt: skip
@@ -119,7 +127,6 @@ class Voices:
 
     def _prepare(self, spec) -> tuple[object, str]:
         from chatterbox_cli.sinks.provenance import voice_id
-        from chatterbox_cli.synth.pipeline import conditionals
 
         return conditionals(self.engine, spec), voice_id(spec, self.engine.model_dir)
 
@@ -128,12 +135,6 @@ def plan(engine, req: Speech, voices: Voices, max_text_chars: int, lock, streami
     """Check a request and cut it into batch jobs (one per sentence group), as `batch` does:
     a seeded request gives the same audio alone or among others. A stream starts with one
     short sentence, as `say -o -` does, so its first audio comes sooner."""
-    from chatterbox_cli.sinks.provenance import record
-    from chatterbox_cli.synth.batched import Job
-    from chatterbox_cli.synth.chunk import auto_max_tokens
-    from chatterbox_cli.synth.pipeline import RenderOptions
-    from chatterbox_cli.synth.seeds import group_seed
-    from chatterbox_cli.text.segment import split_groups
 
     fmt = req.response_format.lower()
     if fmt not in RESPONSE_FORMATS:
@@ -186,7 +187,6 @@ class Synthesis:
     """One request on the scheduler, seen from asyncio: its chunks in group order."""
 
     def __init__(self, scheduler, plan: Plan, timeout_s: float | None):
-        from chatterbox_cli.server.scheduler import Ticket
 
         loop = asyncio.get_running_loop()
         self.plan, self.queue = plan, asyncio.Queue()
@@ -224,7 +224,6 @@ class Synthesis:
                 self.cancel()
 
     async def _next(self, disconnected):
-        from chatterbox_cli.server.scheduler import Cancelled
 
         while True:
             wait = 0.25 if disconnected is not None else None
@@ -263,7 +262,6 @@ class Synthesis:
 
 def finish(engine, plan: Plan, chunks: list) -> np.ndarray:
     """Buffered: the whole request as `say` writes a file (join, loudness, watermark)."""
-    from chatterbox_cli.synth.pipeline import finish as finish_audio
 
     return finish_audio(engine, chunks, plan.opts.pause_s, plan.opts.lufs)[0]
 

@@ -13,6 +13,7 @@ from chatterbox_cli.server.session import RESPONSE_FORMATS, Speech, Synthesis, f
 from chatterbox_cli.server.state import Served, served
 from chatterbox_cli.sinks.provenance import tags as provenance_tags
 from chatterbox_cli.sinks.stream import StreamEncoder, encode
+from chatterbox_cli.synth.pipeline import StreamLeveler
 
 router = APIRouter()
 PROVENANCE_HEADER = "X-Chatterbox-Provenance"
@@ -56,7 +57,6 @@ async def speech(req: Speech, request: Request):
 async def streamed(s: Served, syn: Synthesis, first, chunks, sse: bool):
     """Pieces of audio as their groups are made; SSE wraps them as OpenAI's
     `speech.audio.delta` events (base64) and ends with `speech.audio.done` and stats."""
-    from chatterbox_cli.synth.pipeline import StreamLeveler
 
     sr = s.sample_rate
     leveler = StreamLeveler(sr, len(syn.plan.groups), syn.plan.opts, s.engine.watermarker)

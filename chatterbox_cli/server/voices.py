@@ -8,6 +8,15 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from chatterbox_cli.models.voices import (
+    AUDIO_SUFFIXES,
+    VoiceMeta,
+    cached_path,
+    inspect_reference,
+    list_voices,
+    make_voice,
+    now_iso,
+)
 from chatterbox_cli.runtime.errors import BadInput
 from chatterbox_cli.server.session import Exists, TooLong
 from chatterbox_cli.server.state import served
@@ -17,7 +26,6 @@ router = APIRouter()
 
 @router.get("/v1/audio/voices")
 async def voices_list(request: Request):
-    from chatterbox_cli.models.voices import list_voices
 
     engine = served(request).engine
     kind = engine.source.family.name
@@ -70,15 +78,6 @@ def upload_limit(options) -> str:
 def cache_voice(engine, name: str, data: bytes, suffix: str, overwrite: bool, options, lock):
     """Check the clip, prepare its conditionals between batches, save NAME.pt atomically."""
     import hashlib
-
-    from chatterbox_cli.models.voices import (
-        AUDIO_SUFFIXES,
-        VoiceMeta,
-        cached_path,
-        inspect_reference,
-        make_voice,
-        now_iso,
-    )
 
     target = cached_path(name)
     if suffix not in AUDIO_SUFFIXES:

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from chatterbox_cli.models.loading import cache_dir, torch_load
 from chatterbox_cli.runtime.atomic import atomic_write
 
 KEY = "chatterbox-cli"
@@ -33,7 +34,6 @@ def versions() -> dict[str, str]:
 
 def file_hash(path: Path) -> str:
     """sha256 of a file's bytes (first 16 hex digits), cached by path, size and mtime."""
-    from chatterbox_cli.models.loading import cache_dir
 
     st = path.stat()
     key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
@@ -74,8 +74,6 @@ def voice_id(spec, model_dir: Path | None) -> str:
         conds = Path(model_dir) / "conds.pt" if model_dir else None
         return f"builtin:{file_hash(conds)}" if conds and conds.is_file() else "builtin"
     if spec.kind == "cached":
-        from chatterbox_cli.models.loading import torch_load
-
         meta = torch_load(spec.path, map_location="cpu").get("meta") or {}
         source = meta.get("source_sha256")
         return f"clip:{source[:16]}" if source else f"cached:{file_hash(Path(spec.path))}"

@@ -6,6 +6,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from chatterbox_cli.runtime.device import dropping_stderr_lines, upstream_quiet
+from chatterbox_cli.sinks.integrity import truncation
+from chatterbox_cli.sinks.manifest import read_manifest
+
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".opus", ".ogg")
 WATERMARK_MIN = 0.5
 """Perth's detector gives ~1.0 on marked audio and ~0.0 on clean speech-like audio or noise
@@ -34,7 +38,6 @@ DECODER_NOISE = (b"Xing stream size off",)
 
 
 def detector():
-    from chatterbox_cli.runtime.device import upstream_quiet
 
     with upstream_quiet():
         import perth
@@ -46,9 +49,7 @@ def check_file(path: Path, marker) -> FileReport:
     import numpy as np
     import soundfile as sf
 
-    from chatterbox_cli.runtime.device import dropping_stderr_lines, upstream_quiet
     from chatterbox_cli.sinks import provenance
-    from chatterbox_cli.sinks.integrity import truncation
 
     report = FileReport(str(path))
     try:
@@ -84,7 +85,6 @@ def check_file(path: Path, marker) -> FileReport:
 
 def manifest_problems(outdir: Path, reports: dict[str, FileReport]) -> list[str]:
     """Every `ok` row of OUTDIR/manifest.jsonl has its file, and the file matches the record."""
-    from chatterbox_cli.sinks.manifest import read_manifest
 
     problems = []
     for name, rec in sorted(read_manifest(outdir).items()):

@@ -13,8 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from chatterbox_cli.models.s3gen import batch as s3gen_batch
 from chatterbox_cli.models.sampling import SamplingParams
-from chatterbox_cli.runtime.device import prefetch, seeded
+from chatterbox_cli.models.t3.request import DecodeStats, Decoding, Row
+from chatterbox_cli.runtime.device import prefetch, seeded, sync
 from chatterbox_cli.synth.chunk import AudioChunk
 from chatterbox_cli.synth.engine import Engine
 from chatterbox_cli.text.segment import TextGroup
@@ -102,8 +104,6 @@ def decode_jobs(engine: Engine, jobs: list[Job], stop=None):
     from the global RNG that seeded S3Gen calls use."""
     import torch
 
-    from chatterbox_cli.models.t3.request import DecodeStats, Decoding, Row
-
     t0 = time.perf_counter()
     rows = []
     for job in jobs:
@@ -149,21 +149,18 @@ def render_rows(engine: Engine, jobs: list[Job], tokens, share, text_s: float, c
     import torch
     from chatterbox.models.s3gen.const import S3GEN_SIL
 
-    from chatterbox_cli.models.s3gen.batch import Row, flow_rows, vocode_rows
-    from chatterbox_cli.runtime.device import sync
-
     s3gen = engine.tts.s3gen
     t0 = time.perf_counter()
     kept = [engine.family.speech_tokens(t) for t in tokens]
     tail = [S3GEN_SIL] * engine.family.tail_tokens
     rows = [
-        Row(torch.tensor([*k, *tail], device=engine.device), job.conds.gen, job.seed)
+        s3gen_batch.Row(torch.tensor([*k, *tail], device=engine.device), job.conds.gen, job.seed)
         for job, k in zip(jobs, kept, strict=True)
     ]
-    mels, gens = flow_rows(s3gen, rows, cfm_steps, engine.amp)
+    mels, gens = s3gen_batch.flow_rows(s3gen, rows, cfm_steps, engine.amp)
     sync(engine.device)
     t1 = time.perf_counter()
-    wavs = vocode_rows(s3gen, [m.to(dtype=s3gen.dtype) for m in mels], gens)
+    wavs = s3gen_batch.vocode_rows(s3gen, [m.to(dtype=s3gen.dtype) for m in mels], gens)
     keep = engine.family.kept_samples
     audio = [
         w.squeeze(0).float().cpu().numpy()[: keep(len(k))] for w, k in zip(wavs, kept, strict=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from chatterbox_cli.text.languages import spoken_length
 from chatterbox_cli.text.segment import TextGroup
 
 TOKENS_PER_SECOND = 25
@@ -18,7 +19,6 @@ MAX_TOKENS_CEILING = 900
 def auto_max_tokens(text: str) -> int:
     """A cap no real group should reach: ~6 letters of speech a second (slow speech, in
     `spoken_length`, so a Han character counts as a syllable) plus one second of slack."""
-    from chatterbox_cli.text.languages import spoken_length
 
     letters = spoken_length(text)
     return min(MAX_TOKENS_CEILING, TOKENS_PER_SECOND + math.ceil(letters * TOKENS_PER_SECOND / 6))

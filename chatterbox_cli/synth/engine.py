@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from chatterbox_cli.models import SPEECH_VOCAB, Family
+from chatterbox_cli.models.loading import release_speech_tokenizer
 from chatterbox_cli.models.sampling import SamplingParams
 from chatterbox_cli.models.source import ModelSource
+from chatterbox_cli.models.t3.request import DecodeStats, Decoding, Row
 from chatterbox_cli.runtime.device import (
     prefetch,
     seed_everything,
@@ -133,8 +135,6 @@ class Engine:
         """Upstream `prepare_conditionals` on a reference clip; returns its `Conditionals`."""
         import torch
 
-        from chatterbox_cli.models.loading import release_speech_tokenizer
-
         with upstream_quiet(), torch.inference_mode():
             conds = self.family.prepare_reference(self.tts, path)
         self.tts.conds = self.builtin_voice
@@ -244,8 +244,6 @@ class Engine:
         needs (the first group, or the first piece's tokens): on a shared CPU, running ahead
         sooner only slows the first audio down."""
         import torch
-
-        from chatterbox_cli.models.t3.request import DecodeStats, Decoding, Row
 
         def hold() -> bool:
             while first_out is not None and not first_out.wait(0.05):

@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from chatterbox_cli.models.source import ModelSource, hub_snapshot
-from chatterbox_cli.runtime.device import Runtime, configure_device, resolve_device, upstream_quiet
+from chatterbox_cli.runtime.device import (
+    Runtime,
+    check_device_name,
+    configure_device,
+    resolve_device,
+    upstream_quiet,
+)
 from chatterbox_cli.runtime.errors import ModelUnavailable
 from chatterbox_cli.synth.engine import Engine
 
@@ -35,7 +41,6 @@ def check_source(
     """Validate the model, its weights, the device and the runtime flags before anything heavy
     (every front-end's one check): the flags' values first, then the weights (before torch
     loads: seconds), then the device."""
-    from chatterbox_cli.runtime.device import check_device_name
 
     source = ModelSource(model, model_dir)
     asked = (runtime or Runtime()).check_flags()

@@ -10,6 +10,7 @@ import numpy as np
 
 from chatterbox_cli.models.sampling import SamplingParams
 from chatterbox_cli.models.voices import VoiceSpec
+from chatterbox_cli.post import guard
 from chatterbox_cli.post.audio import (
     DEFAULT_LUFS,
     PEAK_DBFS,
@@ -22,8 +23,10 @@ from chatterbox_cli.post.audio import (
 )
 from chatterbox_cli.runtime.errors import BadInput, VoiceError
 from chatterbox_cli.runtime.metrics import GroupMetrics, rtf
-from chatterbox_cli.synth.chunk import AudioChunk
+from chatterbox_cli.synth.batched import Job
+from chatterbox_cli.synth.chunk import AudioChunk, auto_max_tokens
 from chatterbox_cli.synth.engine import Engine
+from chatterbox_cli.synth.retry import Flagged, retry_flagged
 from chatterbox_cli.text.segment import TextGroup
 
 DEFAULT_PAUSE_S = 0.2
@@ -175,10 +178,6 @@ def finish(
 def guarded(engine: Engine, chunks: list[AudioChunk], conds, opts: RenderOptions):
     """Flag each group (`post.guard`) and retry the flagged ones (`synth.retry`), keeping the
     best attempt in place in `chunks`. Their metrics."""
-    from chatterbox_cli.post import guard
-    from chatterbox_cli.synth.batched import Job
-    from chatterbox_cli.synth.chunk import auto_max_tokens
-    from chatterbox_cli.synth.retry import Flagged, retry_flagged
 
     user_cap = opts.max_new_tokens is not None
     params = opts.sampling or engine.family.defaults
