@@ -7,7 +7,7 @@ MODEL ?= turbo
 CKPT ?= .cache/random-$(MODEL)
 PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
 
-.PHONY: install test test-fast lint bench checkpoint clean
+.PHONY: install test test-fast lint bench load checkpoint clean
 
 install: $(STAMP)
 
@@ -50,6 +50,13 @@ bench: install
 		$(BIN)/python -m chatterbox_cli.testing.checkpoints $(CKPT) $(MODEL) >/dev/null && \
 		$(BIN)/chatterbox bench --model $(MODEL) --model-dir $(CKPT) --tokens auto $(BENCH_ARGS) --json $(BENCH_JSON); \
 	fi
+
+# The server under load (docs/serving.md): `chatterbox serve` on the random Turbo checkpoint,
+# time to first byte, throughput at 1/4/16 clients, RSS over many requests (LOAD_ARGS: --help).
+LOAD_ARGS ?=
+load: install
+	$(BIN)/python -m chatterbox_cli.testing.checkpoints .cache/random-turbo turbo >/dev/null
+	$(BIN)/python -m chatterbox_cli.testing.load $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
