@@ -5,7 +5,6 @@ network, and the CLI in several languages.
 
 conftest.py runs this module after V2's: one family at a time."""
 
-import copy
 import io
 import json
 import os
@@ -17,8 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from safetensors import safe_open
-from upstream_parity import NoWatermark, stop_logit
+from upstream_parity import saved_tensors, stop_logit, upstream_capped
 
 from chatterbox_cli.models import SPEECH_VOCAB, get
 from chatterbox_cli.models.base import SAMPLES_PER_TOKEN
@@ -45,26 +43,6 @@ def model(multilingual_checkpoint):
     return ("--model", "multilingual", "--model-dir", multilingual_checkpoint)
 
 
-def _upstream(mtl, monkeypatch, text, language, params, cap, seed):
-    """Upstream main's V3 `generate()` (MTL.generate) with T3 capped at `cap` samples: (its T3
-    samples, waveform)."""
-    tts = mtl.tts
-    captured = {}
-    inference = tts.t3.inference
-
-    def capped(*args, **kwargs):
-        kwargs["max_new_tokens"] = cap
-        captured["tokens"] = inference(*args, **kwargs)
-        return captured["tokens"]
-
-    monkeypatch.setattr(tts.t3, "inference", capped)
-    monkeypatch.setattr(tts, "watermarker", NoWatermark())
-    monkeypatch.setattr(tts, "conds", copy.copy(mtl.builtin_voice))
-    torch.manual_seed(seed)
-    wav = MTL.generate(tts, text, params, language)[0].numpy()
-    return captured["tokens"][0].tolist(), wav
-
-
 def _ours(mtl, text, language, params, cap, seed, **kwargs):
     group = TextGroup(0, text, 0, language)
     voice = mtl.builtin_voice
@@ -85,7 +63,7 @@ def _ours(mtl, text, language, params, cap, seed, **kwargs):
 )
 def test_tokens_and_waveform_equal_upstream_v3(mtl, monkeypatch, language, text, params):
     cap, seed = 10, 1234
-    sampled, upstream_wav = _upstream(mtl, monkeypatch, text, language, params, cap, seed)
+    sampled, upstream_wav = upstream_capped(mtl, monkeypatch, text, language, params, cap, seed)
     (chunk,) = _ours(mtl, text, language, params, cap, seed)
     assert len(sampled) == cap and not chunk.stopped  # random weights never stop here
     assert chunk.speech_tokens == MTL.speech_tokens(sampled) == sampled  # all of them
@@ -98,7 +76,9 @@ def test_the_stop_path_equals_upstream_v3(mtl, monkeypatch):
     """With the stop token's logit raised, T3 stops on its own in both loops, at one step."""
     cap, seed = 60, 1234
     with stop_logit(mtl.tts.t3, STOP_LOGIT):
-        sampled, upstream_wav = _upstream(mtl, monkeypatch, GERMAN, "de", MTL.defaults, cap, seed)
+        sampled, upstream_wav = upstream_capped(
+            mtl, monkeypatch, GERMAN, "de", MTL.defaults, cap, seed
+        )
         (chunk,) = _ours(mtl, GERMAN, "de", MTL.defaults, cap, seed)
     assert sampled[-1] == 6562 and 2 < len(sampled) < cap
     assert chunk.stopped and chunk.speech_tokens == sampled[:-1]
@@ -145,11 +125,7 @@ def test_every_checkpoint_tensor_is_loaded_exactly(mtl, multilingual_checkpoint,
     module = getattr(mtl.tts, part)
     state = {k: v for k, v in module.state_dict().items() if not k.startswith("patched_model.")}
     path = multilingual_checkpoint / file
-    if file.endswith(".safetensors"):
-        with safe_open(path, "pt") as f:
-            saved = {k: f.get_tensor(k) for k in f.keys()}
-    else:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
+    saved = saved_tensors(path)
     expected = set(saved) - {"text_head.weight"}
     assert set(state) == expected
     for key in expected:

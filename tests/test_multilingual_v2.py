@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from upstream_parity import NoWatermark
+from upstream_parity import upstream_capped
 
 from chatterbox_cli.models import get
 from chatterbox_cli.models.t3.align import hook_count
@@ -28,25 +28,6 @@ def mtl(multilingual_checkpoint):
     from chatterbox_cli.synth.loader import load_engine
 
     return load_engine(ModelSource("multilingual-v2", multilingual_checkpoint), "cpu")
-
-
-def _upstream(mtl, monkeypatch, text, language, params, cap, seed):
-    """Upstream `generate()` with T3 capped at `cap` samples: (its T3 samples, waveform)."""
-    tts = mtl.tts
-    captured = {}
-    inference = tts.t3.inference
-
-    def capped(*args, **kwargs):
-        kwargs["max_new_tokens"] = cap
-        captured["tokens"] = inference(*args, **kwargs)
-        return captured["tokens"]
-
-    monkeypatch.setattr(tts.t3, "inference", capped)
-    monkeypatch.setattr(tts, "watermarker", NoWatermark())
-    monkeypatch.setattr(tts, "conds", copy.copy(mtl.builtin_voice))
-    torch.manual_seed(seed)
-    wav = MTL.generate(tts, text, params, language)[0].numpy()
-    return captured["tokens"][0].tolist(), wav
 
 
 @pytest.mark.parametrize(
@@ -72,7 +53,7 @@ def _upstream(mtl, monkeypatch, text, language, params, cap, seed):
 )
 def test_tokens_and_waveform_equal_upstream_generate(mtl, monkeypatch, language, text, params):
     cap, seed = 10, 1234
-    sampled, upstream_wav = _upstream(mtl, monkeypatch, text, language, params, cap, seed)
+    sampled, upstream_wav = upstream_capped(mtl, monkeypatch, text, language, params, cap, seed)
     assert hook_count(mtl.tts.t3.tfmr) == 0  # what upstream's analyzer hooked is gone
     assert not mtl.tts.t3.tfmr.config.output_attentions
 

@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 import torch
 from conftest import fake_hub_cache
-from safetensors import safe_open
+from upstream_parity import saved_tensors
 
 from chatterbox_cli.models import FAMILIES, get
 from chatterbox_cli.models.base import SAMPLES_PER_TOKEN
@@ -65,11 +65,7 @@ def test_the_pack_loads_the_files_its_folder_holds(pack, pack_checkpoint, part, 
     module = getattr(pack.tts, part)
     state = module.state_dict()
     path = pack_checkpoint / file
-    if file.endswith(".safetensors"):
-        with safe_open(path, "pt") as f:
-            saved = {k: f.get_tensor(k) for k in f.keys()}
-    else:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
+    saved = saved_tensors(path)
     expected = set(saved) - {"text_head.weight"}
     assert expected <= set(state)
     for key in expected:

@@ -4,7 +4,6 @@ exactness against upstream `ChatterboxTTS.generate()`, batching, loading, and th
 conftest.py runs this module last, so the Turbo engine of the other modules is loaded first and
 this family is loaded once, after it."""
 
-import copy
 import io
 import json
 from dataclasses import replace
@@ -14,6 +13,7 @@ import pytest
 import soundfile as sf
 import torch
 from safetensors import safe_open
+from upstream_parity import upstream_capped
 
 from chatterbox_cli.models import get
 from chatterbox_cli.text.segment import TextGroup
@@ -29,11 +29,6 @@ def std(standard_checkpoint):
     from chatterbox_cli.synth.loader import load_engine
 
     return load_engine(ModelSource("standard", standard_checkpoint), "cpu")
-
-
-class NoWatermark:
-    def apply_watermark(self, wav, sample_rate):
-        return wav
 
 
 @pytest.mark.parametrize(
@@ -53,24 +48,9 @@ class NoWatermark:
     ids=["defaults", "other-knobs-and-exaggeration"],
 )
 def test_tokens_and_waveform_equal_upstream_generate(std, monkeypatch, params):
-    tts = std.tts
     cap, seed = 12, 1234
     text = "hello there: this is a parity check… with “quotes”"
-    captured = {}
-    upstream_t3 = tts.t3.inference
-
-    def capped(*args, **kwargs):
-        kwargs["max_new_tokens"] = cap
-        captured["tokens"] = upstream_t3(*args, **kwargs)
-        return captured["tokens"]
-
-    monkeypatch.setattr(tts.t3, "inference", capped)
-    monkeypatch.setattr(tts, "watermarker", NoWatermark())
-    # generate() swaps the exaggeration into `conds.t3` in place: give it a copy
-    monkeypatch.setattr(tts, "conds", copy.copy(std.builtin_voice))
-    torch.manual_seed(seed)
-    upstream_wav = STANDARD.generate(tts, text, params)[0].numpy()
-    sampled = captured["tokens"][0].tolist()
+    sampled, upstream_wav = upstream_capped(std, monkeypatch, text, "en", params, cap, seed)
 
     (chunk,) = std.synthesize(
         [TextGroup(0, text, 0)], std.builtin_voice, params, max_new_tokens=cap, seed=seed

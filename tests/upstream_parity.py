@@ -105,3 +105,36 @@ def stop_logit(t3, added: float):
         yield
     finally:
         handle.remove()
+
+
+def upstream_capped(engine, monkeypatch, text, language, params, cap, seed):
+    """The family's upstream `generate()` (the Llama families: Standard, Multilingual V3, V2)
+    with T3 capped at `cap` samples, from a copy of the built-in voice (Standard's swaps the
+    exaggeration into `conds.t3` in place), unwatermarked: (its T3 samples, waveform)."""
+    import copy
+
+    tts = engine.tts
+    captured = {}
+    inference = tts.t3.inference
+
+    def capped(*args, **kwargs):
+        kwargs["max_new_tokens"] = cap
+        captured["tokens"] = inference(*args, **kwargs)
+        return captured["tokens"]
+
+    monkeypatch.setattr(tts.t3, "inference", capped)
+    monkeypatch.setattr(tts, "watermarker", NoWatermark())
+    monkeypatch.setattr(tts, "conds", copy.copy(engine.builtin_voice))
+    torch.manual_seed(seed)
+    wav = engine.family.generate(tts, text, params, language)[0].numpy()
+    return captured["tokens"][0].tolist(), wav
+
+
+def saved_tensors(path) -> dict:
+    """A checkpoint file's tensors by name, safetensors or a torch pickle as upstream reads it."""
+    from safetensors import safe_open
+
+    if str(path).endswith(".safetensors"):
+        with safe_open(path, "pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}
+    return torch.load(path, map_location="cpu", weights_only=True)
