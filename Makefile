@@ -7,7 +7,7 @@ MODEL ?= turbo
 CKPT ?= .cache/random-$(MODEL)
 PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
 
-.PHONY: install test test-fast lint bench load checkpoint clean
+.PHONY: install test test-fast lint bench bench-decode load checkpoint clean
 
 install: $(STAMP)
 
@@ -50,6 +50,12 @@ bench: install
 		$(BIN)/python -m chatterbox_cli.testing.checkpoints $(CKPT) $(MODEL) >/dev/null && \
 		$(BIN)/chatterbox bench --model $(MODEL) --model-dir $(CKPT) --tokens auto $(BENCH_ARGS) --json $(BENCH_JSON); \
 	fi
+
+# T3 decode alone at 1/4/8/16/32 rows (chatterbox_cli/bench/decode.py): tok/s, step time, peak RSS.
+DECODE_ARGS ?= --rows 1,4,8,16,32 --tokens 50
+bench-decode: install
+	$(BIN)/python -m chatterbox_cli.testing.checkpoints $(CKPT) $(MODEL) >/dev/null
+	$(BIN)/python -m chatterbox_cli.bench.decode --model $(MODEL) --model-dir $(CKPT) $(DECODE_ARGS)
 
 # The server under load (docs/serving.md): `chatterbox serve` on the random Turbo checkpoint,
 # time to first byte, throughput at 1/4/16 clients, RSS over many requests (LOAD_ARGS: --help).

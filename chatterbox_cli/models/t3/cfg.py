@@ -28,6 +28,7 @@ from transformers.generation.logits_process import (
 )
 
 from chatterbox_cli.models.sampling import SamplingParams
+from chatterbox_cli.models.t3 import kv
 from chatterbox_cli.models.t3.prefix import Amp
 from chatterbox_cli.models.t3.request import DecodeStats, Row
 from chatterbox_cli.models.t3.sample import LlamaSampler, draw
@@ -86,13 +87,19 @@ def _prefill_embeds(t3, t3_cond, text_tokens, params) -> tuple[torch.Tensor, tup
     return torch.cat([embeds, bos.expand(rows, -1, -1)], dim=1), text_slice
 
 
-def _forward(t3, amp: Amp, **kwargs):
-    """The backbone as upstream's `T3HuggingfaceBackend` calls it, then speech_head over the
-    whole output. (Upstream also asks for attentions, which sdpa can't give: it only warns.)"""
+def _forward(t3, amp: Amp, past, **kwargs):
+    """The backbone as upstream's `T3HuggingfaceBackend` calls it (on our in-place cache,
+    `kv.py`), then speech_head over the whole output. (Upstream also asks for attentions,
+    which sdpa can't give: it only warns.)"""
     with amp():
-        out = t3.tfmr(use_cache=True, output_hidden_states=True, return_dict=True, **kwargs)
-        logits = t3.speech_head(out.hidden_states[-1]).float()
-    return logits, out.past_key_values
+        out = t3.tfmr(
+            use_cache=True,
+            output_hidden_states=True,
+            return_dict=True,
+            past_key_values=past,
+            **kwargs,
+        )
+        return t3.speech_head(out.hidden_states[-1]).float()
 
 
 def _step_embeds(t3, tokens: torch.Tensor, step: int) -> torch.Tensor:
@@ -125,7 +132,8 @@ def decode(
     embeds, text_slice = _prefill_embeds(t3, t3_cond, text_tokens, params)
     with _spying(t3, align) as spy:
         sampler = _Sampler(params, _aligner(t3, spy, text_slice))
-        logits, past = _forward(t3, amp, inputs_embeds=embeds)
+        past = kv.cache(t3.tfmr, reserve=min(max_new_tokens, kv.GROW))
+        logits = _forward(t3, amp, past, inputs_embeds=embeds)
         history = token = torch.full(
             (1, 1), t3.hp.start_speech_token, dtype=torch.long, device=t3.device
         )
@@ -138,7 +146,7 @@ def decode(
             if step > 0:
                 t1 = time.perf_counter()
                 embeds = _step_embeds(t3, token, step - 1).expand(rows, -1, -1)
-                logits, past = _forward(t3, amp, inputs_embeds=embeds, past_key_values=past)
+                logits = _forward(t3, amp, past, inputs_embeds=embeds)
             token = sampler(history, sampler.guided(logits[:, -1, :], history), generator)
             sync(t3.device)
             stats.decode_s += time.perf_counter() - t1
@@ -206,7 +214,8 @@ def _decode_batch(t3, rows, stats, amp, cancel, spy) -> list[list[int]]:
         x[span, width - e.shape[1] :] = e
         mask[span, width - e.shape[1] :] = 1
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    logits, past = _forward(t3, amp, inputs_embeds=x, attention_mask=mask, position_ids=positions)
+    past = kv.cache(t3.tfmr, reserve=min(max(r.max_new_tokens for r in rows), kv.GROW))
+    logits = _forward(t3, amp, past, inputs_embeds=x, attention_mask=mask, position_ids=positions)
     next_position = positions[:, -1:] + 1
     sync(device)
     t1 = time.perf_counter()
@@ -234,13 +243,13 @@ def _decode_batch(t3, rows, stats, amp, cancel, spy) -> list[list[int]]:
         if step > 0:
             t1 = time.perf_counter()
             mask = torch.cat([mask, mask.new_ones(n, 1)], dim=1)
-            logits, past = _forward(
+            logits = _forward(
                 t3,
                 amp,
+                past,
                 inputs_embeds=_step_embeds(t3, feed, step - 1),
                 attention_mask=mask,
                 position_ids=next_position,
-                past_key_values=past,
             )
             next_position = next_position + 1
         cond, uncond = logits[cond_rows, -1, :], logits[uncond_rows, -1, :]

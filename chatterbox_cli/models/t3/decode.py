@@ -25,6 +25,7 @@ from transformers.generation.logits_process import (
 )
 
 from chatterbox_cli.models.sampling import SamplingParams
+from chatterbox_cli.models.t3 import kv
 from chatterbox_cli.models.t3.prefix import Amp, Prefix
 from chatterbox_cli.models.t3.request import DecodeStats, Row
 from chatterbox_cli.models.t3.sample import TurboSampler, draw
@@ -128,20 +129,14 @@ def decode(
     length = embeds.shape[1]
     if fast is not None and not fast.fits(length + max_new_tokens, embeds.shape[0]):
         fast = None
-    past = None
+    past = kv.cache(t3.tfmr, prefix, min(max_new_tokens, kv.GROW))
+    skip = prefix.length if prefix is not None else 0
     with amp():
         if fast is not None:
             hidden = fast.start(embeds, prefix)
-        elif prefix is None:
-            out = t3.tfmr(inputs_embeds=embeds, use_cache=True)
-            hidden, past = out[0], out.past_key_values
         else:
-            out = t3.tfmr(
-                inputs_embeds=embeds[:, prefix.length :],
-                past_key_values=prefix.fresh(embeds.shape[0]),
-                use_cache=True,
-            )
-            hidden, past = out[0], out.past_key_values
+            out = t3.tfmr(inputs_embeds=embeds[:, skip:], past_key_values=past, use_cache=True)
+            hidden = out[0]
         logits = t3.speech_head(hidden[:, -1:]).float()
     history = token = start
     sync(device)
@@ -162,7 +157,7 @@ def decode(
                     out = t3.tfmr(
                         inputs_embeds=t3.speech_emb(token), past_key_values=past, use_cache=True
                     )
-                    hidden, past = out[0], out.past_key_values
+                    hidden = out[0]
                 logits = t3.speech_head(hidden).float()
         scores = procs(history, logits[:, -1, :])
         if step > 0 and torch.all(scores == -float("inf")):
@@ -217,7 +212,7 @@ def decode_batch(
         x[i, width - e.shape[0] :] = e
         mask[i, skip + width - e.shape[0] :] = 1
     positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, skip:]
-    past = prefix.fresh(len(rows)) if prefix is not None else None
+    past = kv.cache(t3.tfmr, prefix, min(max(r.max_new_tokens for r in rows), kv.GROW))
     with amp():
         out = t3.tfmr(
             inputs_embeds=x,
@@ -227,7 +222,6 @@ def decode_batch(
             use_cache=True,
         )
         logits = t3.speech_head(out[0][:, -1:]).float()
-    past = out.past_key_values
     next_position = positions[:, -1:] + 1
     sync(device)
     t1 = time.perf_counter()
@@ -254,7 +248,6 @@ def decode_batch(
                     use_cache=True,
                 )
                 logits = t3.speech_head(out[0]).float()
-            past = out.past_key_values
             next_position = next_position + 1
         scores = sampler(history, logits[:, -1, :])
         drawn = draw(scores, generators)

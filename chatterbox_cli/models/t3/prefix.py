@@ -5,7 +5,6 @@ budget."""
 from __future__ import annotations
 
 import contextlib
-import copy
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
@@ -38,17 +37,14 @@ class Prefix:
             out = t3.tfmr(inputs_embeds=cond_emb, use_cache=True)
         return cls(t3_cond, out.past_key_values, cond_emb.shape[1])
 
-    def fresh(self, batch: int = 1):
-        """A private copy for one decode (the cache grows in place)."""
-        cache = copy.deepcopy(self.cache)
-        if batch > 1:
-            cache.batch_repeat_interleave(batch)
-        return cache
+    @property
+    def kv(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each layer's (keys, values), (1, H, length, D): what every row's decode reads."""
+        return [(layer.keys, layer.values) for layer in self.cache.layers]
 
     @property
     def nbytes(self) -> int:
-        tensors = [t for layer in self.cache.layers for t in (layer.keys, layer.values)]
-        return sum(t.numel() * t.element_size() for t in tensors if t is not None)
+        return sum(t.numel() * t.element_size() for kv in self.kv for t in kv)
 
 
 def voice_key(t3_cond) -> str:
