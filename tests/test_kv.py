@@ -9,6 +9,7 @@ import torch
 from transformers import DynamicCache, GPT2Config, GPT2Model, LlamaConfig, LlamaModel
 
 from chatterbox_cli.models.t3 import kv
+from chatterbox_cli.models.t3.prefix import Prefix
 
 
 def gpt2():
@@ -30,14 +31,6 @@ def llama():
     )
     config._attn_implementation = "sdpa"
     return LlamaModel(config).eval()
-
-
-class FakePrefix:
-    """What `kv.cache` reads of a `Prefix`: each layer's (keys, values)."""
-
-    def __init__(self, cache: DynamicCache):
-        self.kv = [(layer.keys, layer.values) for layer in cache.layers]
-        self.length = cache.get_seq_length()
 
 
 def run(model, x, mask, steps, past, skip=0):
@@ -90,7 +83,7 @@ def test_in_place_cache_equals_dynamic_cache_and_grows(make):
     model = make()
     x, mask, _ = padded_batch(0, [5, 9, 2])
     expected = run(model, x, mask, 12, DynamicCache(config=model.config))
-    past = kv.cache(model, reserve=3)  # 9 + 3 positions, then doubling: two regrowths
+    past = kv.cache(model, tokens=3)  # 9 + 3 positions, then doubling: two regrowths
     got = run(model, x, mask, 12, past)
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
     assert past.get_seq_length() == 9 + 12
@@ -101,7 +94,7 @@ def test_in_place_cache_equals_dynamic_cache_and_grows(make):
 def test_steps_write_in_place_without_copying_the_cache():
     model = gpt2()
     x, mask, _ = padded_batch(0, [4, 6])
-    past = kv.cache(model, reserve=8)
+    past = kv.cache(model, tokens=8)
     run(model, x, mask, 1, past)
     buffers = [layer._k.data_ptr() for layer in past.layers]
     run_more = model(
@@ -123,10 +116,9 @@ def test_a_shared_prefix_read_once_equals_every_row_holding_its_own_copy(lengths
     model = gpt2()
     x, mask, shared = padded_batch(6, lengths)
     expected = run(model, x, mask, 10, DynamicCache(config=model.config))
-    own = model(inputs_embeds=shared, use_cache=True).past_key_values
-    prefix = FakePrefix(own)
+    prefix = Prefix(None, model(inputs_embeds=shared, use_cache=True).past_key_values, 6)
     before = [k.clone() for k, _ in prefix.kv]
-    past = kv.cache(model, prefix, reserve=4)
+    past = kv.cache(model, prefix, tokens=4)
     got = run(model, x, mask, 10, past, skip=6)
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
     assert model.config._attn_implementation == kv.CASCADE

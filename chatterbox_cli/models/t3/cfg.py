@@ -132,7 +132,7 @@ def decode(
     embeds, text_slice = _prefill_embeds(t3, t3_cond, text_tokens, params)
     with _spying(t3, align) as spy:
         sampler = _Sampler(params, _aligner(t3, spy, text_slice))
-        past = kv.cache(t3.tfmr, reserve=min(max_new_tokens, kv.GROW))
+        past = kv.cache(t3.tfmr, tokens=max_new_tokens)
         logits = _forward(t3, amp, past, inputs_embeds=embeds)
         history = token = torch.full(
             (1, 1), t3.hp.start_speech_token, dtype=torch.long, device=t3.device
@@ -214,7 +214,7 @@ def _decode_batch(t3, rows, stats, amp, cancel, spy) -> list[list[int]]:
         x[span, width - e.shape[1] :] = e
         mask[span, width - e.shape[1] :] = 1
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    past = kv.cache(t3.tfmr, reserve=min(max(r.max_new_tokens for r in rows), kv.GROW))
+    past = kv.cache(t3.tfmr, tokens=max(r.max_new_tokens for r in rows))
     logits = _forward(t3, amp, past, inputs_embeds=x, attention_mask=mask, position_ids=positions)
     next_position = positions[:, -1:] + 1
     sync(device)

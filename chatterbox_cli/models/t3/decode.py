@@ -129,7 +129,7 @@ def decode(
     length = embeds.shape[1]
     if fast is not None and not fast.fits(length + max_new_tokens, embeds.shape[0]):
         fast = None
-    past = kv.cache(t3.tfmr, prefix, min(max_new_tokens, kv.GROW))
+    past = None if fast is not None else kv.cache(t3.tfmr, prefix, max_new_tokens)
     skip = prefix.length if prefix is not None else 0
     with amp():
         if fast is not None:
@@ -212,7 +212,7 @@ def decode_batch(
         x[i, width - e.shape[0] :] = e
         mask[i, skip + width - e.shape[0] :] = 1
     positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, skip:]
-    past = kv.cache(t3.tfmr, prefix, min(max(r.max_new_tokens for r in rows), kv.GROW))
+    past = kv.cache(t3.tfmr, prefix, max(r.max_new_tokens for r in rows))
     with amp():
         out = t3.tfmr(
             inputs_embeds=x,

@@ -39,24 +39,22 @@ class Slab(CacheLayerMixin):
         self.prefix = prefix
         self.offset = prefix[0].shape[-2] if prefix is not None else 0
         self.reserve = reserve
-        self.length = 0
+        self.length = self.capacity = 0
 
     def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
-        self._k = self._v = key_states.new_empty(0)
         self.dtype, self.device = key_states.dtype, key_states.device
         self.is_initialized = True
 
     def _fit(self, end: int, like: torch.Tensor) -> None:
-        capacity = self._k.shape[-2] if self._k.dim() == 4 else 0
-        if end <= capacity:
+        if end <= self.capacity:
             return
-        size = max(end + self.reserve, 2 * capacity) if capacity else end + self.reserve
+        size = max(end + self.reserve, 2 * self.capacity)
         b, h, _, d = like.shape
         k, v = like.new_empty(b, h, size, d), like.new_empty(b, h, size, d)
         if self.length:
             k[:, :, : self.length] = self._k[:, :, : self.length]
             v[:, :, : self.length] = self._v[:, :, : self.length]
-        self._k, self._v = k, v
+        self._k, self._v, self.capacity = k, v, size
 
     def update(
         self, key_states: torch.Tensor, value_states: torch.Tensor, cache_kwargs: Any = None
@@ -83,8 +81,10 @@ class Slab(CacheLayerMixin):
         return -1
 
 
-def cache(tfmr, prefix=None, reserve: int = GROW) -> Cache:
-    """An empty in-place cache for one decode; with `prefix` (a `Prefix`), its rows share it."""
+def cache(tfmr, prefix=None, tokens: int = GROW) -> Cache:
+    """An empty in-place cache for one decode of up to `tokens` new tokens a row; with `prefix`
+    (a `Prefix`), its rows share it."""
+    reserve = min(tokens, GROW)
     layers = prefix.kv if prefix is not None else [None] * tfmr.config.num_hidden_layers
     if prefix is not None:
         use_cascade(tfmr)
