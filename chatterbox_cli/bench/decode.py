@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from chatterbox_cli.bench.harness import peak_rss_mb
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog near the river bank.",
@@ -23,10 +24,6 @@ TEXTS = [
     "Batched decoding reads the weights once for every row in the batch.",
     "Seven silver swans swam silently seaward in the early morning light.",
 ]
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _kv_width(config) -> int:
@@ -44,7 +41,7 @@ def measure(model: str, model_dir: Path | None, rows: int, tokens: int, shared: 
 
     source, device, runtime = check_source(model, model_dir, "cpu")
     engine = load_engine(source, device, runtime)
-    loaded_mb = _rss_mb()
+    loaded_mb = peak_rss_mb()
     t3, conds = engine.tts.t3, engine.builtin_voice
     params = SamplingParams()
     t3_cond = engine.family.t3_cond(conds, params)
@@ -81,7 +78,7 @@ def measure(model: str, model_dir: Path | None, rows: int, tokens: int, shared: 
         "weights_bytes": weights,
         "kv_bytes_per_position": 2 * config.num_hidden_layers * _kv_width(config) * 4,
         "loaded_rss_mb": loaded_mb,
-        "peak_rss_mb": _rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
@@ -96,7 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.one is not None:
         shared = not args.no_prefix
-        print(json.dumps(measure(args.model, args.model_dir, args.one, args.tokens, shared)))
+        import torch
+
+        with torch.inference_mode():
+            row = measure(args.model, args.model_dir, args.one, args.tokens, shared)
+        print(json.dumps(row))
         return 0
     results = []
     for rows in [int(r) for r in args.rows.split(",")]:

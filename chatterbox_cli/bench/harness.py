@@ -94,16 +94,19 @@ def _reset_peaks(device: str) -> None:
         torch.cuda.reset_peak_memory_stats()
 
 
-def _peaks(device: str) -> tuple[float | None, float | None]:
-    rss = None
+def peak_rss_mb() -> float:
+    """This process's peak RSS since the last `_reset_peaks` (Linux), else since it began."""
     with contextlib.suppress(OSError, ValueError):
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
-                rss = int(line.split()[1]) / 1024
-    if rss is None:
-        import resource
+                return int(line.split()[1]) / 1024
+    import resource
 
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # cumulative fallback
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _peaks(device: str) -> tuple[float | None, float | None]:
+    rss = peak_rss_mb()
     cuda = None
     if device == "cuda":
         import torch
