@@ -7,7 +7,7 @@ MODEL ?= turbo
 CKPT ?= .cache/random-$(MODEL)
 PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
 
-.PHONY: install test test-fast lint bench bench-decode load checkpoint clean
+.PHONY: install test test-fast lint bench bench-decode bench-convert load checkpoint clean
 
 install: $(STAMP)
 
@@ -56,6 +56,13 @@ DECODE_ARGS ?= --rows 1,4,8,16,32 --tokens 50
 bench-decode: install
 	$(BIN)/python -m chatterbox_cli.testing.checkpoints $(CKPT) $(MODEL) >/dev/null
 	$(BIN)/python -m chatterbox_cli.bench.decode --model $(MODEL) --model-dir $(CKPT) $(DECODE_ARGS)
+
+# Voice conversion (chatterbox_cli/testing/convert_bench.py): ours vs upstream ChatterboxVC on a
+# 10 s source (RTF), then long sources by minutes (time, peak RSS). MODEL=standard|turbo|nano.
+CONVERT_ARGS ?= --seconds 10 --minutes 1,2
+bench-convert: install
+	$(BIN)/python -m chatterbox_cli.testing.checkpoints $(CKPT) $(MODEL) >/dev/null
+	$(BIN)/python -m chatterbox_cli.testing.convert_bench --model $(MODEL) --model-dir $(CKPT) $(CONVERT_ARGS)
 
 # The server under load (docs/serving.md): `chatterbox serve` on the random Turbo checkpoint,
 # time to first byte, throughput at 1/4/16 clients, RSS over many requests (LOAD_ARGS: --help).

@@ -8,6 +8,9 @@ runaway guard, loudness, watermark and provenance (the `say` command is a shell 
     audio.save("hello.wav")                           # .samples (float32), .sample_rate
     for chunk in tts.stream("A longer text. Two sentences.", voice="ann"):
         play(chunk.audio)                             # leveled and watermarked, as it is made
+    tts.convert("talk.wav", voice="ann").save("talk-ann.wav")   # voice conversion
+
+    vc = VoiceConverter("standard")                   # S3Gen alone (no T3): `chatterbox convert`
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from chatterbox_cli.runtime.device import Runtime
 from chatterbox_cli.runtime.errors import BadInput
 from chatterbox_cli.runtime.metrics import GroupMetrics
 from chatterbox_cli.sinks.files import FORMATS, AudioFormat, write_file
-from chatterbox_cli.sinks.provenance import tags
+from chatterbox_cli.sinks.provenance import file_hash, tags
 from chatterbox_cli.synth.chunk import AudioChunk
 from chatterbox_cli.synth.loader import check_source, load_engine
 from chatterbox_cli.synth.pipeline import (
@@ -42,7 +45,7 @@ from chatterbox_cli.synth.pipeline import (
 )
 from chatterbox_cli.text.segment import split_groups
 
-__all__ = ["Audio", "AudioChunk", "Synthesizer"]
+__all__ = ["Audio", "AudioChunk", "Synthesizer", "VoiceConverter"]
 
 RETRIES = 2
 """A group the guard flags is synthesized again up to this many times (as `say --retries`)."""
@@ -188,6 +191,24 @@ class Synthesizer:
             peak_limited=rendered.loudness.peak_limited,
         )
 
+    def convert(self, source: str | Path | bytes, voice: str | Path | None = None, **options):
+        """Voice conversion with this model's S3Gen (`VoiceConverter.convert`'s options)."""
+        return self._converter().convert(source, voice, **options)
+
+    def _converter(self) -> VoiceConverter:
+        from chatterbox_cli.synth.convert import Converter, check_model
+
+        engine = self.engine
+        family = check_model(engine.family.name)
+        if getattr(self, "_vc", None) is None:
+            builtin = engine.builtin_voice.gen if engine.builtin_voice is not None else None
+            conv = Converter(
+                engine.tts.s3gen, family, engine.device, engine.model_dir, builtin,
+                engine.load_s, engine.dtype, engine.watermarker,
+            )  # fmt: skip
+            self._vc = VoiceConverter(converter=conv)
+        return self._vc
+
     def stream(
         self,
         text: str,
@@ -220,3 +241,127 @@ class Synthesizer:
             pieces = leveler.pieces(chunk)
             audio = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
             yield dataclasses.replace(chunk, audio=audio)
+
+
+class VoiceConverter:
+    """`chatterbox convert` as a library call: a source recording in a target voice, any
+    length (cut at pauses, see `synth/convert.py`), leveled, watermarked, with provenance.
+    Loads S3Gen alone; `Synthesizer.convert` uses the S3Gen its model already holds."""
+
+    def __init__(
+        self,
+        model: str = "standard",
+        model_dir: str | Path | None = None,
+        device: str = "auto",
+        *,
+        dtype: str = "auto",
+        threads: int | None = None,
+        converter: Any = None,
+    ):
+        from chatterbox_cli.runtime.device import check_device_name, resolve_device
+        from chatterbox_cli.synth.convert import check_model, load_converter
+
+        if converter is None:
+            check_model(model)
+            asked = Runtime(threads=threads, dtype=dtype).check_flags()
+            check_device_name(device)
+            device = resolve_device(device)
+            runtime = asked.check(device)
+            runtime.apply()
+            path = Path(model_dir) if model_dir else None
+            converter = load_converter(model, path, device, runtime.dtype)
+        self.converter = converter
+        self._voices: dict[Any, tuple[VoiceSpec, Any]] = {}
+
+    @property
+    def sample_rate(self) -> int:
+        return self.converter.sample_rate
+
+    def voice(self, voice: str | Path | None = None) -> tuple[VoiceSpec, Any]:
+        """The target voice (None: the checkpoint's own; a clip; a `.pt`; a cached name),
+        resolved and embedded once."""
+        key = None if voice is None else str(voice)
+        if key not in self._voices:
+            spec = voices.resolve(key, self.converter.family.name)
+            self._voices[key] = (spec, self.converter.target(spec))
+        return self._voices[key]
+
+    def _source(self, source: str | Path | bytes) -> tuple[np.ndarray, str]:
+        import hashlib
+
+        from chatterbox_cli.synth.convert import read_source
+
+        wav = read_source(source, "standard input" if isinstance(source, bytes) else None)
+        if isinstance(source, bytes):
+            return wav, hashlib.sha256(source).hexdigest()[:16]
+        return wav, file_hash(Path(source))
+
+    def pieces(
+        self, source: str | Path | bytes, voice: str | Path | None = None, *,
+        seed: int | None = None, cfm_steps: int | None = None, max_piece_s: float | None = None,
+    ):  # fmt: skip
+        """(provenance, the raw converted pieces as they are done): before loudness and mark."""
+        from chatterbox_cli.sinks import provenance
+        from chatterbox_cli.synth.convert import MAX_PIECE_S
+
+        family = self.converter.family
+        steps = family.check_cfm_steps(cfm_steps)
+        limit = max_piece_s or MAX_PIECE_S
+        if not 5 <= limit <= 60:
+            raise BadInput("--max-piece must be between 5 and 60 seconds")
+        spec, ref = self.voice(voice)
+        wav, digest = self._source(source)
+        made = provenance.convert_record(
+            self.converter, voice=provenance.voice_id(spec, self.converter.model_dir),
+            seed=seed, source_sha256=digest, cfm_steps=steps,
+        )  # fmt: skip
+        run = self.converter.convert(wav, ref, seed=seed, cfm_steps=steps, max_piece_s=limit)
+        return made, run
+
+    def convert(
+        self, source: str | Path | bytes, voice: str | Path | None = None, *,
+        seed: int | None = None, lufs: float = DEFAULT_LUFS, cfm_steps: int | None = None,
+        max_piece_s: float | None = None, on_piece: Callable[[Any], None] | None = None,
+    ) -> Audio:  # fmt: skip
+        """The whole recording converted, loudness-normalized and watermarked."""
+        import time
+
+        from chatterbox_cli.post.audio import master
+
+        RenderOptions(lufs=lufs).check()
+        made, run = self.pieces(
+            source, voice, seed=seed, cfm_steps=cfm_steps, max_piece_s=max_piece_s
+        )
+        t0 = time.perf_counter()
+        parts, ttfa = [], None
+        for piece in run:
+            parts.append(piece.audio)
+            ttfa = ttfa if ttfa is not None else time.perf_counter() - t0
+            if on_piece:
+                on_piece(piece)
+        t1 = time.perf_counter()
+        out, loud = master(
+            np.concatenate(parts), self.sample_rate, self.converter.watermarker, lufs
+        )
+        return Audio(
+            samples=out, sample_rate=self.sample_rate, provenance=made, ttfa_s=ttfa,
+            synth_s=t1 - t0, post_s=time.perf_counter() - t1, lufs=loud.measured_lufs,
+            peak_limited=loud.peak_limited,
+        )  # fmt: skip
+
+    def stream(
+        self, source: str | Path | bytes, voice: str | Path | None = None, *,
+        seed: int | None = None, lufs: float = DEFAULT_LUFS, cfm_steps: int | None = None,
+        max_piece_s: float | None = None, on_piece: Callable[[Any], None] | None = None,
+    ) -> Iterator[np.ndarray]:  # fmt: skip
+        """Leveled, watermarked audio piece by piece as each is converted (gain fixed by the
+        first piece, as `Synthesizer.stream`)."""
+        opts = RenderOptions(lufs=lufs, pause_s=0).check()
+        _made, run = self.pieces(
+            source, voice, seed=seed, cfm_steps=cfm_steps, max_piece_s=max_piece_s
+        )
+        leveler = StreamLeveler(self.sample_rate, 1, opts, self.converter.watermarker)
+        for piece in run:
+            if on_piece:
+                on_piece(piece)
+            yield leveler.level(piece.audio)

@@ -194,6 +194,31 @@ class Output:
         if any(not g.stopped for g in m.groups):
             self.console.print("[dim]* group ended at the token cap, not at the model's stop[/]")
 
+    def convert_report(self, r: dict) -> None:
+        """One converted recording: what, where, how fast (`--json`: the dict)."""
+        if self.json:
+            self.data(r)
+        if self.quiet:
+            return
+        totals = Table.grid(padding=(0, 2))
+        totals.add_column(style="bold")
+        totals.add_column()
+        for key, value in (
+            ("source", r["source"]),
+            ("output", r.get("output") or "-"),
+            ("device", r["device"]),
+            ("model", f"{r['model']} S3Gen"),
+            ("voice", r["voice"]),
+            ("model load", f"{_fmt(r.get('load_s'))} s"),
+            ("voice prep", f"{_fmt(r.get('voice_s'))} s"),
+            ("first audio (TTFA)", f"{_fmt(r.get('ttfa_s'))} s"),
+            ("conversion", f"{_fmt(r.get('synth_s'))} s (+ {_fmt(r.get('post_s'))} s post)"),
+            ("audio", f"{_fmt(r.get('audio_s'))} s"),
+            ("RTF", _fmt(r.get("rtf"), 3)),
+        ):
+            totals.add_row(key, escape(str(value)))
+        self.console.print(totals)
+
     def verify_table(self, reports: list) -> None:
         if self.quiet:
             return

@@ -58,6 +58,10 @@ class Family:
     """Sampling knobs this family's `generate()` uses; the others are refused."""
     cfm_steps: ClassVar[int]
     max_cfm_steps: ClassVar[int]
+    vc_s3gen: ClassVar[str | None] = None
+    """The S3Gen file `chatterbox convert` renders with (None: this family does not convert)."""
+    meanflow: ClassVar[bool] = False
+    """Its S3Gen is the meanflow (2-step) one."""
     tail_tokens: ClassVar[int] = 0
     """Silence tokens appended before S3Gen (upstream Turbo appends three)."""
     prompt_tokens: ClassVar[int]

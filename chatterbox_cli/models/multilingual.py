@@ -114,6 +114,8 @@ class MultilingualV2(Standard):
     tokenizer_files = (TOKENIZER,)
     hub_patterns = ["ve.pt", V2_T3_FILE, S3GEN_FILE, TOKENIZER, "conds.pt", CANGJIE]
     """Exactly what upstream's `from_pretrained` fetches."""
+    vc_s3gen = None
+    """Upstream converts with the English repo's S3Gen only (`ChatterboxVC`)."""
     defaults = SamplingParams(temperature=0.8, top_p=1.0, repetition_penalty=2.0, min_p=0.05)
     align = True
     voice_family = "multilingual"

@@ -194,3 +194,30 @@ def hub_snapshot(source: ModelSource) -> Path:
         if "connect" in str(exc).lower() or "offline" in str(exc).lower():
             raise _hub_error(exc, source) from exc
         raise
+
+
+def vc_weights(family: Family, model_dir: Path | None) -> Path:
+    """The folder holding `family`'s S3Gen for conversion (and maybe `conds.pt`): `model_dir`,
+    or only those two files from the hub, as `ChatterboxVC.from_pretrained` downloads them."""
+    name = family.vc_s3gen
+    if model_dir is not None:
+        if not model_dir.is_dir():
+            raise ModelUnavailable(f"model dir {model_dir} does not exist; pass --model-dir DIR")
+        if not (model_dir / name).is_file():
+            raise ModelUnavailable(
+                f"model dir {model_dir} lacks {name}; point --model-dir at a Chatterbox "
+                f"{family.name} checkpoint"
+            )
+        return model_dir
+    from huggingface_hub import snapshot_download
+
+    source = ModelSource(family.name)
+    token = os.getenv("HF_TOKEN") or None
+    patterns = [name, "conds.pt"]
+    try:
+        folder = Path(snapshot_download(family.hub_repo, allow_patterns=patterns, token=token))
+    except (*hub_errors(), OSError) as exc:
+        raise _hub_error(exc, source) from exc
+    if not (folder / name).is_file():
+        raise ModelUnavailable(f"{family.hub_repo} on the hub has no {name}; pass --model-dir DIR")
+    return folder

@@ -49,6 +49,7 @@ class Standard(Family):
     )
     cfm_steps = 10
     max_cfm_steps = 10
+    vc_s3gen = S3GEN_FILE
     prompt_tokens = 150
     upstream_t3 = "inference"
     upstream_tokenize = "text_to_tokens"

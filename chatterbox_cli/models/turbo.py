@@ -109,6 +109,8 @@ class Turbo(Family):
     knobs = frozenset({"temperature", "top_p", "top_k", "repetition_penalty"})
     cfm_steps = 2
     max_cfm_steps = 2
+    vc_s3gen = S3GEN_FILE
+    meanflow = True
     tail_tokens = 3
     prompt_tokens = 375
     voice_family = "turbo"

@@ -100,6 +100,21 @@ def record(engine, *, voice: str, seed, sampling, text: str, cfm_steps, stream_t
     }
 
 
+def convert_record(conv, *, voice: str, seed, source_sha256: str, cfm_steps) -> dict:
+    """The provenance record of a converted recording (`chatterbox convert`)."""
+    return {
+        **versions(),
+        "task": "convert",
+        "model": conv.family.name,
+        "s3gen_file": conv.family.vc_s3gen,
+        "checkpoint": conv.checkpoint_id(),
+        "voice": voice,
+        "seed": seed,
+        "source_sha256": source_sha256,
+        "flags": {"dtype": conv.dtype, "cfm_steps": cfm_steps or conv.family.cfm_steps},
+    }
+
+
 def tags(rec: dict[str, Any]) -> dict[str, str]:
     """soundfile string fields for `sinks.write_file`."""
     return {

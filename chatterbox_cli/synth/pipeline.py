@@ -253,8 +253,13 @@ class StreamLeveler:
             first and i > 0 and len(gap) > 0,
             chunk.last and i < self.n_groups - 1 and len(gap) > 0,
         )
+        out = [gap] if first and i > 0 and len(gap) else []
+        return [*out, self.level(part)]
+
+    def level(self, part: np.ndarray) -> np.ndarray:
+        """One piece at the stream's gain (fixed by the first), peak-guarded, watermarked."""
         if self.gain is None:
-            _, info = normalize_loudness(part, sr, self.opts.lufs)
+            _, info = normalize_loudness(part, self.sr, self.opts.lufs)
             measured = info.measured_lufs is not None
             self.gain = float(np.clip(info.gain_db, -24.0, 24.0)) if measured else 0.0
         leveled = part * np.float32(10 ** (self.gain / 20))
@@ -262,5 +267,4 @@ class StreamLeveler:
         limit = 10 ** (PEAK_DBFS / 20)
         if peak > limit:
             leveled *= np.float32(limit / peak)
-        out = [gap] if first and i > 0 and len(gap) else []
-        return [*out, watermark(leveled, sr, self.watermarker)]
+        return watermark(leveled, self.sr, self.watermarker)

@@ -32,6 +32,19 @@ def reference_clip(seconds: float = 6.0, sr: int = 24000, seed: int = 0) -> np.n
     return (0.3 * wav / np.max(np.abs(wav))).astype(np.float32)
 
 
+def speech_like(seconds: float, sr: int = 16000, seed: int = 0) -> np.ndarray:
+    """A source recording: voiced stretches of 0.6-2 s (`reference_clip`) with 0.15-0.5 s
+    pauses between them, as speech has (conversion cuts long sources in pauses)."""
+    rng = np.random.default_rng(seed)
+    parts, total = [], 0.0
+    while total < seconds:
+        voiced = reference_clip(float(rng.uniform(0.6, 2.0)), sr, seed=int(rng.integers(1 << 30)))
+        pause = np.zeros(int(rng.uniform(0.15, 0.5) * sr), dtype=np.float32)
+        parts += [voiced, pause]
+        total += (len(voiced) + len(pause)) / sr
+    return np.concatenate(parts)[: int(seconds * sr)]
+
+
 def gpt2_tokenizer(out: Path, size: int) -> None:
     """Byte-level BPE of exactly `size` entries, made offline with `tokenizers`."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers

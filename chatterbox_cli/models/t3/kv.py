@@ -6,9 +6,10 @@ keeps a buffer that grows by doubling, writes each step's keys and values into i
 attention a view of the filled part: no copy, no attention over unused positions.
 
 With a shared `prefix` (a voice's conditioning, ~375 positions for Turbo) a slab of several
-rows holds only each row's own suffix (a single row copies the prefix in once instead). `cascade_attention`, registered as the GPT-2 families' attention,
-scores every row's queries against the one prefix copy (one GEMM per head), the suffix per row,
-and takes one softmax over both; without a prefix it is transformers' sdpa, unchanged.
+rows holds only each row's own suffix (a single row copies the prefix in once instead).
+`cascade_attention`, registered as the GPT-2 families' attention, scores every row's queries
+against the one prefix copy (one GEMM per head), the suffix per row, and takes one softmax
+over both; without a prefix it is transformers' sdpa, unchanged.
 """
 
 from __future__ import annotations
