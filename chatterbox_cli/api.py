@@ -340,9 +340,9 @@ class VoiceConverter:
             if on_piece:
                 on_piece(piece)
         t1 = time.perf_counter()
-        out, loud = master(
-            np.concatenate(parts), self.sample_rate, self.converter.watermarker, lufs
-        )
+        cuts = np.cumsum([len(p) for p in parts])[:-1].tolist()  # Perth a piece at a time
+        wm = self.converter.watermarker
+        out, loud = master(np.concatenate(parts), self.sample_rate, wm, lufs, cuts)
         return Audio(
             samples=out, sample_rate=self.sample_rate, provenance=made, ttfa_s=ttfa,
             synth_s=t1 - t0, post_s=time.perf_counter() - t1, lufs=loud.measured_lufs,

@@ -132,15 +132,20 @@ def test_synthesizer_convert_is_the_voice_converter(engine, turbo_vc, clips):
 
 
 def test_convert_one_file_is_marked_and_verified(cli, checkpoint, clips, tmp_path, detector):
-    out = tmp_path / "one.wav"
+    """In three pieces (`--max-piece 5`), each watermarked on its own: the whole file and each
+    piece's stretch carry the mark."""
+    out, src = tmp_path / "one.wav", tmp_path / "twelve.wav"
+    sf.write(src, speech(12.0, 9), SR)
     common = ("--model", "turbo", "--model-dir", checkpoint, "--device", "cpu", "--seed", "2")
-    src, tgt = clips / "short.wav", clips / "target.wav"
-    r = cli("convert", src, "-v", tgt, *common, "-o", out, "--json")
+    r = cli("convert", src, "-v", clips / "target.wav", *common, "--max-piece", "5", "-o", out,
+            "--json")  # fmt: skip
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout.strip().splitlines()[-1])
     wav, sr = sf.read(out, dtype="float32")
-    assert sr == 24000 and abs(len(wav) / sr - 4.0) < 0.1 and report["rtf"] > 0
+    assert sr == 24000 and abs(len(wav) / sr - 12.0) < 0.1 and report["rtf"] > 0
     assert detector.get_watermark(wav, sample_rate=sr) > 0.5
+    for third in np.array_split(wav, 3):
+        assert detector.get_watermark(third, sample_rate=sr) > 0.5
     v = cli("verify", out, "--json")
     assert v.exit_code == 0, v.output
     made = json.loads(v.stdout.splitlines()[0])["provenance"]
