@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from chatterbox_cli.bench.harness import peak_rss_mb
+from chatterbox_cli.bench.harness import peak_rss_mb, run_fresh
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog near the river bank.",
@@ -101,12 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     results = []
     for rows in [int(r) for r in args.rows.split(",")]:
-        cmd = [sys.executable, "-m", __spec__.name, "--one", str(rows)]
-        cmd += ["--model", args.model, "--tokens", str(args.tokens)]
+        cmd = ["--one", str(rows), "--model", args.model, "--tokens", str(args.tokens)]
         cmd += ["--model-dir", str(args.model_dir)] if args.model_dir else []
         cmd += ["--no-prefix"] if args.no_prefix else []
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        r = json.loads(out.strip().splitlines()[-1])
+        r = run_fresh(__spec__.name, cmd)
         results.append(r)
         print(
             f"{r['model']:>13} rows={rows:>3} {r['tok_s']:7.1f} tok/s"

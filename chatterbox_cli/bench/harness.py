@@ -8,6 +8,7 @@ suppress the stop token so every mode makes the same number of speech tokens for
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +104,17 @@ def peak_rss_mb() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_fresh(module: str, args: list[str]) -> dict:
+    """`python -m module args` in a fresh process, so each measurement's peak RSS is its own;
+    the JSON object on its last stdout line."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", module, *args]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def _peaks(device: str) -> tuple[float | None, float | None]:

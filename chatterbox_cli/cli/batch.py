@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from chatterbox_cli.cli.errors import mapped_errors
+from chatterbox_cli.cli.jobrun import recording
 from chatterbox_cli.cli.model import checked_language, checked_source, family_options, load
 from chatterbox_cli.cli.options import (
     DEFAULTS,
@@ -42,7 +43,7 @@ from chatterbox_cli.cli.options import (
     VoiceOpt,
 )
 from chatterbox_cli.cli.output import Output
-from chatterbox_cli.runtime.errors import EXIT_FAILURE, EXIT_INTERRUPTED, BadInput, VoiceError
+from chatterbox_cli.runtime.errors import EXIT_FAILURE, BadInput, VoiceError
 from chatterbox_cli.synth.pipeline import DEFAULT_PAUSE_S
 
 
@@ -229,20 +230,9 @@ def batch(
         fail_fast=fail_fast,
         retries=retries,
     )
-    failed = 0
-    manifest = manifests.Manifest(outdir)
     try:
-        with out.batch_progress(len(todo)) as update:
-
-            def on_record(rec: dict) -> None:
-                nonlocal failed
-                failed += rec["status"] != "ok"
-                if json_out:
-                    out.data(rec)
-                if rec["status"] != "ok":
-                    out.warn(f"{rec['source']}:{rec['line']} failed: {rec['error']}")
-                update(rec)
-
+        run = recording(out, outdir, len(todo), json_out, "{source}:{line}")
+        with run as (manifest, on_record, tally):
             if ray_opts:
                 from chatterbox_cli.jobs import ray_executor
 
@@ -254,15 +244,8 @@ def batch(
     except job.StopBatch as exc:
         out.error(f"stopped at the first failure (--fail-fast): {exc}")
         raise typer.Exit(EXIT_FAILURE) from None
-    except KeyboardInterrupt:
-        out.error("interrupted; finished items are kept — run the same command again to resume")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    finally:
-        manifest.close()
-        manifests.clean_temp_files(outdir)
-    out.info(f"{len(todo) - failed} written, {failed} failed, {skipped} skipped -> {outdir}")
-    if failed:
-        raise typer.Exit(EXIT_FAILURE)
+    out.info(f"{tally.ok} written, {tally.failed} failed, {skipped} skipped -> {outdir}")
+    tally.exit_if_failed()
 
 
 def executor_options(executor, address, workers, cpus, gpus, verbose):

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from chatterbox_cli.cli.errors import mapped_errors
+from chatterbox_cli.cli.jobrun import recording
 from chatterbox_cli.cli.options import (
     DEFAULTS,
     CfmStepsOpt,
@@ -26,7 +27,7 @@ from chatterbox_cli.cli.options import (
     VoiceOpt,
 )
 from chatterbox_cli.cli.output import Output
-from chatterbox_cli.runtime.errors import EXIT_FAILURE, EXIT_INTERRUPTED, BadInput
+from chatterbox_cli.runtime.errors import BadInput
 
 HELP_MODEL = (
     "Whose S3Gen renders: standard (default: upstream's voice-conversion weights, "
@@ -216,27 +217,8 @@ def _run_many(out: Output, vc, todo, cfg, json_out: bool) -> None:
     from chatterbox_cli.sinks import manifest as manifests
 
     manifests.clean_temp_files(cfg.outdir)
-    failed = 0
-    manifest = manifests.Manifest(cfg.outdir)
-    try:
-        with out.batch_progress(len(todo)) as update:
-
-            def on_record(rec: dict) -> None:
-                nonlocal failed
-                failed += rec["status"] != "ok"
-                if json_out:
-                    out.data(rec)
-                if rec["status"] != "ok":
-                    out.warn(f"{rec['source']} failed: {rec['error']}")
-                update(rec)
-
-            job.run_convert(vc, todo, cfg, manifest, on_record)
-    except KeyboardInterrupt:
-        out.error("interrupted; finished files are kept — run the same command again to resume")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    finally:
-        manifest.close()
-        manifests.clean_temp_files(cfg.outdir)
-    out.info(f"{len(todo) - failed} converted, {failed} failed -> {cfg.outdir}")
-    if failed:
-        raise typer.Exit(EXIT_FAILURE)
+    run = recording(out, cfg.outdir, len(todo), json_out, "{source}", "files", "Converting")
+    with run as (manifest, on_record, tally):
+        job.run_convert(vc, todo, cfg, manifest, on_record)
+    out.info(f"{tally.ok} converted, {tally.failed} failed -> {cfg.outdir}")
+    tally.exit_if_failed()

@@ -101,7 +101,9 @@ class Output:
             yield advance
 
     @contextlib.contextmanager
-    def batch_progress(self, total: int) -> Iterator[Callable[[dict], None]]:
+    def batch_progress(
+        self, total: int, verb: str = "Synthesizing"
+    ) -> Iterator[Callable[[dict], None]]:
         """Items done/total, audio seconds produced, running RTF and ETA, on stderr."""
         if self.quiet:
             yield lambda rec: None
@@ -126,7 +128,7 @@ class Output:
                 spent = time.monotonic() - start
                 eta = spent / done * (total - done)
                 self.info(
-                    f"Synthesizing {done}/{total} · {audio:.1f} s audio · "
+                    f"{verb} {done}/{total} · {audio:.1f} s audio · "
                     f"{spent:.0f} s elapsed, ETA {eta:.0f} s"
                 )
 
@@ -140,7 +142,7 @@ class Output:
             TimeRemainingColumn(),
             console=self.console,
         ) as bar:
-            task = bar.add_task("Synthesizing", total=total, audio=0.0, rtf="-")
+            task = bar.add_task(verb, total=total, audio=0.0, rtf="-")
 
             def update(rec: dict) -> None:
                 nonlocal audio, synth

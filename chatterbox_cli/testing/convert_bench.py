@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from chatterbox_cli.bench.harness import peak_rss_mb
+from chatterbox_cli.bench.harness import peak_rss_mb, run_fresh
 from chatterbox_cli.testing.checkpoints import speech_like
 
 SR = 16000
@@ -71,11 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     runs += [(60 * float(m), False) for m in args.minutes.split(",") if m]
     results = []
     for seconds, upstream in runs:
-        cmd = [sys.executable, "-m", __spec__.name, "--one", str(seconds), "--model", args.model]
+        cmd = ["--one", str(seconds), "--model", args.model]
         cmd += ["--model-dir", str(args.model_dir)] if args.model_dir else []
         cmd += ["--upstream"] if upstream else []
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        r = json.loads(out.strip().splitlines()[-1])
+        r = run_fresh(__spec__.name, cmd)
         results.append(r)
         versus = ""
         if upstream:
