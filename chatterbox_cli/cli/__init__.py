@@ -7,6 +7,7 @@ import typer
 from chatterbox_cli import __version__
 from chatterbox_cli.cli import batch as batch_cmd
 from chatterbox_cli.cli import bench as bench_cmd
+from chatterbox_cli.cli import book as book_cmd
 from chatterbox_cli.cli import convert as convert_cmd
 from chatterbox_cli.cli import models as models_cmd
 from chatterbox_cli.cli import say as say_cmd
@@ -24,6 +25,7 @@ app.command("say")(say_cmd.say)
 app.add_typer(voice_cmd.app, name="voice")
 app.command("batch")(batch_cmd.batch)
 app.command("convert")(convert_cmd.convert)
+app.command("book")(book_cmd.book)
 app.command("bench")(bench_cmd.bench)
 app.command("verify")(verify_cmd.verify)
 app.command("serve")(serve_cmd.serve)

@@ -9,16 +9,20 @@ from typing import Annotated
 import typer
 
 from chatterbox_cli.cli.errors import mapped_errors
-from chatterbox_cli.cli.jobrun import recording
-from chatterbox_cli.cli.model import checked_language, checked_source, family_options, load
+from chatterbox_cli.cli.jobrun import ItemRun, run_items
+from chatterbox_cli.cli.model import checked_language, family_options
 from chatterbox_cli.cli.options import (
     DEFAULTS,
     BatchS3GenOpt,
+    BatchSizeOpt,
     CfgWeightOpt,
     CfmStepsOpt,
+    CpusPerWorkerOpt,
     DeviceOpt,
     DtypeOpt,
     ExaggerationOpt,
+    ExecutorOpt,
+    GpusPerWorkerOpt,
     JsonOpt,
     LanguageOpt,
     LufsOpt,
@@ -32,6 +36,7 @@ from chatterbox_cli.cli.options import (
     PauseOpt,
     QuantizeOpt,
     QuietOpt,
+    RayAddressOpt,
     RepetitionPenaltyOpt,
     RetriesOpt,
     SeedOpt,
@@ -40,10 +45,12 @@ from chatterbox_cli.cli.options import (
     ThreadsOpt,
     TopKOpt,
     TopPOpt,
+    VerboseOpt,
     VoiceOpt,
+    WorkersOpt,
 )
 from chatterbox_cli.cli.output import Output
-from chatterbox_cli.runtime.errors import EXIT_FAILURE, BadInput, VoiceError
+from chatterbox_cli.runtime.errors import BadInput
 from chatterbox_cli.synth.pipeline import DEFAULT_PAUSE_S
 
 
@@ -65,9 +72,7 @@ def batch(
     fail_fast: Annotated[
         bool, typer.Option("--fail-fast", help="Stop at the first failure.")
     ] = False,
-    batch_size: Annotated[
-        int | None, typer.Option("--batch-size", help="Sentence groups decoded together (auto).")
-    ] = None,
+    batch_size: BatchSizeOpt = None,
     voice: VoiceOpt = None,
     model: ModelOpt = "turbo",
     pack: PackOpt = None,
@@ -79,30 +84,12 @@ def batch(
     overlap: OverlapOpt = False,
     retries: RetriesOpt = 2,
     batch_s3gen: BatchS3GenOpt = None,
-    executor: Annotated[
-        str, typer.Option("--executor", help="local (this process) or ray (a Ray cluster).")
-    ] = "local",
-    ray_address: Annotated[
-        str | None,
-        typer.Option(
-            "--ray-address",
-            help="Join this Ray cluster (host:port or auto; default $RAY_ADDRESS, else a "
-            "fresh local one).",
-        ),
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option("--workers", help="Ray workers, one model each (one per node).")
-    ] = None,
-    cpus_per_worker: Annotated[
-        float | None,
-        typer.Option("--cpus-per-worker", help="CPUs per Ray worker (a node's CPUs)."),
-    ] = None,
-    gpus_per_worker: Annotated[
-        float, typer.Option("--gpus-per-worker", help="GPUs per Ray worker (0).")
-    ] = 0.0,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", help="Ray's own logs and progress bars too.")
-    ] = False,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = None,
+    cpus_per_worker: CpusPerWorkerOpt = None,
+    gpus_per_worker: GpusPerWorkerOpt = 0.0,
+    verbose: VerboseOpt = False,
     cfm_steps: CfmStepsOpt = None,
     seed: SeedOpt = None,
     temperature: TemperatureOpt = None,
@@ -126,13 +113,8 @@ def batch(
     from chatterbox_cli.models.packs import pack_model
 
     model = pack_model(model, pack)
-    from chatterbox_cli.jobs import batch as job
     from chatterbox_cli.jobs import inputs as batch_inputs
-    from chatterbox_cli.models import voices
-    from chatterbox_cli.runtime.device import Runtime
-    from chatterbox_cli.sinks import manifest as manifests
     from chatterbox_cli.sinks.files import AudioFormat
-    from chatterbox_cli.synth.batched import default_batch_size
     from chatterbox_cli.synth.pipeline import RenderOptions
 
     out = Output(quiet=quiet, json=json_out)
@@ -181,69 +163,26 @@ def batch(
         checked_language(family, code, out)
     for warning in batch_inputs.assign_names(items):
         out.warn(warning)
-    if outdir.exists() and not outdir.is_dir():
-        raise BadInput(f"--outdir {outdir} is not a directory")
-    outdir.mkdir(parents=True, exist_ok=True)
-    manifests.clean_temp_files(outdir)
-    recovered = manifests.recover_journals(outdir)
-    if recovered:
-        manifest = manifests.Manifest(outdir)
-        for rec in recovered:
-            manifest.append(rec)
-        manifest.close()
-        out.info(f"recovered {len(recovered)} finished item(s) from worker journals")
-    manifests.clear_journals(outdir)
-    done = manifests.read_manifest(outdir)
-    todo = []
-    for item in items:
-        path = manifests.output_path(outdir, item.name, audio_fmt.suffix)
-        rec = done.get(path.name)
-        if not overwrite and path.is_file() and rec and rec.get("status") == "ok":
-            continue
-        todo.append(item)
-    skipped = len(items) - len(todo)
-    if skipped:
-        out.info(f"resuming: {skipped} of {len(items)} item(s) already done in {outdir}")
-    if not todo:
-        out.info("nothing to do")
-        return
-    voice_spec = voices.resolve(voice, model) if voice else None
-    requested = device
-    source, device, runtime = checked_source(
-        model, model_dir, device, threads, quantize, dtype, overlap=overlap, batch_s3gen=batch_s3gen
-    )
-    voiceless = [item for item in todo if not item.voice] if voice is None else []
-    if voiceless and source.has_builtin_voice is False:
-        raise VoiceError(
-            f"{model_dir} has no built-in voice (conds.pt) and {len(voiceless)} row(s) name no "
-            "voice; pass --voice REF.wav or a cached voice name, or give those rows a voice"
-        )
-    engine = None if ray_opts else load(out, source, device, runtime)
-    cfg = job.BatchConfig(
+    spec = ItemRun(
         outdir=outdir,
         fmt=audio_fmt,
         opts=opts,
+        family=family,
+        model=model,
+        model_dir=model_dir,
+        device=device,
+        runtime=(threads, quantize, dtype, overlap, batch_s3gen),
         voice=voice,
-        voice_spec=voice_spec,
         seed=seed,
-        batch_size=batch_size or default_batch_size(family),
+        batch_size=batch_size,
         fail_fast=fail_fast,
         retries=retries,
+        ray_opts=ray_opts,
+        overwrite=overwrite,
     )
-    try:
-        run = recording(out, outdir, len(todo), json_out, "{source}:{line}")
-        with run as (manifest, on_record, tally):
-            if ray_opts:
-                from chatterbox_cli.jobs import ray_executor
-
-                raw = Runtime(threads, quantize, dtype, False, overlap, batch_s3gen)
-                ray_executor.run(todo, cfg, source, requested, raw, manifest, on_record, ray_opts)
-                manifests.clear_journals(outdir)
-            else:
-                job.run_jobs(engine, todo, cfg, manifest, on_record)
-    except job.StopBatch as exc:
-        out.error(f"stopped at the first failure (--fail-fast): {exc}")
-        raise typer.Exit(EXIT_FAILURE) from None
+    tally, skipped = run_items(out, items, spec, json_out)
+    if tally is None:
+        return
     out.info(f"{tally.ok} written, {tally.failed} failed, {skipped} skipped -> {outdir}")
     tally.exit_if_failed()
 

@@ -1,6 +1,7 @@
-"""The loop every job command shares around its executor: a manifest open for appending,
-progress on stderr, each record reported as it lands, Ctrl-C turned into a resumable exit, and
-the manifest closed and temp files swept whatever happens."""
+"""What every job command shares around its executor: resume from a directory's manifest (and
+Ray workers' journals), load once, run locally or on Ray; the loop around it keeps a manifest
+open for appending, shows progress on stderr, reports each record as it lands, turns Ctrl-C
+into a resumable exit, and closes the manifest and sweeps temp files whatever happens."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from chatterbox_cli.cli.model import checked_source, load
 from chatterbox_cli.cli.output import Output
-from chatterbox_cli.runtime.errors import EXIT_FAILURE, EXIT_INTERRUPTED
+from chatterbox_cli.runtime.errors import EXIT_FAILURE, EXIT_INTERRUPTED, BadInput, VoiceError
 
 
 @dataclass
@@ -38,6 +41,7 @@ def recording(
     where: str,
     noun: str = "items",
     verb: str = "Synthesizing",
+    status: Callable[[dict], str] | None = None,
 ) -> Iterator[tuple[object, Callable[[dict], None], Tally]]:
     """Yield (manifest, on_record, tally); `where` (a format of the record's fields) names a
     failed record in its warning."""
@@ -46,7 +50,7 @@ def recording(
     tally = Tally()
     manifest = manifests.Manifest(outdir)
     try:
-        with out.batch_progress(total, verb) as update:
+        with out.batch_progress(total, verb, status) as update:
 
             def on_record(rec: dict) -> None:
                 tally.done += 1
@@ -64,3 +68,118 @@ def recording(
     finally:
         manifest.close()
         manifests.clean_temp_files(outdir)
+
+
+@dataclass
+class ItemRun:
+    """The checked flags of a batch-like command: where, how and with what `run_items` runs."""
+
+    outdir: Path
+    fmt: Any
+    opts: Any
+    family: Any
+    model: str
+    model_dir: Path | None
+    device: str
+    runtime: tuple
+    """(threads, quantize, dtype, overlap, batch_s3gen) as given."""
+    voice: str | None
+    seed: int | None
+    batch_size: int | None
+    fail_fast: bool
+    retries: int
+    ray_opts: Any
+    overwrite: bool = False
+    where: str = "{source}:{line}"
+    noun: str = "items"
+    status: Callable[[dict], str] | None = None
+
+
+def resume(out: Output, items: list, spec: ItemRun) -> list:
+    """The items still to do: not those whose file is there and whose latest record is ok
+    (after folding in what Ray workers journaled before a crash)."""
+    from chatterbox_cli.sinks import manifest as manifests
+
+    outdir = spec.outdir
+    if outdir.exists() and not outdir.is_dir():
+        raise BadInput(f"{outdir} is not a directory")
+    outdir.mkdir(parents=True, exist_ok=True)
+    manifests.clean_temp_files(outdir)
+    recovered = manifests.recover_journals(outdir)
+    if recovered:
+        manifest = manifests.Manifest(outdir)
+        for rec in recovered:
+            manifest.append(rec)
+        manifest.close()
+        out.info(f"recovered {len(recovered)} finished {spec.noun} from worker journals")
+    manifests.clear_journals(outdir)
+    done = manifests.read_manifest(outdir)
+    todo = []
+    for item in items:
+        path = manifests.output_path(outdir, item.name, spec.fmt.suffix)
+        rec = done.get(path.name)
+        if not spec.overwrite and path.is_file() and rec and rec.get("status") == "ok":
+            continue
+        todo.append(item)
+    return todo
+
+
+def run_items(out: Output, items: list, spec: ItemRun, json_out: bool) -> tuple[Tally | None, int]:
+    """Synthesize what `resume` leaves of `items` into `spec.outdir`: (tally, skipped); the
+    tally is None when nothing was left to do."""
+    from chatterbox_cli.jobs import batch as job
+    from chatterbox_cli.models import voices
+    from chatterbox_cli.runtime.device import Runtime
+    from chatterbox_cli.sinks import manifest as manifests
+    from chatterbox_cli.synth.batched import default_batch_size
+
+    todo = resume(out, items, spec)
+    skipped = len(items) - len(todo)
+    if skipped:
+        out.info(f"resuming: {skipped} of {len(items)} {spec.noun} already done in {spec.outdir}")
+    if not todo:
+        out.info("nothing to do")
+        return None, skipped
+    voice_spec = voices.resolve(spec.voice, spec.model) if spec.voice else None
+    threads, quantize, dtype, overlap, batch_s3gen = spec.runtime
+    source, device, runtime = checked_source(
+        spec.model, spec.model_dir, spec.device, threads, quantize, dtype,
+        overlap=overlap, batch_s3gen=batch_s3gen,
+    )  # fmt: skip
+    voiceless = [item for item in todo if not item.voice] if spec.voice is None else []
+    if voiceless and source.has_builtin_voice is False:
+        raise VoiceError(
+            f"{spec.model_dir} has no built-in voice (conds.pt) and {len(voiceless)} "
+            f"{spec.noun} name no voice; pass --voice REF.wav or a cached voice name"
+        )
+    engine = None if spec.ray_opts else load(out, source, device, runtime)
+    cfg = job.BatchConfig(
+        outdir=spec.outdir,
+        fmt=spec.fmt,
+        opts=spec.opts,
+        voice=spec.voice,
+        voice_spec=voice_spec,
+        seed=spec.seed,
+        batch_size=spec.batch_size or default_batch_size(spec.family),
+        fail_fast=spec.fail_fast,
+        retries=spec.retries,
+    )
+    run = recording(
+        out, spec.outdir, len(todo), json_out, spec.where, spec.noun, status=spec.status
+    )
+    try:
+        with run as (manifest, on_record, tally):
+            if spec.ray_opts:
+                from chatterbox_cli.jobs import ray_executor
+
+                raw = Runtime(threads, quantize, dtype, False, overlap, batch_s3gen)
+                ray_executor.run(
+                    todo, cfg, source, spec.device, raw, manifest, on_record, spec.ray_opts
+                )
+                manifests.clear_journals(spec.outdir)
+            else:
+                job.run_jobs(engine, todo, cfg, manifest, on_record)
+    except job.StopBatch as exc:
+        out.error(f"stopped at the first failure (--fail-fast): {exc}")
+        raise typer.Exit(EXIT_FAILURE) from None
+    return tally, skipped

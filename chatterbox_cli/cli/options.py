@@ -177,3 +177,29 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 
 DEFAULTS = {"lufs": DEFAULT_LUFS}
+BatchSizeOpt = Annotated[
+    int | None, typer.Option("--batch-size", help="Sentence groups decoded together (auto).")
+]
+ExecutorOpt = Annotated[
+    str, typer.Option("--executor", help="local (this process) or ray (a Ray cluster).")
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        help="Join this Ray cluster (host:port or auto; default $RAY_ADDRESS, else a "
+        "fresh local one).",
+    ),
+]
+WorkersOpt = Annotated[
+    int | None, typer.Option("--workers", help="Ray workers, one model each (one per node).")
+]
+CpusPerWorkerOpt = Annotated[
+    float | None, typer.Option("--cpus-per-worker", help="CPUs per Ray worker (a node's CPUs).")
+]
+GpusPerWorkerOpt = Annotated[
+    float, typer.Option("--gpus-per-worker", help="GPUs per Ray worker (0).")
+]
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", help="Ray's own logs and progress bars too.")
+]

@@ -102,9 +102,10 @@ class Output:
 
     @contextlib.contextmanager
     def batch_progress(
-        self, total: int, verb: str = "Synthesizing"
+        self, total: int, verb: str = "Synthesizing", status: Callable[[dict], str] | None = None
     ) -> Iterator[Callable[[dict], None]]:
-        """Items done/total, audio seconds produced, running RTF and ETA, on stderr."""
+        """Items done/total, audio produced, running RTF and ETA, on stderr; `status(rec)`
+        adds the caller's own words (a book's chapters)."""
         if self.quiet:
             yield lambda rec: None
             return
@@ -127,8 +128,9 @@ class Output:
                 synth += rec.get("synth_s") or 0.0
                 spent = time.monotonic() - start
                 eta = spent / done * (total - done)
+                extra = f" · {status(rec)}" if status else ""
                 self.info(
-                    f"{verb} {done}/{total} · {audio:.1f} s audio · "
+                    f"{verb} {done}/{total}{extra} · {_duration(audio)} audio · "
                     f"{spent:.0f} s elapsed, ETA {eta:.0f} s"
                 )
 
@@ -138,19 +140,19 @@ class Output:
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[audio]:.1f} s audio · RTF {task.fields[rtf]}"),
+            TextColumn("{task.fields[audio]} audio · RTF {task.fields[rtf]}"),
             TimeRemainingColumn(),
             console=self.console,
         ) as bar:
-            task = bar.add_task(verb, total=total, audio=0.0, rtf="-")
+            task = bar.add_task(verb, total=total, audio=_duration(0), rtf="-")
 
             def update(rec: dict) -> None:
                 nonlocal audio, synth
                 audio += rec.get("audio_s") or 0.0
                 synth += rec.get("synth_s") or 0.0
-                bar.update(
-                    task, advance=1, audio=audio, rtf=f"{synth / audio:.2f}" if audio else "-"
-                )
+                rate = f"{synth / audio:.2f}" if audio else "-"
+                words = f"{verb} · {status(rec)}" if status else verb
+                bar.update(task, advance=1, audio=_duration(audio), rtf=rate, description=words)
 
             yield update
 
@@ -339,3 +341,11 @@ def _rows(summary: dict, modes: list[str]):
     for mode in modes:
         for item, entry in summary.get(mode, {}).items():
             yield mode, item, entry
+
+
+def _duration(seconds: float) -> str:
+    """12.3 s under a minute, else h:mm:ss (a book's hours of audio)."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"

@@ -29,7 +29,7 @@ def verify(
         raise BadInput(f"no such file or directory: {', '.join(missing)}")
     files, dirs = check.targets(paths)
     if not files and not dirs:
-        raise BadInput("no audio files found (.wav .flac .mp3 .opus .ogg)")
+        raise BadInput("no audio files found (.wav .flac .mp3 .opus .ogg .m4b .m4a)")
     marker = check.detector()
     reports = {}
     with out.progress(len(files), f"Verifying {len(files)} file(s)") as advance:

@@ -1,0 +1,44 @@
+"""A book as `chatterbox book` reads it: metadata, a cover, and chapters of plain text in
+reading order (what every reader makes and everything downstream sees)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+WORDS_PER_MINUTE = 155
+"""A narrator's pace, for the audio time `--list-chapters` estimates before any synthesis."""
+
+
+@dataclass
+class Chapter:
+    title: str
+    text: str
+
+    @property
+    def words(self) -> int:
+        return len(re.sub(r"\[/?(?:pause|voice)[^\]]*\]", " ", self.text).split())
+
+    @property
+    def estimated_s(self) -> float:
+        return self.words / WORDS_PER_MINUTE * 60
+
+
+@dataclass
+class Book:
+    title: str
+    author: str | None = None
+    language: str | None = None
+    """An ISO 639-1 code from the book's metadata ("en" for "en-US"), if it names one."""
+    cover: bytes | None = None
+    cover_type: str | None = None
+    """The cover's media type ("image/jpeg", "image/png")."""
+    chapters: list[Chapter] = field(default_factory=list)
+
+
+def short_language(code: str | None) -> str | None:
+    """ "en-US" -> "en"; None for a missing or unusable code."""
+    if not code:
+        return None
+    head = re.split(r"[-_]", code.strip())[0].lower()
+    return head if re.fullmatch(r"[a-z]{2}", head) else None

@@ -1,0 +1,341 @@
+"""EPUB 2 and 3 as a listener wants them: chapters in spine (reading) order with their TOC
+titles, a file holding several chapters split at its TOC anchors, nested TOCs flattened, front
+and back matter (cover, title page, copyright, the TOC itself, `linear="no"`) skipped, footnote
+markers, notes and scripts dropped.
+
+Only the standard library reads it (zipfile, ElementTree for the package files, html.parser for
+the tolerant XHTML content): no AGPL dependency (ebooklib) and nothing to install.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import zipfile
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote
+from xml.etree import ElementTree
+
+from chatterbox_cli.runtime.errors import BadInput
+from chatterbox_cli.text.chapters import Book, Chapter, short_language
+
+NS = {
+    "c": "urn:oasis:names:tc:opendocument:xmlns:container",
+    "opf": "http://www.idpf.org/2007/opf",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "ncx": "http://www.daisy.org/z3986/2005/ncx/",
+}
+SKIP_TYPES = {
+    "cover", "titlepage", "halftitlepage", "title-page", "copyright-page", "copyright", "toc",
+    "landmarks", "loi", "lot", "index", "colophon", "imprint", "seriespage", "other-credits",
+    "contributors", "acknowledgments", "acknowledgements", "dedication", "errata", "page-list",
+}  # fmt: skip
+"""epub:type (and EPUB 2 guide) values of matter nobody wants read aloud."""
+KEEP_TYPES = {"preface", "foreword", "introduction", "prologue", "epilogue", "afterword"}
+"""Front/back matter that is part of the reading (kept inside a frontmatter partition)."""
+NOTE_TYPES = {"noteref", "footnote", "endnote", "rearnote", "footnotes", "endnotes", "note"}
+DROPPED_TAGS = {"script", "style", "head", "title", "rt", "rp", "svg", "math", "template"}
+BLOCK_TAGS = {
+    "p", "div", "section", "article", "aside", "blockquote", "li", "ul", "ol", "dd", "dt",
+    "h1", "h2", "h3", "h4", "h5", "h6", "br", "hr", "tr", "table", "figure", "figcaption",
+    "header", "footer", "pre", "body",
+}  # fmt: skip
+VOID_TAGS = {"br", "hr", "img", "meta", "link", "input", "col", "area", "base", "wbr", "source"}
+
+
+@dataclass
+class Doc:
+    """One XHTML content file as text: offsets of its ids, its epub:type tokens, a heading."""
+
+    text: str = ""
+    ids: dict[str, int] = field(default_factory=dict)
+    types: set[str] = field(default_factory=set)
+    heading: str | None = None
+
+
+class _Extract(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.size = 0
+        self.doc = Doc()
+        self.stack: list[tuple[str, bool]] = []
+        self.muted = 0
+        self.in_heading: list[str] | None = None
+        self.seen_text = False
+
+    def _emit(self, text: str) -> None:
+        self.parts.append(text)
+        self.size += len(text)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        types = set((a.get("epub:type") or "").split()) | {
+            r.removeprefix("doc-") for r in (a.get("role") or "").split()
+        }
+        if tag in ("body", "section", "html") and not self.seen_text:
+            self.doc.types |= types
+        mute = tag in DROPPED_TAGS or bool(types & NOTE_TYPES) or _is_marker(tag, a)
+        if tag in BLOCK_TAGS:
+            self._emit("\n\n")
+        if a.get("id") and not self.muted:
+            self.doc.ids.setdefault(a["id"], self.size)
+        if tag in ("h1", "h2", "h3") and self.doc.heading is None and not self.muted:
+            self.in_heading = []
+        if tag not in VOID_TAGS:
+            self.stack.append((tag, mute))
+            self.muted += mute
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag not in VOID_TAGS:
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag):
+        if not any(t == tag for t, _ in self.stack):
+            return
+        while self.stack:
+            t, mute = self.stack.pop()
+            self.muted -= mute
+            if t == tag:
+                break
+        if tag in BLOCK_TAGS:
+            self._emit("\n\n")
+        if tag in ("h1", "h2", "h3") and self.in_heading is not None:
+            self.doc.heading = " ".join("".join(self.in_heading).split()) or None
+            self.in_heading = None
+
+    def handle_data(self, data):
+        if self.muted:
+            return
+        if data.strip():
+            self.seen_text = True
+        self._emit(data)
+        if self.in_heading is not None:
+            self.in_heading.append(data)
+
+
+def _is_marker(tag: str, a: dict) -> bool:
+    """A footnote marker without epub:type: a superscript or a link to a note ("1", "*")."""
+    href = a.get("href") or ""
+    classes = (a.get("class") or "").lower()
+    return (
+        tag == "a" and "#" in href and re.search(r"foot|note|fn", href + classes) is not None
+    ) or ("footnote" in classes or "noteref" in classes)
+
+
+def parse_doc(markup: str) -> Doc:
+    """The text of one content file, whitespace collapsed, paragraphs split by blank lines;
+    each id's offset points into that text."""
+    p = _Extract()
+    p.feed(markup)
+    p.close()
+    raw = "".join(p.parts)
+    marks = sorted(p.doc.ids.items(), key=lambda kv: kv[1])
+    out, ids, pos = [], {}, 0
+    cursor = 0
+    for name, offset in marks + [("", len(raw))]:
+        out.append(_tidy(raw[cursor:offset], leading=pos == 0))
+        pos += len(out[-1])
+        if name:
+            ids[name] = pos
+        cursor = offset
+    p.doc.text, p.doc.ids = "".join(out), ids
+    return p.doc
+
+
+def _tidy(chunk: str, leading: bool) -> str:
+    """Collapse spaces, keep paragraph breaks (so ids' offsets survive the tidying)."""
+    chunk = re.sub(r"[ \t\r\f\v\u00a0]+", " ", chunk)
+    chunk = re.sub(r" *\n[\s]*\n\s*", "\n\n", chunk)
+    chunk = re.sub(r"(?<!\n)\n(?!\n)", " ", chunk)
+    return chunk.lstrip() if leading else chunk
+
+
+@dataclass
+class _Package:
+    zf: zipfile.ZipFile
+    opf: str
+    root: ElementTree.Element
+    items: dict[str, dict]
+    """manifest id -> {href (zip path), type, props}"""
+
+    def read(self, name: str) -> bytes:
+        try:
+            return self.zf.read(name)
+        except KeyError:
+            raise BadInput(f"the EPUB names {name} but does not contain it") from None
+
+    def resolve(self, href: str, base: str) -> tuple[str, str]:
+        """(zip path, fragment) of an href relative to the file `base`."""
+        path, _, frag = href.partition("#")
+        if not path:
+            return base, frag
+        return posixpath.normpath(posixpath.join(posixpath.dirname(base), unquote(path))), frag
+
+
+def _xml(data: bytes, what: str) -> ElementTree.Element:
+    try:
+        return ElementTree.fromstring(data)
+    except ElementTree.ParseError as exc:
+        raise BadInput(f"the EPUB's {what} is not valid XML ({exc})") from None
+
+
+def _open(path: Path) -> _Package:
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        raise BadInput(f"{path} is not an EPUB (not a zip archive)") from None
+    try:
+        container = _xml(zf.read("META-INF/container.xml"), "META-INF/container.xml")
+    except KeyError:
+        raise BadInput(f"{path} is not an EPUB (no META-INF/container.xml)") from None
+    rootfile = container.find(".//c:rootfile", NS)
+    if rootfile is None or not rootfile.get("full-path"):
+        raise BadInput(f"{path}: its container.xml names no package (.opf) file")
+    opf = rootfile.get("full-path")
+    pkg = _Package(zf, opf, ElementTree.Element("x"), {})
+    pkg.root = _xml(pkg.read(opf), opf)
+    for item in pkg.root.iterfind("opf:manifest/opf:item", NS):
+        href, _ = pkg.resolve(item.get("href", ""), opf)
+        pkg.items[item.get("id", "")] = {
+            "href": href,
+            "type": item.get("media-type", ""),
+            "props": set((item.get("properties") or "").split()),
+        }
+    return pkg
+
+
+def _toc(pkg: _Package) -> list[tuple[str, str, str]]:
+    """The TOC flattened in its order: (zip path, fragment, title)."""
+    nav = next((i for i in pkg.items.values() if "nav" in i["props"]), None)
+    if nav is not None:
+        root = _nav_root(pkg.read(nav["href"]))
+        if root is not None:
+            return [
+                (
+                    *pkg.resolve(a.get("href", ""), nav["href"]),
+                    " ".join("".join(a.itertext()).split()),
+                )
+                for a in root.iter()
+                if _local(a.tag) == "a" and a.get("href")
+            ]
+    spine = pkg.root.find("opf:spine", NS)
+    ncx_id = spine.get("toc") if spine is not None else None
+    ncx = pkg.items.get(ncx_id or "") or next(
+        (i for i in pkg.items.values() if i["type"] == "application/x-dtbncx+xml"), None
+    )
+    if ncx is None:
+        return []
+    root = _xml(pkg.read(ncx["href"]), ncx["href"])
+    entries = []
+    for point in root.iter(f"{{{NS['ncx']}}}navPoint"):
+        label = point.find("ncx:navLabel/ncx:text", NS)
+        content = point.find("ncx:content", NS)
+        if content is not None and content.get("src"):
+            title = " ".join((label.text or "").split()) if label is not None else ""
+            entries.append((*pkg.resolve(content.get("src"), ncx["href"]), title))
+    return entries
+
+
+def _local(tag) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _nav_root(data: bytes):
+    """The `<nav epub:type="toc">` element of an EPUB 3 navigation document."""
+    try:
+        root = ElementTree.fromstring(data)
+    except ElementTree.ParseError:
+        return None
+    for el in root.iter():
+        if _local(el.tag) == "nav":
+            types = {v for k, v in el.attrib.items() if _local(k) == "type"}
+            if any("toc" in t.split() for t in types):
+                return el
+    return None
+
+
+def _landmarks(pkg: _Package) -> dict[str, set[str]]:
+    """zip path -> the types EPUB 2's guide gives whole files (cover, title-page, toc...)."""
+    marks: dict[str, set[str]] = {}
+    for ref in pkg.root.iterfind("opf:guide/opf:reference", NS):
+        path, frag = pkg.resolve(ref.get("href", ""), pkg.opf)
+        if not frag:
+            marks.setdefault(path, set()).add(ref.get("type", "").lower())
+    return marks
+
+
+def _skipped(types: set[str]) -> bool:
+    if types & SKIP_TYPES:
+        return True
+    return bool(types & {"frontmatter", "backmatter"}) and not types & KEEP_TYPES
+
+
+def _meta(pkg: _Package, name: str) -> str | None:
+    el = pkg.root.find(f"opf:metadata/dc:{name}", NS)
+    return " ".join(el.text.split()) if el is not None and el.text else None
+
+
+def _cover(pkg: _Package) -> tuple[bytes | None, str | None]:
+    item = next((i for i in pkg.items.values() if "cover-image" in i["props"]), None)
+    if item is None:
+        for meta in pkg.root.iterfind("opf:metadata/opf:meta", NS):
+            if meta.get("name") == "cover":
+                item = pkg.items.get(meta.get("content", ""))
+    if item is None or not item["type"].startswith("image/"):
+        return None, None
+    return pkg.read(item["href"]), item["type"]
+
+
+def read_epub(path: Path, include_front_matter: bool = False) -> Book:
+    pkg = _open(path)
+    title = _meta(pkg, "title") or path.stem
+    cover, cover_type = _cover(pkg)
+    book = Book(
+        title, _meta(pkg, "creator"), short_language(_meta(pkg, "language")), cover, cover_type
+    )
+    toc = _toc(pkg)
+    guide = _landmarks(pkg)
+    for ref in pkg.root.iterfind("opf:spine/opf:itemref", NS):
+        item = pkg.items.get(ref.get("idref", ""))
+        if item is None or "html" not in item["type"]:
+            continue
+        doc = parse_doc(pkg.read(item["href"]).decode("utf-8", "replace"))
+        front = (
+            ref.get("linear") == "no"
+            or "nav" in item["props"]
+            or _skipped(doc.types | guide.get(item["href"], set()))
+        )
+        if front and not include_front_matter:
+            continue
+        _add_chapters(book, doc, [(f, t) for p, f, t in toc if p == item["href"]])
+    return book
+
+
+def _add_chapters(book: Book, doc: Doc, entries: list[tuple[str, str]]) -> None:
+    """Cut `doc` at its TOC entries; text before the first belongs to the chapter before (a
+    chapter split over files), or opens a chapter titled by its heading. Entries at one place
+    ("Part One" and its first chapter) make one chapter with both titles."""
+    cuts: list[tuple[int, str]] = []
+    for frag, title in entries:
+        if frag and frag not in doc.ids:
+            continue
+        offset = doc.ids[frag] if frag else 0
+        same = next((k for k, (o, _) in enumerate(cuts) if o == offset), None)
+        if same is None:
+            cuts.append((offset, title))
+        elif title:
+            cuts[same] = (offset, " — ".join(t for t in (cuts[same][1], title) if t))
+    cuts.sort(key=lambda c: c[0])
+    lead = doc.text[: cuts[0][0] if cuts else len(doc.text)].strip()
+    if lead and book.chapters:
+        book.chapters[-1].text += "\n\n" + lead
+    elif lead:
+        book.chapters.append(Chapter(doc.heading or f"Chapter {len(book.chapters) + 1}", lead))
+    for k, (offset, title) in enumerate(cuts):
+        end = cuts[k + 1][0] if k + 1 < len(cuts) else len(doc.text)
+        title = title or doc.heading or f"Chapter {len(book.chapters) + 1}"
+        book.chapters.append(Chapter(title, doc.text[offset:end].strip()))

@@ -1,0 +1,127 @@
+"""Markup inside the text, and a pronunciation lexicon.
+
+- `[pause:1.5s]` / `[pause:500ms]`: silence of that length.
+- `[voice:NAME]…[/voice]`: a cached voice (or a clip) for a stretch, e.g. a character's lines.
+- `\\[` is a literal `[`; any other bracket (Turbo's `[laugh]`, `[chuckle]`…) passes through.
+
+A lexicon (`--lexicon FILE`, TSV: word or phrase, a tab, how to say it) rewrites whole words
+before synthesis. An all-lowercase entry matches any case; one with capitals matches exactly
+that case ("US" -> "United States" leaves "us" alone). Longer entries win over shorter ones.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from chatterbox_cli.runtime.errors import BadInput
+
+TAG = re.compile(r"(?<!\\)\[(pause|voice|/voice)(?::([^\]]*))?\]", re.IGNORECASE)
+PAUSE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*", re.IGNORECASE)
+MAX_PAUSE_S = 60.0
+
+
+@dataclass(frozen=True)
+class Span:
+    text: str
+    voice: str | None = None
+    """None: the run's voice (`--voice`)."""
+
+
+@dataclass(frozen=True)
+class Pause:
+    seconds: float
+
+
+def parse(text: str) -> list[Span | Pause]:
+    """Text -> spans of one voice and pauses, in order (empty spans dropped)."""
+    out: list[Span | Pause] = []
+    voice: str | None = None
+    cursor = 0
+    for m in TAG.finditer(text):
+        _span(out, text[cursor : m.start()], voice)
+        cursor = m.end()
+        kind, arg = m[1].lower(), m[2]
+        if kind == "pause":
+            out.append(Pause(_seconds(m[0], arg)))
+        elif kind == "voice":
+            if not arg or not arg.strip():
+                raise BadInput(f"{m[0]} names no voice: write [voice:NAME]…[/voice]")
+            voice = arg.strip()
+        else:
+            voice = None
+    _span(out, text[cursor:], voice)
+    return out
+
+
+def _span(out: list, text: str, voice: str | None) -> None:
+    text = text.replace("\\[", "[")
+    if text.strip():
+        out.append(Span(text, voice))
+
+
+def _seconds(tag: str, arg: str | None) -> float:
+    m = PAUSE.fullmatch(arg or "")
+    if not m:
+        raise BadInput(f"{tag}: write a length like [pause:1.5s] or [pause:500ms]")
+    seconds = float(m[1]) / (1000 if (m[2] or "s").lower() == "ms" else 1)
+    if not 0 <= seconds <= MAX_PAUSE_S:
+        raise BadInput(f"{tag}: a pause is at most {MAX_PAUSE_S:.0f} s")
+    return seconds
+
+
+def voices(parts: list[Span | Pause]) -> set[str]:
+    return {p.voice for p in parts if isinstance(p, Span) and p.voice}
+
+
+class Lexicon:
+    def __init__(self, entries: dict[str, str]):
+        self.entries = entries
+        self.exact = {k: v for k, v in entries.items() if k != k.lower()}
+        self.folded = {k.lower(): v for k, v in entries.items() if k == k.lower()}
+        keys = sorted(entries, key=len, reverse=True)
+        alternatives = "|".join(
+            (r"\s+".join(map(re.escape, k.split())) if k != k.lower() else _folded(k)) for k in keys
+        )
+        self.pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)") if keys else None
+
+    @classmethod
+    def load(cls, path: Path) -> Lexicon:
+        try:
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInput(f"--lexicon {path}: cannot read it ({exc})") from None
+        entries: dict[str, str] = {}
+        for number, line in enumerate(lines, 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            word, sep, say = line.partition("\t")
+            if not sep or not word.strip() or not say.strip():
+                raise BadInput(
+                    f"--lexicon {path}:{number}: write 'word or phrase<TAB>how to say it'"
+                )
+            entries[" ".join(word.split())] = say.strip()
+        return cls(entries)
+
+    def apply(self, text: str) -> str:
+        if self.pattern is None:
+            return text
+        return self.pattern.sub(self._say, text)
+
+    def _say(self, m: re.Match) -> str:
+        said = " ".join(m[0].split())
+        return self.exact.get(said) or self.folded[said.lower()]
+
+
+def _folded(key: str) -> str:
+    """A case-insensitive alternative for one lowercase key (inline flag, whitespace-free)."""
+    return r"(?i:" + r"\s+".join(map(re.escape, key.split())) + ")"
+
+
+def prepare(text: str, lexicon: Lexicon | None = None) -> list[Span | Pause]:
+    """Markup parsed, the lexicon applied to what is spoken (never to voice names)."""
+    parts = parse(text)
+    if lexicon is None:
+        return parts
+    return [Span(lexicon.apply(p.text), p.voice) if isinstance(p, Span) else p for p in parts]
