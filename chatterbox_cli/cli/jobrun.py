@@ -91,7 +91,7 @@ class ItemRun:
     ray_opts: Any
     overwrite: bool = False
     where: str = "{source}:{line}"
-    noun: str = "items"
+    noun: str = "item(s)"
     status: Callable[[dict], str] | None = None
 
 
