@@ -181,7 +181,7 @@ def book(
         model=model, model_dir=model_dir, device=device,
         runtime=(threads, quantize, dtype, overlap, batch_s3gen), voice=voice, seed=seed,
         batch_size=batch_size, fail_fast=False, retries=retries, ray_opts=ray_opts,
-        where="chapter {line}", noun="group(s)", status=status,
+        where="chapter {line}", noun="group(s)", rows="group(s)", status=status,
     )  # fmt: skip
     tally, reused = run_items(out, todo, spec, json_out=False)
     if tally is not None and tally.failed:

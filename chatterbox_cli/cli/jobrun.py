@@ -92,6 +92,8 @@ class ItemRun:
     overwrite: bool = False
     where: str = "{source}:{line}"
     noun: str = "item(s)"
+    rows: str = "row(s)"
+    """What the input's entries are called in an error (a batch's rows, a book's groups)."""
     status: Callable[[dict], str] | None = None
 
 
@@ -150,7 +152,8 @@ def run_items(out: Output, items: list, spec: ItemRun, json_out: bool) -> tuple[
     if voiceless and source.has_builtin_voice is False:
         raise VoiceError(
             f"{spec.model_dir} has no built-in voice (conds.pt) and {len(voiceless)} "
-            f"{spec.noun} name no voice; pass --voice REF.wav or a cached voice name"
+            f"{spec.rows} name no voice; pass --voice REF.wav or a cached voice name, "
+            f"or give those {spec.rows} a voice"
         )
     engine = None if spec.ray_opts else load(out, source, device, runtime)
     cfg = job.BatchConfig(
