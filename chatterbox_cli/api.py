@@ -40,10 +40,11 @@ from chatterbox_cli.synth.pipeline import (
     RenderOptions,
     StreamLeveler,
     conditionals,
+    group_voices,
     render,
     synthesize,
 )
-from chatterbox_cli.text.segment import split_groups
+from chatterbox_cli.text.markup import Lexicon, split_marked
 
 __all__ = ["Audio", "AudioChunk", "Synthesizer", "VoiceConverter"]
 
@@ -131,7 +132,10 @@ class Synthesizer:
             self._voices[key] = (spec, conditionals(self.engine, spec))
         return self._voices[key]
 
-    def _plan(self, text: str, language: str | None, streaming: bool, sampling: dict, **options):
+    def _plan(
+        self, text, voice, language, streaming: bool, sampling: dict, lexicon=None, **options
+    ):
+        """The checked text's groups, its voice (one per group with `[voice]` markup), options."""
 
         family = self.engine.family
         unknown = sorted(set(sampling) - set(KNOBS))
@@ -139,11 +143,14 @@ class Synthesizer:
             raise BadInput(f"unknown option {unknown[0]!r}; the sampling knobs: {', '.join(KNOBS)}")
         steps = family.check_cfm_steps(options.pop("cfm_steps", None))
         lang = family.language(language)
-        groups = split_groups(text, short_first=streaming, lang=lang)
+        groups = split_marked(text, Lexicon.of(lexicon), short_first=streaming, lang=lang)
         if not groups:
             raise BadInput("the text is empty after normalization; give some words to speak")
         params = family.sampling(spell=str, **sampling)
-        return groups, RenderOptions(sampling=params, cfm_steps=steps, **options).check()
+        opts = RenderOptions(sampling=params, cfm_steps=steps, **options).check()
+        spec, conds = self.voice(voice)
+        conds = group_voices(groups, conds, lambda name: self.voice(name)[1])
+        return spec, groups, conds, opts
 
     def say(
         self,
@@ -157,18 +164,19 @@ class Synthesizer:
         retries: int = RETRIES,
         max_new_tokens: int | None = None,
         cfm_steps: int | None = None,
+        lexicon: str | Path | Lexicon | None = None,
         on_chunk: Callable[[AudioChunk], None] | None = None,
         **sampling: float | int | None,
     ) -> Audio:
         """The whole text, finished: `sampling` takes the model's knobs (temperature, top_p,
         top_k, min_p, repetition_penalty, cfg_weight, exaggeration); `on_chunk` sees each
-        group as it is synthesized (progress)."""
+        group as it is synthesized (progress). The text may hold `[pause:1.5s]` and
+        `[voice:NAME]…[/voice]` markup; `lexicon` (a TSV file) rewrites words first."""
         from chatterbox_cli.sinks import provenance
 
-        spec, conds = self.voice(voice)
-        groups, opts = self._plan(
-            text, language, False, sampling, seed=seed, lufs=lufs, pause_s=pause_s,
-            retries=retries, max_new_tokens=max_new_tokens, cfm_steps=cfm_steps,
+        spec, groups, conds, opts = self._plan(
+            text, voice, language, False, sampling, lexicon, seed=seed, lufs=lufs,
+            pause_s=pause_s, retries=retries, max_new_tokens=max_new_tokens, cfm_steps=cfm_steps,
         )  # fmt: skip
         rendered = render(self.engine, groups, conds, opts, on_chunk=on_chunk)
         made = provenance.record(
@@ -221,6 +229,7 @@ class Synthesizer:
         max_new_tokens: int | None = None,
         cfm_steps: int | None = None,
         stream_tokens: int | None = None,
+        lexicon: str | Path | Lexicon | None = None,
         on_chunk: Callable[[AudioChunk], None] | None = None,
         **sampling: float | int | None,
     ) -> Iterator[AudioChunk]:
@@ -229,12 +238,12 @@ class Synthesizer:
         watermarked, with the pause before its group at its start; played in order they are
         the whole text. `on_chunk` sees each group's last chunk as synthesized (metrics)."""
 
-        _spec, conds = self.voice(voice)
-        groups, opts = self._plan(
-            text, language, True, sampling, seed=seed, lufs=lufs, pause_s=pause_s,
-            max_new_tokens=max_new_tokens, cfm_steps=cfm_steps, stream_tokens=stream_tokens,
+        _spec, groups, conds, opts = self._plan(
+            text, voice, language, True, sampling, lexicon, seed=seed, lufs=lufs,
+            pause_s=pause_s, max_new_tokens=max_new_tokens, cfm_steps=cfm_steps,
+            stream_tokens=stream_tokens,
         )  # fmt: skip
-        leveler = StreamLeveler(self.sample_rate, len(groups), opts, self.engine.watermarker)
+        leveler = StreamLeveler(self.sample_rate, groups, opts, self.engine.watermarker)
         for chunk in synthesize(self.engine, groups, conds, opts, streaming=True):
             if on_chunk and chunk.last:
                 on_chunk(chunk)
@@ -360,7 +369,7 @@ class VoiceConverter:
         _made, run = self.pieces(
             source, voice, seed=seed, cfm_steps=cfm_steps, max_piece_s=max_piece_s
         )
-        leveler = StreamLeveler(self.sample_rate, 1, opts, self.converter.watermarker)
+        leveler = StreamLeveler(self.sample_rate, [], opts, self.converter.watermarker)
         for piece in run:
             if on_piece:
                 on_piece(piece)

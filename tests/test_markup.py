@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from chatterbox_cli.jobs import book as job
 from chatterbox_cli.runtime.errors import BadInput
 from chatterbox_cli.text.chapters import Book, Chapter
-from chatterbox_cli.text.markup import Lexicon, Pause, Span, parse, prepare
+from chatterbox_cli.text.markup import Lexicon, Pause, Span, parse, prepare, split_marked
 
 
 def test_pause_voice_and_escapes():
@@ -47,6 +48,52 @@ def test_lexicon_whole_words_and_case(tmp_path):
     tsv.write_text("no tab here\n")
     with pytest.raises(BadInput, match=r"lex.tsv:1"):
         Lexicon.load(tsv)
+
+
+def test_split_marked_groups_carry_voice_and_pauses():
+    """`say`/`batch`/server groups: each voice stretch grouped apart, `[pause]` as the silence
+    before the next group (adding up in a row), one at the end as the last group's tail."""
+    text = (
+        "[pause:0.5s]Mr. Nguyen came. He sat. [pause:1s][pause:500ms]"
+        "[voice:ann]Hello there. How are you?[/voice] Fine \\[pause:1s]. [pause:2s]"
+    )
+    groups = split_marked(text, Lexicon({"Nguyen": "Win"}))
+    assert [(g.index, g.text, g.voice, g.lead_s) for g in groups] == [
+        (0, "Mr. Win came. He sat.", None, 0.5),
+        (1, "Hello there. How are you?", "ann", 1.5),
+        (2, "Fine [pause:1s].", None, None),
+    ]
+    assert [g.tail_s for g in groups] == [0.0, 0.0, 2.0]
+    first = split_marked("One is short. Two is here. [voice:ann]Three. Four.[/voice]", None, True)
+    assert [(g.text, g.voice) for g in first] == [
+        ("One is short.", None), ("Two is here.", None), ("Three. Four.", "ann"),
+    ]  # fmt: skip
+    assert split_marked("[pause:1s] [pause:2s]") == []
+
+
+def test_join_places_each_gap():
+    from chatterbox_cli.post.audio import join
+
+    sr = 1000
+    ones = [np.ones(100, dtype=np.float32) for _ in range(3)]
+    out = join(ones, sr, gaps=[0.25, 0.0], lead_s=0.5, tail_s=0.1, fade_s=0.01)
+    assert len(out) == 500 + 100 + 250 + 200 - 10 + 100
+    assert not out[:500].any() and not out[600:850].any() and not out[-100:].any()
+    assert out[500] == 0 and out[949] == 1.0  # faded in after the lead; crossfaded: no dip
+    assert len(join(ones, sr, pause_s=0.2)) == 300 + 2 * 200
+
+
+def test_batch_items_take_markup_and_lexicon_but_book_groups_are_plain():
+    from chatterbox_cli.jobs.batch import item_groups
+    from chatterbox_cli.jobs.inputs import BatchItem
+
+    words = Lexicon({"Nguyen": "Win"})
+    row = BatchItem("rows.csv", 2, "Hi Nguyen. [pause:1s] Bye.")
+    assert [(g.text, g.lead_s) for g in item_groups(row, words)] == [
+        ("Hi Win.", None), ("Bye.", 1.0),
+    ]  # fmt: skip
+    plain = BatchItem("book", 1, "A [pause:1s] literal, Nguyen.", plain=True)
+    assert [g.text for g in item_groups(plain, words)] == ["A [pause:1s] literal, Nguyen."]
 
 
 def test_plan_names_groups_by_content_and_places_pauses():

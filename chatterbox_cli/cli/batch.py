@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from chatterbox_cli.cli.errors import mapped_errors
 from chatterbox_cli.cli.jobrun import ItemRun, run_items
@@ -25,6 +26,7 @@ from chatterbox_cli.cli.options import (
     GpusPerWorkerOpt,
     JsonOpt,
     LanguageOpt,
+    LexiconOpt,
     LufsOpt,
     MaxNewTokensOpt,
     MinPOpt,
@@ -100,6 +102,7 @@ def batch(
     cfg_weight: CfgWeightOpt = None,
     exaggeration: ExaggerationOpt = None,
     language: LanguageOpt = None,
+    lexicon: LexiconOpt = None,
     max_new_tokens: MaxNewTokensOpt = None,
     lufs: LufsOpt = DEFAULTS["lufs"],
     pause: PauseOpt = DEFAULT_PAUSE_S,
@@ -116,6 +119,7 @@ def batch(
     from chatterbox_cli.jobs import inputs as batch_inputs
     from chatterbox_cli.sinks.files import AudioFormat
     from chatterbox_cli.synth.pipeline import RenderOptions
+    from chatterbox_cli.text.markup import Lexicon
 
     out = Output(quiet=quiet, json=json_out)
     family, sampling, steps = family_options(
@@ -148,10 +152,11 @@ def batch(
     items, invalid = batch_inputs.read_inputs(inputs, input_format, unit, stdin)
     items, unused = batch_inputs.sampling_columns(items, family)
     items, unspoken = batch_inputs.languages(items, family, language)
-    invalid += unused + unspoken
+    items, unmarked = batch_inputs.markup(items, model)
+    invalid += unused + unspoken + unmarked
     if invalid:
         for row in invalid:
-            out.console.print(f"[red]invalid[/] {row}")
+            out.console.print(f"[red]invalid[/] {escape(str(row))}")
         if not skip_invalid:
             raise BadInput(
                 f"{len(invalid)} invalid row(s) (listed above); fix them or pass --skip-invalid"
@@ -179,6 +184,7 @@ def batch(
         retries=retries,
         ray_opts=ray_opts,
         overwrite=overwrite,
+        lexicon=Lexicon.load(lexicon) if lexicon else None,
     )
     tally, skipped = run_items(out, items, spec, json_out)
     if tally is None:

@@ -15,7 +15,7 @@ import typer
 from chatterbox_cli.cli.batch import executor_options
 from chatterbox_cli.cli.errors import mapped_errors
 from chatterbox_cli.cli.jobrun import ItemRun, run_items
-from chatterbox_cli.cli.model import checked_language, family_options
+from chatterbox_cli.cli.model import check_voices, checked_language, family_options
 from chatterbox_cli.cli.options import (
     DEFAULTS,
     BatchS3GenOpt,
@@ -30,6 +30,7 @@ from chatterbox_cli.cli.options import (
     GpusPerWorkerOpt,
     JsonOpt,
     LanguageOpt,
+    LexiconOpt,
     LufsOpt,
     MaxNewTokensOpt,
     MinPOpt,
@@ -82,10 +83,7 @@ def book(
         bool,
         typer.Option("--include-front-matter", help="Read cover, title, copyright pages too."),
     ] = False,
-    lexicon: Annotated[
-        Path | None,
-        typer.Option("--lexicon", help="TSV: word or phrase, a tab, how to say it."),
-    ] = None,
+    lexicon: LexiconOpt = None,
     work_dir: Annotated[
         Path | None, typer.Option("--work-dir", help="Finished groups (default OUTPUT.work).")
     ] = None,
@@ -174,7 +172,7 @@ def book(
     }  # fmt: skip
     planned = job.plan(read, picked, identity, code, words, pause)
     todo = job.items(planned, path.name, code, seed)
-    _check_voices(todo, model)
+    check_voices({item.voice for item in todo}, model)
     status = _chapter_status(planned)
     spec = ItemRun(
         outdir=work, fmt=AudioFormat(job.WORK_FORMAT, "PCM_16"), opts=opts, family=family,
@@ -208,14 +206,6 @@ def _language(out: Output, family, given: str | None, from_book: str | None) -> 
             f"--model multilingual, or --language {family.languages[0]} to read it anyway"
         )
     return checked_language(family, family.languages[0], out).code
-
-
-def _check_voices(items: list, model: str) -> None:
-    """Every `[voice:NAME]` resolves before hours of work start."""
-    from chatterbox_cli.models import voices
-
-    for name in sorted({item.voice for item in items if item.voice}):
-        voices.resolve(name, model)
 
 
 def _chapter_status(planned):

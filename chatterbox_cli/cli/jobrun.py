@@ -95,6 +95,8 @@ class ItemRun:
     rows: str = "row(s)"
     """What the input's entries are called in an error (a batch's rows, a book's groups)."""
     status: Callable[[dict], str] | None = None
+    lexicon: Any = None
+    """`--lexicon`, loaded (`text.markup.Lexicon`)."""
 
 
 def resume(out: Output, items: list, spec: ItemRun) -> list:
@@ -166,6 +168,7 @@ def run_items(out: Output, items: list, spec: ItemRun, json_out: bool) -> tuple[
         batch_size=spec.batch_size or default_batch_size(spec.family),
         fail_fast=spec.fail_fast,
         retries=spec.retries,
+        lexicon=spec.lexicon,
     )
     run = recording(
         out, spec.outdir, len(todo), json_out, spec.where, spec.noun, status=spec.status

@@ -66,3 +66,22 @@ def family_options(model: str, cfm_steps: int | None, **given):
     family = get(model)
     params = family.sampling(**given)
     return family, params, family.check_cfm_steps(cfm_steps)
+
+
+def marked_text(raw: str, lexicon: Path | None, model: str, lang, short_first: bool = False):
+    """The text's groups with its markup and `--lexicon` applied, every `[voice:NAME]` checked
+    before a model loads; and the lexicon, loaded once."""
+    from chatterbox_cli.text.markup import Lexicon, split_marked
+
+    words = Lexicon.load(lexicon) if lexicon else None
+    groups = split_marked(raw, words, short_first=short_first, lang=lang)
+    check_voices({g.voice for g in groups}, model)
+    return groups, words
+
+
+def check_voices(names, model: str) -> None:
+    """Every `[voice:NAME]` resolves before the work starts."""
+    from chatterbox_cli.models import voices
+
+    for name in sorted(n for n in names if n):
+        voices.resolve(name, model)

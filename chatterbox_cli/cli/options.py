@@ -102,6 +102,10 @@ MaxNewTokensOpt = Annotated[
         help="Speech-token cap per group (25 tokens = 1 s); default: sized from the text.",
     ),
 ]
+LexiconOpt = Annotated[
+    Path | None,
+    typer.Option("--lexicon", help="TSV file: word or phrase, a tab, how to say it (whole words)."),
+]
 PauseOpt = Annotated[
     float, typer.Option("--pause", help="Silence between sentence groups (s); 0 crossfades.")
 ]

@@ -36,7 +36,7 @@ class Output:
 
     def info(self, message: str) -> None:
         if not self.quiet:
-            self.console.print(message)
+            self.console.print(escape(message))
 
     def warn(self, message: str) -> None:
         if not self.quiet:

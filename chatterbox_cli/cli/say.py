@@ -11,7 +11,13 @@ from typing import Annotated
 import typer
 
 from chatterbox_cli.cli.errors import mapped_errors
-from chatterbox_cli.cli.model import checked_language, checked_source, family_options, synthesizer
+from chatterbox_cli.cli.model import (
+    checked_language,
+    checked_source,
+    family_options,
+    marked_text,
+    synthesizer,
+)
 from chatterbox_cli.cli.options import (
     DEFAULTS,
     CfgWeightOpt,
@@ -22,6 +28,7 @@ from chatterbox_cli.cli.options import (
     FastDecodeOpt,
     JsonOpt,
     LanguageOpt,
+    LexiconOpt,
     LufsOpt,
     MaxNewTokensOpt,
     MinPOpt,
@@ -48,7 +55,7 @@ from chatterbox_cli.cli.output import Output
 from chatterbox_cli.runtime.errors import BadInput, VoiceError
 from chatterbox_cli.sinks.files import FORMATS, AudioFormat, check_writable, sounddevice
 from chatterbox_cli.synth.pipeline import DEFAULT_PAUSE_S
-from chatterbox_cli.text.segment import decode_bytes, slug, split_groups
+from chatterbox_cli.text.segment import decode_bytes, slug
 
 
 def read_text(text: str | None, file: Path | None) -> str:
@@ -202,6 +209,7 @@ def say(
     max_new_tokens: MaxNewTokensOpt = None,
     lufs: LufsOpt = DEFAULTS["lufs"],
     pause: PauseOpt = DEFAULT_PAUSE_S,
+    lexicon: LexiconOpt = None,
     fmt: Annotated[
         str | None,
         typer.Option(
@@ -219,7 +227,10 @@ def say(
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Speak TEXT into a loudness-normalized, watermarked audio file."""
+    """Speak TEXT into a loudness-normalized, watermarked audio file.
+
+    TEXT may hold \\[pause:1.5s] and \\[voice:NAME]...\\[/voice] markup (\\\\[ is a bracket).
+    """
     from chatterbox_cli.models import voices
     from chatterbox_cli.models.packs import pack_model
     from chatterbox_cli.runtime.metrics import RunMetrics, rtf
@@ -243,7 +254,7 @@ def say(
     family, sampling, steps = family_options(model, cfm_steps, **knobs)
     lang = checked_language(family, language, out)
     raw = read_text(text, file)
-    groups = split_groups(raw, short_first=streaming, lang=lang)
+    groups, words = marked_text(raw, lexicon, model, lang, short_first=streaming)
     if not groups:
         raise BadInput("the text is empty after normalization; give some words to speak")
     RenderOptions(
@@ -286,7 +297,7 @@ def say(
     )
     asked = dict(
         language=lang.code, seed=seed, lufs=lufs, pause_s=pause, max_new_tokens=max_new_tokens,
-        cfm_steps=steps, **knobs,
+        cfm_steps=steps, lexicon=words, **knobs,
     )  # fmt: skip
     if target is None:
         stream_out(tts, raw, voice, dict(asked, stream_tokens=stream_tokens), stream_fmt, out,

@@ -14,6 +14,7 @@ from chatterbox_cli.cli.options import (
     BatchS3GenOpt,
     DeviceOpt,
     DtypeOpt,
+    LexiconOpt,
     ModelDirOpt,
     ModelOpt,
     PackOpt,
@@ -58,6 +59,7 @@ def serve(
     max_text_chars: Annotated[
         int, typer.Option("--max-text-chars", help="Longest input accepted (413 beyond).")
     ] = 4096,
+    lexicon: LexiconOpt = None,
     api_token_file: Annotated[
         Path | None,
         typer.Option(
@@ -99,7 +101,9 @@ def serve(
         model, model_dir, device, threads, quantize, dtype, batch_s3gen=batch_s3gen
     )
     from chatterbox_cli.models import voices
+    from chatterbox_cli.text.markup import Lexicon
 
+    words = Lexicon.load(lexicon) if lexicon else None
     default_voice = voices.resolve(voice, source.kind)
     engine = load(out, source, device, runtime)
     options = ServeOptions(
@@ -109,6 +113,7 @@ def serve(
         request_timeout_s=request_timeout,
         max_upload_bytes=int(max_upload_mb * 1024 * 1024),
         batch_size=batch_size,
+        lexicon=words,
     )
     app = create_app(engine, options, default_voice)
     out.info(f"serving {source.kind} on http://{host}:{port} (auth: {'on' if token else 'off'})")

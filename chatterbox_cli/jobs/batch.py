@@ -27,12 +27,16 @@ from chatterbox_cli.synth.pipeline import finish as finish_audio
 from chatterbox_cli.synth.retry import Flagged, retry_flagged
 from chatterbox_cli.synth.seeds import group_seed
 from chatterbox_cli.text.languages import LANGUAGES, spoken_length
+from chatterbox_cli.text.markup import Lexicon, split_marked
 from chatterbox_cli.text.segment import split_groups
 
 
-def item_groups(item: BatchItem) -> list:
-
-    return split_groups(item.text, lang=LANGUAGES[item.language or "en"])
+def item_groups(item: BatchItem, lexicon: Lexicon | None = None) -> list:
+    """The item's groups: its markup parsed and the lexicon applied (a book's are already)."""
+    lang = LANGUAGES[item.language or "en"]
+    if item.plain:
+        return split_groups(item.text, lang=lang)
+    return split_marked(item.text, lexicon, lang=lang)
 
 
 @dataclass
@@ -48,6 +52,7 @@ class BatchConfig:
     fail_fast: bool = False
     retries: int = 2
     """Times a group the guard flags is synthesized again with a derived seed."""
+    lexicon: Lexicon | None = None
 
 
 @dataclass(eq=False)
@@ -149,7 +154,12 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
         except BadInput as exc:
             fail(item, path, exc)
             continue
-        groups = item_groups(item)
+        groups = item_groups(item, cfg.lexicon)
+        try:
+            marked = {g.voice: voice_for(g.voice)[0] for g in groups if g.voice}
+        except Exception as exc:  # a bad [voice:NAME] fails this row, as a bad voice column
+            fail(item, path, exc)
+            continue
         seed = item.seed if item.seed is not None else cfg.seed
         pending = _Pending(
             item,
@@ -165,9 +175,9 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
         )
         for group in groups:
             cap = cfg.opts.max_new_tokens or auto_max_tokens(group.text)
-            planned.append(
-                (pending, Job(group, conds, sampling, cap, group_seed(seed, group.index)))
-            )
+            job = Job(group, marked.get(group.voice, conds), sampling, cap)
+            job.seed = group_seed(seed, group.index)
+            planned.append((pending, job))
 
     user_cap = cfg.opts.max_new_tokens is not None
 

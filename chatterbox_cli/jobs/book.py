@@ -113,6 +113,7 @@ def items(planned: list[PlannedChapter], source: str, language: str, seed: int |
                 language=language,
                 seed=group_seed(seed, int(piece.name[:15], 16)),
                 name=piece.name,
+                plain=True,
             )
     return list(seen.values())
 

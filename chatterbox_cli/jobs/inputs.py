@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chatterbox_cli.runtime.errors import BadInput
+from chatterbox_cli.runtime.errors import BadInput, ChatterboxError
 from chatterbox_cli.text.segment import decode_bytes, normalize, slug
 
 FORMATS = ("csv", "tsv", "jsonl", "txt")
@@ -59,6 +59,8 @@ class BatchItem:
     overrides: dict[str, float | int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     name: str = ""
+    plain: bool = False
+    """The text is one of `book`'s groups, markup and lexicon already applied."""
 
 
 @dataclass
@@ -195,6 +197,26 @@ def sampling_columns(items: list[BatchItem], family) -> tuple[list[BatchItem], l
         try:
             family.sampling(spell=str, **knob_columns(item))
         except BadInput as exc:
+            invalid.append(InvalidRow(item.source, item.line, str(exc)))
+        else:
+            keep.append(item)
+    return keep, invalid
+
+
+def markup(items: list[BatchItem], model: str) -> tuple[list[BatchItem], list[InvalidRow]]:
+    """Rows whose `[pause]`/`[voice]` markup is malformed, or names a voice that does not
+    resolve, are invalid (`text/markup.py`)."""
+    from chatterbox_cli.models import voices
+    from chatterbox_cli.text.markup import parse
+    from chatterbox_cli.text.markup import voices as named
+
+    keep: list[BatchItem] = []
+    invalid: list[InvalidRow] = []
+    for item in items:
+        try:
+            for name in sorted(named(parse(item.text))):
+                voices.resolve(name, model)
+        except ChatterboxError as exc:
             invalid.append(InvalidRow(item.source, item.line, str(exc)))
         else:
             keep.append(item)

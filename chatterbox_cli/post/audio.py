@@ -31,32 +31,58 @@ def _fade(n: int) -> np.ndarray:
 
 
 def join(
-    parts: list[np.ndarray], sr: int, pause_s: float = 0.2, fade_s: float = 0.01
+    parts: list[np.ndarray],
+    sr: int,
+    pause_s: float = 0.2,
+    fade_s: float = 0.01,
+    gaps: list[float] | None = None,
+    lead_s: float = 0.0,
+    tail_s: float = 0.0,
 ) -> np.ndarray:
-    """Concatenate group audio with a pause; edges get raised-cosine fades so seams never click.
+    """Concatenate group audio with pauses; edges that meet silence get raised-cosine fades so
+    seams never click.
 
-    With `pause_s == 0` neighbours crossfade over `fade_s` instead.
+    `gaps[i]` is the silence between parts i and i+1 (default: `pause_s` at every seam); at a
+    gap of 0 the neighbours crossfade over `fade_s` instead. `lead_s`/`tail_s`: silence before
+    the first part and after the last (`[pause]` markup at the ends of a text).
     """
-    parts = [np.asarray(p, dtype=np.float32) for p in parts if len(p)]
-    if not parts:
-        return np.zeros(0, dtype=np.float32)
-    n_fade = max(1, int(fade_s * sr))
-    if pause_s <= 0:
-        out = parts[0].copy()
-        for part in parts[1:]:
-            n = min(n_fade, len(out), len(part))
-            ramp = _fade(n)
-            head = part.copy()
-            head[:n] = out[-n:] * ramp[::-1] + part[:n] * ramp
-            out = np.concatenate([out[:-n], head])
-        return out
-    gap = np.zeros(int(pause_s * sr), dtype=np.float32)
-    shaped = []
+    gaps = [pause_s] * max(0, len(parts) - 1) if gaps is None else gaps
+    kept: list[np.ndarray] = []
+    seams: list[float] = []
+    carried = 0.0
     for i, part in enumerate(parts):
-        shaped.append(shape_edges(part, sr, i > 0, i < len(parts) - 1, fade_s))
-        if i < len(parts) - 1:
-            shaped.append(gap)
-    return np.concatenate(shaped)
+        gap = max(carried, gaps[i - 1]) if i else 0.0
+        if not len(part):
+            carried = gap
+            continue
+        if kept:
+            seams.append(gap)
+        carried = 0.0
+        kept.append(np.asarray(part, dtype=np.float32))
+    if not kept:
+        return np.zeros(0, dtype=np.float32)
+    before, after = [lead_s, *seams], [*seams, tail_s]
+    edges = zip(kept, before, after, strict=True)
+    shaped = [shape_edges(p, sr, b > 0, a > 0, fade_s) for p, b, a in edges]
+    n_fade = max(1, int(fade_s * sr))
+    out = [silence(lead_s, sr)]
+    current = shaped[0]
+    for gap, part in zip(seams, shaped[1:], strict=True):
+        if gap > 0:
+            out += [current, silence(gap, sr)]
+            current = part
+            continue
+        n = min(n_fade, len(current), len(part))
+        ramp = _fade(n)
+        head = part.copy()
+        head[:n] = current[-n:] * ramp[::-1] + part[:n] * ramp
+        current = np.concatenate([current[:-n], head])
+    out += [current, silence(tail_s, sr)]
+    return np.concatenate(out)
+
+
+def silence(seconds: float, sr: int) -> np.ndarray:
+    return np.zeros(int(round(seconds * sr)), dtype=np.float32)
 
 
 def shape_edges(

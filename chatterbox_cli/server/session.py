@@ -24,10 +24,10 @@ from chatterbox_cli.sinks.provenance import record
 from chatterbox_cli.sinks.stream import StreamEncoder
 from chatterbox_cli.synth.batched import Job
 from chatterbox_cli.synth.chunk import auto_max_tokens
-from chatterbox_cli.synth.pipeline import RenderOptions, conditionals
+from chatterbox_cli.synth.pipeline import RenderOptions, conditionals, silence_s
 from chatterbox_cli.synth.pipeline import finish as finish_audio
 from chatterbox_cli.synth.seeds import group_seed
-from chatterbox_cli.text.segment import split_groups
+from chatterbox_cli.text.markup import split_marked
 
 RESPONSE_FORMATS = {"wav": "audio/wav", "mp3": "audio/mpeg", "opus": "audio/ogg",
                     "flac": "audio/flac", "pcm": "audio/pcm"}  # fmt: skip
@@ -131,7 +131,7 @@ class Voices:
         return conditionals(self.engine, spec), voice_id(spec, self.engine.model_dir)
 
 
-def plan(engine, req: Speech, voices: Voices, max_text_chars: int, lock, streaming=False) -> Plan:
+def plan(engine, req: Speech, voices: Voices, options, lock, streaming=False) -> Plan:
     """Check a request and cut it into batch jobs (one per sentence group), as `batch` does:
     a seeded request gives the same audio alone or among others. A stream starts with one
     short sentence, as `say -o -` does, so its first audio comes sooner."""
@@ -145,23 +145,25 @@ def plan(engine, req: Speech, voices: Voices, max_text_chars: int, lock, streami
         raise BadInput(
             "instructions are not supported: use exaggeration (standard model) or a voice"
         )
-    if len(req.input) > max_text_chars:
-        raise TooLong(f"input is longer than {max_text_chars} characters; split it")
+    if len(req.input) > options.max_text_chars:
+        raise TooLong(f"input is longer than {options.max_text_chars} characters; split it")
     kind = engine.source.kind
     if req.model not in (None, "", kind, "chatterbox"):
         raise BadInput(f"model {req.model!r} is not loaded; this server runs {kind!r}")
     if req.max_new_tokens is not None and not 1 <= req.max_new_tokens <= 1000:
         raise BadInput("max_new_tokens must be between 1 and 1000")
     family = engine.family
-    groups = split_groups(req.input, short_first=streaming, lang=family.language(req.language))
+    lang = family.language(req.language)
+    groups = split_marked(req.input, options.lexicon, short_first=streaming, lang=lang)
     if not groups:
         raise BadInput("input is empty; give some words to speak")
     sampling = family.sampling(spell=str, **{k: getattr(req, k) for k in KNOBS})
     conds, voice_id = voices.get(req.voice, lock)
+    marked = {g.voice: voices.get(g.voice, lock)[0] for g in groups if g.voice}
     jobs = [
         Job(
             g,
-            conds,
+            marked.get(g.voice, conds),
             sampling,
             req.max_new_tokens or auto_max_tokens(g.text),
             group_seed(req.seed, g.index),
@@ -244,7 +246,7 @@ class Synthesis:
         """What `say --json` reports, for this request so far."""
         chunks = self.chunks_seen
         audio_s = sum(c.duration_s for c in chunks)
-        pauses = max(0, len(chunks) - 1) * self.plan.opts.pause_s
+        pauses = silence_s([c.group for c in chunks], self.plan.opts.pause_s)
         elapsed = time.perf_counter() - self.t0
         t = self.ticket
         return {

@@ -24,7 +24,7 @@ async def start(s: Served, req: Speech, route: str) -> Synthesis:
     """Plan and admit a request (voice loading happens between batches, off the loop)."""
     s.metrics.requests.labels(route).inc()
     streaming = req.stream_format is not None
-    args = (s.engine, req, s.voices, s.options.max_text_chars, s.scheduler.lock, streaming)
+    args = (s.engine, req, s.voices, s.options, s.scheduler.lock, streaming)
     p = await run_in_threadpool(plan, *args)
     return Synthesis(s.scheduler, p, s.options.request_timeout_s)
 
@@ -59,7 +59,7 @@ async def streamed(s: Served, syn: Synthesis, first, chunks, sse: bool):
     `speech.audio.delta` events (base64) and ends with `speech.audio.done` and stats."""
 
     sr = s.sample_rate
-    leveler = StreamLeveler(sr, len(syn.plan.groups), syn.plan.opts, s.engine.watermarker)
+    leveler = StreamLeveler(sr, syn.plan.groups, syn.plan.opts, s.engine.watermarker)
     enc = StreamEncoder(syn.plan.fmt, sr)
 
     def wrap(data: bytes) -> bytes:

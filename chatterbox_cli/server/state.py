@@ -19,6 +19,8 @@ class ServeOptions:
     max_upload_bytes: int = 10 * 1024 * 1024
     max_upload_s: float = 60.0
     batch_size: int | None = None
+    lexicon: Any = None
+    """`--lexicon`, loaded: applied to every request's input."""
 
 
 @dataclass

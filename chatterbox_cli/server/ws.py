@@ -63,10 +63,10 @@ async def stream(ws: WebSocket):
         syn = None
         try:
             lock = s.scheduler.lock
-            args = (engine, req, voices, options.max_text_chars, lock, True)
+            args = (engine, req, voices, options, lock, True)
             p = await run_in_threadpool(plan, *args)
             syn = Synthesis(s.scheduler, p, options.request_timeout_s)
-            leveler = StreamLeveler(sr, len(p.groups), p.opts, engine.watermarker)
+            leveler = StreamLeveler(sr, p.groups, p.opts, engine.watermarker)
             enc = StreamEncoder(p.fmt, sr)
             await send({"type": "start", "id": rid, "format": p.fmt, "sample_rate": sr})
             seq = 0

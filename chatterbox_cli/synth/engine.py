@@ -160,6 +160,7 @@ class Engine:
         several per group (audio every N speech tokens, see `models/s3gen/stream.py`).
 
         `max_new_tokens`: one cap for every group, one cap per group, or None (sized from text).
+        `conds`: one voice for every group, or a list with one per group (`[voice]` markup).
         With `overlap`, T3 runs ahead in a thread (its own RNG) while S3Gen renders in this
         one; without, the RNG calls follow upstream `generate()` exactly.
         """
@@ -200,7 +201,7 @@ class Engine:
                     noise_seed = group_seed(seed, i)
                     streamer = TokenStreamer.for_group(
                         self.tts.s3gen,
-                        conds.gen,
+                        voice_of(conds, i).gen,
                         cap,
                         stream_tokens,
                         cfm_steps,
@@ -220,7 +221,9 @@ class Engine:
                         offset += len(audio)
             else:
                 if streamer is None:
-                    chunk = self.to_audio(group, tokens, conds, cfm_steps, stats, text_s, t0)
+                    chunk = self.to_audio(
+                        group, tokens, voice_of(conds, i), cfm_steps, stats, text_s, t0
+                    )
                 else:
                     chunk = self._finish_stream(group, streamer, stats, text_s, t0, offset)
                 if first_out is not None:
@@ -262,7 +265,7 @@ class Engine:
             cap = cap or auto_max_tokens(group.text)
             with torch.inference_mode():
                 ids = self.text_tokens(group.text, group.language)
-                t3_cond = self.family.t3_cond(conds, params)
+                t3_cond = self.family.t3_cond(voice_of(conds, i), params)
                 prefix = self.prefix(t3_cond)
             yield GroupStart(i, group, cap, stats, time.perf_counter() - t0, t0)
             row = Row(t3_cond, ids, params, cap, generator)
@@ -349,3 +352,8 @@ class Engine:
         wav, _ = s3gen.hift_inference(mels, None)
         wav[:, : len(s3gen.trim_fade)] *= s3gen.trim_fade  # upstream's fade-in, as in inference()
         return wav
+
+
+def voice_of(conds, index: int):
+    """Group `index`'s voice: `conds` itself, or its entry when there is one per group."""
+    return conds[index] if isinstance(conds, list | tuple) else conds

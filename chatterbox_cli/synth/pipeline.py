@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -19,13 +20,14 @@ from chatterbox_cli.post.audio import (
     master,
     normalize_loudness,
     shape_edges,
+    silence,
     watermark,
 )
 from chatterbox_cli.runtime.errors import BadInput, VoiceError
 from chatterbox_cli.runtime.metrics import GroupMetrics, rtf
 from chatterbox_cli.synth.batched import Job
 from chatterbox_cli.synth.chunk import AudioChunk, auto_max_tokens
-from chatterbox_cli.synth.engine import Engine
+from chatterbox_cli.synth.engine import Engine, voice_of
 from chatterbox_cli.synth.retry import Flagged, retry_flagged
 from chatterbox_cli.text.segment import TextGroup
 
@@ -171,8 +173,35 @@ def finish(
     server replies, bench): in group order, joined with pauses, loudness-normalized with the
     peak guard, watermarked last."""
     ordered = sorted(chunks, key=lambda c: c.group.index)
-    joined = join([c.audio for c in ordered], engine.sample_rate, pause_s=pause_s)
+    groups = [c.group for c in ordered]
+    joined = join(
+        [c.audio for c in ordered],
+        engine.sample_rate,
+        gaps=[gap_before(g, pause_s) for g in groups[1:]],
+        lead_s=groups[0].lead_s or 0.0 if groups else 0.0,
+        tail_s=groups[-1].tail_s if groups else 0.0,
+    )
     return master(joined, engine.sample_rate, engine.watermarker, lufs)
+
+
+def gap_before(group: TextGroup, pause_s: float) -> float:
+    """The silence before a group: its `[pause]`, or `--pause` (nothing before the first)."""
+    if group.lead_s is not None:
+        return group.lead_s
+    return pause_s if group.index > 0 else 0.0
+
+
+def silence_s(groups: list[TextGroup], pause_s: float) -> float:
+    """All the silence a text's groups are joined with."""
+    return sum(gap_before(g, pause_s) for g in groups) + (groups[-1].tail_s if groups else 0.0)
+
+
+def group_voices(groups: list[TextGroup], conds, voice: Callable[[str], Any]):
+    """`conds` for every group, or (with `[voice:NAME]` markup) a list with each group's:
+    `voice(NAME)` prepares a named one (callers cache it)."""
+    if not any(g.voice for g in groups):
+        return conds
+    return [voice(g.voice) if g.voice else conds for g in groups]
 
 
 def guarded(engine: Engine, chunks: list[AudioChunk], conds, opts: RenderOptions):
@@ -182,18 +211,19 @@ def guarded(engine: Engine, chunks: list[AudioChunk], conds, opts: RenderOptions
     user_cap = opts.max_new_tokens is not None
     params = opts.sampling or engine.family.defaults
     flagged = []
-    for chunk in chunks:
+    for i, chunk in enumerate(chunks):
         found = guard.flags(chunk, user_cap)
         if found:
             cap = opts.max_new_tokens
             cap = cap[chunk.group.index] if cap is not None and not isinstance(cap, int) else cap
-            job = Job(chunk.group, conds, params, cap or auto_max_tokens(chunk.group.text))
+            voice = voice_of(conds, i)
+            job = Job(chunk.group, voice, params, cap or auto_max_tokens(chunk.group.text))
             flagged.append(Flagged(job, opts.seed, chunk, found))
 
     def redo(jobs):
         for job in jobs:
             again = engine.synthesize(
-                [job.group], conds, params, max_new_tokens=job.max_new_tokens, seed=job.seed,
+                [job.group], job.conds, params, max_new_tokens=job.max_new_tokens, seed=job.seed,
                 cfm_steps=opts.cfm_steps,
             )  # fmt: skip
             yield list(again)[-1]
@@ -218,7 +248,7 @@ def stream(
 ) -> Iterator[np.ndarray]:
     """Post-processed audio, one piece per group or per `stream_tokens` tokens (pauses as
     their own pieces), as it is made. `on_chunk` sees each group's last piece."""
-    leveler = StreamLeveler(engine.sample_rate, len(groups), opts, engine.watermarker)
+    leveler = StreamLeveler(engine.sample_rate, groups, opts, engine.watermarker)
     for chunk in synthesize(engine, groups, conds, opts, streaming=True):
         if on_chunk and chunk.last:
             on_chunk(chunk)
@@ -233,28 +263,25 @@ class StreamLeveler:
     Every piece is watermarked, so the concatenated stream carries the watermark.
     """
 
-    def __init__(self, sample_rate: int, n_groups: int, opts: RenderOptions, watermarker):
-        self.sr, self.n_groups, self.opts, self.watermarker = (
-            sample_rate,
-            n_groups,
-            opts,
-            watermarker,
-        )
+    def __init__(self, sample_rate: int, groups: list[TextGroup], opts: RenderOptions, watermarker):
+        self.sr, self.groups, self.opts, self.watermarker = sample_rate, groups, opts, watermarker
         self.gain: float | None = None
-        self.gap = np.zeros(int(opts.pause_s * sample_rate), dtype=np.float32)
 
     def pieces(self, chunk: AudioChunk) -> list[np.ndarray]:
-        """This chunk's audio, leveled and watermarked, after the pause that precedes it."""
-        sr, gap, i = self.sr, self.gap, chunk.group.index
+        """This chunk's audio, leveled and watermarked, after the silence that precedes it
+        (and, for the text's last group, the `[pause]` that ends it)."""
+        sr, i, groups, pause_s = self.sr, chunk.group.index, self.groups, self.opts.pause_s
         first = chunk.offset == 0
-        part = shape_edges(
-            chunk.audio,
-            sr,
-            first and i > 0 and len(gap) > 0,
-            chunk.last and i < self.n_groups - 1 and len(gap) > 0,
-        )
-        out = [gap] if first and i > 0 and len(gap) else []
-        return [*out, self.level(part)]
+        lead = gap_before(chunk.group, pause_s) if first else 0.0
+        last_group = i == len(groups) - 1
+        after = chunk.group.tail_s if last_group else gap_before(groups[i + 1], pause_s)
+        after = after if chunk.last else 0.0
+        part = shape_edges(chunk.audio, sr, lead > 0, after > 0)
+        out = [silence(lead, sr)] if lead > 0 else []
+        out.append(self.level(part))
+        if last_group and after > 0:
+            out.append(silence(after, sr))
+        return out
 
     def level(self, part: np.ndarray) -> np.ndarray:
         """One piece at the stream's gain (fixed by the first), peak-guarded, watermarked."""

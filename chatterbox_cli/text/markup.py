@@ -12,10 +12,12 @@ that case ("US" -> "United States" leaves "us" alone). Longer entries win over s
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from chatterbox_cli.runtime.errors import BadInput
+from chatterbox_cli.text.languages import ENGLISH, Language
+from chatterbox_cli.text.segment import TextGroup, split_groups
 
 TAG = re.compile(r"(?<!\\)\[(pause|voice|/voice)(?::([^\]]*))?\]", re.IGNORECASE)
 PAUSE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*", re.IGNORECASE)
@@ -104,6 +106,11 @@ class Lexicon:
             entries[" ".join(word.split())] = say.strip()
         return cls(entries)
 
+    @classmethod
+    def of(cls, value: str | Path | Lexicon | None) -> Lexicon | None:
+        """A lexicon given as one, or as its file's path."""
+        return value if value is None or isinstance(value, Lexicon) else cls.load(Path(value))
+
     def apply(self, text: str) -> str:
         if self.pattern is None:
             return text
@@ -125,3 +132,38 @@ def prepare(text: str, lexicon: Lexicon | None = None) -> list[Span | Pause]:
     if lexicon is None:
         return parts
     return [Span(lexicon.apply(p.text), p.voice) if isinstance(p, Span) else p for p in parts]
+
+
+def split_marked(
+    text: str,
+    lexicon: Lexicon | None = None,
+    short_first: bool = False,
+    lang: Language = ENGLISH,
+) -> list[TextGroup]:
+    """`split_groups` for text with markup (`say`, `batch`, the server): each voice stretch is
+    grouped on its own, a group carries its voice, and a `[pause]` sets the silence before the
+    group after it (pauses in a row add up; one that ends the text is the last group's tail)."""
+    groups: list[TextGroup] = []
+    pending: float | None = None
+    paragraph = 0
+    for part in prepare(text, lexicon):
+        if isinstance(part, Pause):
+            pending = (pending or 0.0) + part.seconds
+            continue
+        split = split_groups(part.text, short_first=short_first and not groups, lang=lang)
+        for k, group in enumerate(split):
+            groups.append(
+                replace(
+                    group,
+                    index=len(groups),
+                    paragraph=paragraph + group.paragraph,
+                    voice=part.voice,
+                    lead_s=pending if k == 0 else None,
+                )
+            )
+        if split:
+            pending = None
+            paragraph = groups[-1].paragraph + 1
+    if groups and pending:
+        groups[-1] = replace(groups[-1], tail_s=pending)
+    return groups

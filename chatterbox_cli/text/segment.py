@@ -59,6 +59,13 @@ class TextGroup:
     text: str
     paragraph: int
     language: str = "en"
+    voice: str | None = None
+    """A `[voice:NAME]` stretch's voice; None: the text's own voice."""
+    lead_s: float | None = None
+    """Silence before this group from `[pause]` markup; None: the run's `--pause` between
+    groups (and nothing before the first)."""
+    tail_s: float = 0.0
+    """Silence after this group from a `[pause]` that ends the text (last group only)."""
 
 
 def decode_bytes(data: bytes, source: str) -> str:
