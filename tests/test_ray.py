@@ -131,6 +131,37 @@ def test_ray_and_local_give_the_same_files_and_records(cli, checkpoint, cluster,
     assert {r["threads"] for r in ray_recs} == {1}  # a worker uses the CPUs it was given
 
 
+def test_a_book_on_ray_makes_the_groups_a_local_run_makes(cli, checkpoint, cluster, tmp_path):
+    """`book --executor ray`: the same work files (names and audio) as a local run, then the
+    M4B; markup and the lexicon reach the workers."""
+    book = tmp_path / "tale.md"
+    book.write_text(
+        "# One\n\nAda met Nguyen. [pause:0.5s] They spoke.\n\n# Two\n\nThe end came soon.\n"
+    )
+    words = tmp_path / "words.tsv"
+    words.write_text("Nguyen\tWin\n")
+    args = ["--lexicon", words, "--model-dir", checkpoint, *TOKENS]
+    local = cli("book", book, "-o", tmp_path / "local.m4b", *args)
+    assert local.exit_code == 0, local.output
+    out = str(tmp_path / "ray.m4b")
+    cmd = [sys.executable, "-m", "chatterbox_cli", "book", str(book), "-o", out,
+           "--executor", "ray", "--ray-address", cluster.address, "--workers", "2",
+           "--batch-size", "1", "--json", *map(str, args)]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "CHATTERBOX_DEBUG")}
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**env, **RAY_ENV}, timeout=400)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert [c["title"] for c in report["chapters"]] == ["One", "Two"]
+    work = {p.name: p for p in (tmp_path / "local.m4b.work").glob("*.flac")}
+    remote = {p.name: p for p in (tmp_path / "ray.m4b.work").glob("*.flac")}
+    assert sorted(work) == sorted(remote) and len(work) == report["groups"] == 5  # titles spoken
+    said = {r["text"] for r in manifest(tmp_path / "ray.m4b.work")}
+    assert "Ada met Win." in said
+    for name, path in work.items():
+        np.testing.assert_allclose(sf.read(path)[0], sf.read(remote[name])[0], atol=2 / 32768)
+    assert (tmp_path / "ray.m4b").stat().st_size > 0
+
+
 def test_gpus_per_worker_places_workers_on_the_gpu_node(checkpoint, cluster, tmp_path):
     proc = driver(
         text_file(tmp_path, LINES[:2]), "-d", tmp_path / "out", "--executor", "ray",

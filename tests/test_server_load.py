@@ -45,7 +45,7 @@ def test_sixteen_clients_get_their_own_audio_or_a_clean_429(engine):
         assert warm.status_code == 200  # the built-in voice is prepared (under the model lock)
         # The model held (as between batches): nothing finishes, so exactly 12 are admitted
         # and 4 refused, however the 16 arrive.
-        with app.state.served.scheduler.lock:
+        with app.state.served.models.default.scheduler.lock:
             for t in threads:
                 t.start()
             deadline = time.monotonic() + 120

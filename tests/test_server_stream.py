@@ -143,6 +143,7 @@ def test_websocket_refuses_a_wrong_token(engine):
             with connect(ws_url, open_timeout=10) as ws:
                 ws.recv(timeout=10)
         with connect(ws_url + "?token=tok", open_timeout=10) as ws:
+            assert json.loads(ws.recv(timeout=10))["type"] == "ready"
             ws.send(json.dumps({"type": "cancel", "id": "nothing"}))
             assert json.loads(ws.recv(timeout=10))["status"] == 404
 

@@ -26,13 +26,13 @@ def checked_source(
     return check_source(model, model_dir, device, runtime)
 
 
-def load(out: Output, source, device: str, runtime=None):
+def load(out: Output, source, device: str, runtime=None, share: bool = False):
     from chatterbox_cli.synth.loader import load_engine
 
     if runtime is not None and runtime.quantize == "int8":
         out.warn("--quantize int8 trades fidelity for speed (see README: measured deviation)")
     with out.status(f"Loading {source.kind} from {source.describe()}…"):
-        return load_engine(source, device, runtime)
+        return load_engine(source, device, runtime, share=share)
 
 
 def synthesizer(out: Output, source, device: str, runtime):

@@ -15,8 +15,6 @@ from chatterbox_cli.cli.options import (
     DeviceOpt,
     DtypeOpt,
     LexiconOpt,
-    ModelDirOpt,
-    ModelOpt,
     PackOpt,
     QuantizeOpt,
     ThreadsOpt,
@@ -30,9 +28,25 @@ from chatterbox_cli.runtime.errors import BadInput
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to bind (loopback).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8080,
-    model: ModelOpt = "turbo",
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            "-m",
+            envvar="CHATTERBOX_MODEL",
+            help="A model to serve (default turbo); repeat it, or list several in "
+            "$CHATTERBOX_MODEL, to serve several: the first answers requests that name none.",
+        ),
+    ] = None,
     pack: PackOpt = None,
-    model_dir: ModelDirOpt = None,
+    model_dir: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model-dir",
+            envvar="CHATTERBOX_MODEL_DIR",
+            help="Local checkpoint: DIR (the first model's) or MODEL=DIR; repeatable.",
+        ),
+    ] = None,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
     voice: VoiceOpt = None,
@@ -69,9 +83,6 @@ def serve(
     ] = None,
 ) -> None:
     """Serve OpenAI-style speech over HTTP and WebSocket; requests share batched decoding."""
-    from chatterbox_cli.models.packs import pack_model
-
-    model = pack_model(model, pack)
     import uvicorn
 
     from chatterbox_cli.server.app import ServeOptions, create_app
@@ -97,15 +108,16 @@ def serve(
     for ok, message in checks:
         if not ok:
             raise BadInput(message)
-    source, device, runtime = checked_source(
-        model, model_dir, device, threads, quantize, dtype, batch_s3gen=batch_s3gen
-    )
     from chatterbox_cli.models import voices
     from chatterbox_cli.text.markup import Lexicon
 
     words = Lexicon.load(lexicon) if lexicon else None
-    default_voice = voices.resolve(voice, source.kind)
-    engine = load(out, source, device, runtime)
+    checked = [
+        checked_source(name, folder, device, threads, quantize, dtype, batch_s3gen=batch_s3gen)
+        for name, folder in served_models(model, pack, model_dir)
+    ]
+    default_voice = {source.kind: voices.resolve(voice, source.kind) for source, _, _ in checked}
+    engines = [load(out, source, dev, runtime, share=True) for source, dev, runtime in checked]
     options = ServeOptions(
         max_text_chars=max_text_chars,
         api_token=token,
@@ -115,14 +127,46 @@ def serve(
         batch_size=batch_size,
         lexicon=words,
     )
-    app = create_app(engine, options, default_voice)
-    out.info(f"serving {source.kind} on http://{host}:{port} (auth: {'on' if token else 'off'})")
+    app = create_app(engines, options, default_voice)
+    kinds = ", ".join(e.source.kind for e in engines)
+    out.info(f"serving {kinds} on http://{host}:{port} (auth: {'on' if token else 'off'})")
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=int(grace)
     )
     server = GracefulServer(config)
     server.run()
     out.info("stopped")
+
+
+def served_models(
+    models: list[str] | None, pack: str | None, dirs: list[str] | None
+) -> list[tuple[str, Path | None]]:
+    """(model, checkpoint dir) for each `--model` (commas and spaces also separate them);
+    `--model-dir DIR` is the first model's, `--model-dir MODEL=DIR` that model's."""
+    from chatterbox_cli.models.packs import pack_model
+
+    def canon(name: str) -> str:
+        name = name.strip().lower()
+        return pack_model(name, pack) if pack and name == "multilingual" else name
+
+    names = [canon(n) for given in (models or ["turbo"]) for n in given.replace(",", " ").split()]
+    names = names or ["turbo"]
+    if pack and not any(n.startswith("multilingual-") for n in names):
+        pack_model(names[0], pack)  # refuses: --pack fits only the multilingual model
+    if len(set(names)) < len(names):
+        raise BadInput("--model: each model once (the first is the default)")
+    folders: dict[str, Path] = {}
+    for entry in dirs or []:
+        name, eq, folder = entry.partition("=")
+        if not eq:
+            name, folder = names[0], entry
+            if name in folders:
+                raise BadInput("--model-dir: with several models write MODEL=DIR for each")
+        name = canon(name)
+        if name not in names:
+            raise BadInput(f"--model-dir {entry}: {name!r} is not a --model of this server")
+        folders[name] = Path(folder)
+    return [(n, folders.get(n)) for n in names]
 
 
 def graceful_server_class():

@@ -3,6 +3,7 @@
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from chatterbox_cli.server.models import rss_mb
 from chatterbox_cli.server.state import served
 
 router = APIRouter()
@@ -11,8 +12,13 @@ router = APIRouter()
 @router.get("/health")
 async def health(request: Request):
     s = served(request)
-    return {"status": "ok", "model": s.engine.source.kind, "device": s.engine.device,
-            "queue": s.depth}  # fmt: skip
+    default = s.models.default
+    models = [
+        {k: m[k] for k in ("id", "loaded", "state", "weights_mb", "rss_at_load_mb", "queue")}
+        for m in (slot.describe() for slot in s.models)
+    ]
+    return {"status": "ok", "model": default.id, "device": default.device, "queue": s.depth,
+            "rss_mb": rss_mb(), "models": models}  # fmt: skip
 
 
 @router.get("/metrics")

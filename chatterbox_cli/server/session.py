@@ -147,9 +147,6 @@ def plan(engine, req: Speech, voices: Voices, options, lock, streaming=False) ->
         )
     if len(req.input) > options.max_text_chars:
         raise TooLong(f"input is longer than {options.max_text_chars} characters; split it")
-    kind = engine.source.kind
-    if req.model not in (None, "", kind, "chatterbox"):
-        raise BadInput(f"model {req.model!r} is not loaded; this server runs {kind!r}")
     if req.max_new_tokens is not None and not 1 <= req.max_new_tokens <= 1000:
         raise BadInput("max_new_tokens must be between 1 and 1000")
     family = engine.family
@@ -192,6 +189,7 @@ class Synthesis:
 
         loop = asyncio.get_running_loop()
         self.plan, self.queue = plan, asyncio.Queue()
+        self.engine = scheduler.engine
         self.deadline = None if timeout_s is None else time.monotonic() + timeout_s
         self.timeout_s = timeout_s
         self.ticket = Ticket(

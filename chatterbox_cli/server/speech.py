@@ -20,13 +20,15 @@ PROVENANCE_HEADER = "X-Chatterbox-Provenance"
 """A buffered reply's provenance record (JSON), also for `pcm`, which has no tags inside."""
 
 
-async def start(s: Served, req: Speech, route: str) -> Synthesis:
-    """Plan and admit a request (voice loading happens between batches, off the loop)."""
+async def start(s: Served, req: Speech, route: str, streaming: bool | None = None) -> Synthesis:
+    """Plan a request for the model it names and admit it to that model's scheduler (voice
+    loading happens between batches, off the loop)."""
     s.metrics.requests.labels(route).inc()
-    streaming = req.stream_format is not None
-    args = (s.engine, req, s.voices, s.options, s.scheduler.lock, streaming)
+    streaming = req.stream_format is not None if streaming is None else streaming
+    model = s.models.get(req.model)
+    args = (model.engine, req, model.voices, s.options, model.scheduler.lock, streaming)
     p = await run_in_threadpool(plan, *args)
-    return Synthesis(s.scheduler, p, s.options.request_timeout_s)
+    return Synthesis(model.scheduler, p, s.options.request_timeout_s)
 
 
 @router.post("/v1/audio/speech")
@@ -41,9 +43,10 @@ async def speech(req: Speech, request: Request):
     if req.stream_format is None:
         try:
             rest = [first] + [c async for c in chunks]
-            audio = await s.post(finish, s.engine, syn.plan, rest)
+            audio = await s.post(finish, syn.engine, syn.plan, rest)
             made = syn.plan.provenance
-            body = await s.post(encode, audio, s.sample_rate, syn.plan.fmt, provenance_tags(made))
+            sr = syn.engine.sample_rate
+            body = await s.post(encode, audio, sr, syn.plan.fmt, provenance_tags(made))
         except Exception as exc:
             return s.fail("speech", exc)
         s.metrics.done("speech", syn.stats())
@@ -58,8 +61,8 @@ async def streamed(s: Served, syn: Synthesis, first, chunks, sse: bool):
     """Pieces of audio as their groups are made; SSE wraps them as OpenAI's
     `speech.audio.delta` events (base64) and ends with `speech.audio.done` and stats."""
 
-    sr = s.sample_rate
-    leveler = StreamLeveler(sr, syn.plan.groups, syn.plan.opts, s.engine.watermarker)
+    sr = syn.engine.sample_rate
+    leveler = StreamLeveler(sr, syn.plan.groups, syn.plan.opts, syn.engine.watermarker)
     enc = StreamEncoder(syn.plan.fmt, sr)
 
     def wrap(data: bytes) -> bytes:

@@ -1,5 +1,6 @@
-"""What every route reads from `app.state.served`: the engine and the server's parts, one set
-per app (the scheduler and the post-processing thread live as long as the app's lifespan)."""
+"""What every route reads from `app.state.served`: the models (`models.py`, each with its engine,
+voices and scheduler) and the server's shared parts, one set per app (schedulers and the
+post-processing thread live as long as the app's lifespan)."""
 
 from __future__ import annotations
 
@@ -25,24 +26,17 @@ class ServeOptions:
 
 @dataclass
 class Served:
-    engine: Any
+    models: Any
+    """`models.Models`: every model, loaded or not, the first the default."""
     options: ServeOptions
-    voices: Any
-    """`session.Voices`: the cached voices, loaded once each."""
-    metrics: Any
+    metrics: Any = None
     """`metrics.Metrics`: this app's Prometheus registry."""
-    scheduler: Any = None
-    """`scheduler.Scheduler`, from the lifespan's start to its end."""
     post: Any = None
-    """`session.PostThread`, likewise."""
-
-    @property
-    def sample_rate(self) -> int:
-        return self.engine.sample_rate
+    """`session.PostThread`, from the lifespan's start to its end."""
 
     @property
     def depth(self) -> int:
-        return self.scheduler.depth if self.scheduler is not None else 0
+        return self.models.depth
 
     def authorized(self, header: str | None) -> bool:
         token = self.options.api_token

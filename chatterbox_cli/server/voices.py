@@ -25,11 +25,19 @@ router = APIRouter()
 
 
 @router.get("/v1/audio/voices")
-async def voices_list(request: Request):
+async def voices_list(request: Request, model: str | None = None):
+    """The voices a model (`?model=`; the default one otherwise) can speak with."""
+    s = served(request)
+    try:
+        family = s.models.known(model).source.family if model else s.models.default.source.family
+    except Exception as exc:
+        return s.fail("voices", exc)
+    return {"object": "list", "data": await run_in_threadpool(voice_entries, family)}
 
-    engine = served(request).engine
-    kind = engine.source.family.name
-    entries = await run_in_threadpool(list_voices)
+
+def voice_entries(family) -> list[dict]:
+    """`default` (the server's voice) and every cached voice this family reads."""
+    kind = family.name
     found = [{"voice_id": "default", "name": "default", "model": kind, "builtin": True}]
     found += [
         {
@@ -40,10 +48,10 @@ async def voices_list(request: Request):
             "duration_s": e.duration_s,
             "created": e.created,
         }  # fmt: skip
-        for e in entries
-        if engine.source.family.reads_voices_of(e.model)
+        for e in list_voices()
+        if family.reads_voices_of(e.model)
     ]
-    return {"object": "list", "data": found}
+    return found
 
 
 @router.post("/v1/voices", status_code=201)
@@ -52,7 +60,9 @@ async def voices_add(
     name: str = Form(...),
     file: UploadFile = File(...),
     overwrite: bool = Form(False),
+    model: str | None = Form(None),
 ):
+    """A clip as a voice for `model` (the default one otherwise)."""
     s = served(request)
     options = s.options
     try:
@@ -63,9 +73,9 @@ async def voices_add(
         if len(data) > options.max_upload_bytes:
             raise TooLong(upload_limit(options))
         suffix = Path(file.filename or "clip.wav").suffix.lower() or ".wav"
-        record = await run_in_threadpool(
-            cache_voice, s.engine, name, data, suffix, overwrite, options, s.scheduler.lock
-        )
+        target = s.models.get(model)
+        args = (target.engine, name, data, suffix, overwrite, options, target.scheduler.lock)
+        record = await run_in_threadpool(cache_voice, *args)
     except Exception as exc:
         return s.fail("voices", exc)
     return JSONResponse(record, status_code=201)

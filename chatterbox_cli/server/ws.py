@@ -3,7 +3,11 @@
 Client -> server (JSON text frames):
   {"type": "say", "id": "r1", "input": "...", ...any /v1/audio/speech field}
   {"type": "cancel", "id": "r1"}
+  {"type": "set_voice", "voice": "ann"}: this socket's voice for `say`s that name none
 Server -> client:
+  {"type": "ready", "models", "model", "device", "voices"} on connect (`GET /v1/models` and
+    the default model's `GET /v1/audio/voices` entries)
+  {"type": "voice", "voice"}: a `set_voice` taken
   {"type": "start", "id", "format", "sample_rate"}
   {"type": "chunk", "id", "seq", "bytes"}, then that many bytes as one binary frame
   {"type": "done", "id", "stats"} | {"type": "done", "id", "cancelled": true}
@@ -20,9 +24,12 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from chatterbox_cli.runtime.errors import BadInput
 from chatterbox_cli.server.errors import message_of, status_of
-from chatterbox_cli.server.session import Speech, Synthesis, level, plan
+from chatterbox_cli.server.session import Speech, level
+from chatterbox_cli.server.speech import start
 from chatterbox_cli.server.state import served
+from chatterbox_cli.server.voices import voice_entries
 from chatterbox_cli.sinks.stream import StreamEncoder
 from chatterbox_cli.synth.pipeline import StreamLeveler
 
@@ -32,7 +39,7 @@ router = APIRouter()
 @router.websocket("/v1/audio/stream")
 async def stream(ws: WebSocket):
     s = served(ws)
-    engine, options, voices, metrics, sr = s.engine, s.options, s.voices, s.metrics, s.sample_rate
+    metrics = s.metrics
     token = ws.query_params.get("token")
     header = ws.headers.get("authorization") or (f"Bearer {token}" if token else None)
     if not s.authorized(header):
@@ -42,6 +49,12 @@ async def stream(ws: WebSocket):
     send_lock = asyncio.Lock()
     tasks: dict[str, asyncio.Task] = {}
     stopped: dict[str, dict] = {}
+    default = s.models.default
+    voice: str | None = None
+    ready = {"type": "ready", "models": [m.describe() for m in s.models], "model": default.id,
+             "device": default.device}  # fmt: skip
+    ready["voices"] = await run_in_threadpool(voice_entries, default.source.family)
+    await ws.send_text(json.dumps(ready))
 
     async def send(message: dict, data: bytes | None = None):
         async with send_lock:  # a chunk's header and its bytes stay adjacent
@@ -59,13 +72,11 @@ async def stream(ws: WebSocket):
         await refuse(rid, status, message_of(exc))
 
     async def say(rid: str, req: Speech):
-        metrics.requests.labels("ws").inc()
         syn = None
         try:
-            lock = s.scheduler.lock
-            args = (engine, req, voices, options, lock, True)
-            p = await run_in_threadpool(plan, *args)
-            syn = Synthesis(s.scheduler, p, options.request_timeout_s)
+            syn = await start(s, req, "ws", streaming=True)
+            p, engine = syn.plan, syn.engine
+            sr = engine.sample_rate
             leveler = StreamLeveler(sr, p.groups, p.opts, engine.watermarker)
             enc = StreamEncoder(p.fmt, sr)
             await send({"type": "start", "id": rid, "format": p.fmt, "sample_rate": sr})
@@ -119,6 +130,15 @@ async def stream(ws: WebSocket):
                 await refuse(None, 400, "messages are JSON objects with a 'type'")
                 continue
             kind, rid = msg.pop("type", None), msg.pop("id", None)
+            if kind == "set_voice":
+                try:
+                    voice = await run_in_threadpool(check_voice, s, msg)
+                except Exception as exc:
+                    status = status_of(exc)[0]
+                    await refuse(rid, status, message_of(exc))
+                    continue
+                await send({"type": "voice", "voice": voice or "default"})
+                continue
             if kind not in ("say", "cancel") or not isinstance(rid, str) or not rid:
                 await refuse(rid, 400, "send {'type': 'say' or 'cancel', 'id': a string, ...}")
                 continue
@@ -129,6 +149,8 @@ async def stream(ws: WebSocket):
                 await refuse(rid, 409, f"request {rid!r} is already running")
                 continue
             msg.setdefault("response_format", "pcm")
+            if voice is not None:
+                msg.setdefault("voice", voice)
             try:
                 req = Speech(**msg)
             except ValidationError as exc:
@@ -143,3 +165,13 @@ async def stream(ws: WebSocket):
         for task in list(tasks.values()):
             task.cancel()
         await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+
+def check_voice(s, msg: dict) -> str | None:
+    """A `set_voice`'s voice, prepared once by the model it names (the default otherwise)."""
+    name = msg.get("voice")
+    if name is not None and not isinstance(name, str):
+        raise BadInput("set_voice needs 'voice': a voice name")
+    model = s.models.get(msg.get("model"))
+    model.voices.get(name, model.scheduler.lock)
+    return None if not name or name.lower() == "default" else name

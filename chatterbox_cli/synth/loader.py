@@ -52,11 +52,12 @@ def check_source(
 
 
 def load_engine(
-    source: ModelSource, device: str = "auto", runtime: Runtime | None = None
+    source: ModelSource, device: str = "auto", runtime: Runtime | None = None, share=False
 ) -> Engine:
     """An engine for `source` on `device` with `runtime`'s settings. The weights are loaded
     once per process and quantization and shared by every engine made from them; loading
-    another family first drops the others: a process holds one family at a time."""
+    another family first drops the others (a process holds one family at a time) unless
+    `share` (the server, holding several)."""
     source.check()
     family = source.family
     device = resolve_device(device)
@@ -65,7 +66,7 @@ def load_engine(
     runtime.apply()
     key = (source, device, runtime.quantize)
     if key not in LOADED:
-        for other in [k for k in LOADED if k[0].kind != source.kind]:
+        for other in [k for k in LOADED if k[0].kind != source.kind and not share]:
             del LOADED[other]
         LOADED[key] = _load(source, device, runtime.quantize)
     loaded = LOADED[key]
@@ -82,6 +83,12 @@ def load_engine(
         batch_s3gen=runtime.batch_s3gen,
         model_dir=loaded.model_dir,
     )
+
+
+def unload(source: ModelSource) -> None:
+    """Forget `source`'s loaded weights (they are freed once no engine holds them)."""
+    for key in [k for k in LOADED if k[0] == source]:
+        del LOADED[key]
 
 
 def _load(source: ModelSource, device: str, quantize: str) -> Loaded:
