@@ -204,17 +204,11 @@ class Synthesizer:
         return self._converter().convert(source, voice, **options)
 
     def _converter(self) -> VoiceConverter:
-        from chatterbox_cli.synth.convert import Converter, check_model
+        from chatterbox_cli.synth.convert import check_model, from_engine
 
-        engine = self.engine
-        family = check_model(engine.family.name)
+        check_model(self.engine.family.name)
         if getattr(self, "_vc", None) is None:
-            builtin = engine.builtin_voice.gen if engine.builtin_voice is not None else None
-            conv = Converter(
-                engine.tts.s3gen, family, engine.device, engine.model_dir, builtin,
-                engine.load_s, engine.dtype, engine.watermarker,
-            )  # fmt: skip
-            self._vc = VoiceConverter(converter=conv)
+            self._vc = VoiceConverter(converter=from_engine(self.engine))
         return self._vc
 
     def stream(

@@ -155,3 +155,37 @@ def test_websocket_ready_and_set_voice(two):
             if msg["type"] == "chunk":
                 ws.recv(timeout=30)
         assert kinds[0] == "start" and kinds[-1] == "done", kinds
+
+
+def test_conversion_buffered_and_streamed(two, detector):
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    from chatterbox_cli.testing.checkpoints import speech_like
+
+    client, _app = two
+    buf = io.BytesIO()
+    sf.write(buf, speech_like(3.0, sr=16000, seed=4), 16000, format="WAV")
+    source = buf.getvalue()
+    files = {"file": ("talk.wav", source, "audio/wav")}
+    r = client.post("/v1/audio/conversions", files=files, data={"seed": "2"})
+    assert r.status_code == 200, r.text
+    audio, sr = sf.read(io.BytesIO(r.content), dtype="float32")
+    assert sr == 24000 and abs(len(audio) / sr - 3.0) < 0.2
+    assert detector.get_watermark(audio, sample_rate=sr) > 0.5
+    made = json.loads(r.headers["x-chatterbox-provenance"])
+    assert made["task"] == "convert" and made["model"] == "turbo" and made["seed"] == 2
+
+    form = {"response_format": "pcm", "stream_format": "audio", "seed": "2"}
+    with client.stream("POST", "/v1/audio/conversions", files=files, data=form) as streamed:
+        assert streamed.status_code == 200
+        body = b"".join(streamed.iter_bytes())
+    pcm = np.frombuffer(body, "<i2").astype(np.float32) / 32768
+    assert abs(len(pcm) - len(audio)) <= 1 and detector.get_watermark(pcm, sample_rate=sr) > 0.5
+
+    bad = client.post("/v1/audio/conversions", files={"file": ("x.wav", b"not audio")})
+    assert bad.status_code == 400 and "cannot read" in bad.json()["error"]["message"]
+    ghost = client.post("/v1/audio/conversions", files=files, data={"voice": "ghost"})
+    assert ghost.status_code == 400 and "ghost" in ghost.json()["error"]["message"]

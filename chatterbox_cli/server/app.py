@@ -3,13 +3,14 @@
 Routes (one `APIRouter` per module, reading the models from `app.state.served`): OpenAI-style
 `POST /v1/audio/speech` (buffered, or streamed as audio or SSE), `GET /v1/models` with
 `POST /v1/models/{id}/load` and `DELETE /v1/models/{id}` (`catalog.py`),
-`GET /v1/audio/voices`, `POST /v1/voices`, `GET /health`, `GET /metrics`, and the WebSocket
-`/v1/audio/stream` (`ws.py`). Each model has one scheduler (`scheduler.py`) whose batched T3
-decode all its requests share; every response is leveled and watermarked as `say`'s files
-are. Errors are JSON with a 4xx status (5xx only for a fault of ours), never a traceback.
+`POST /v1/audio/conversions` (`conversions.py`), `GET /v1/audio/voices`, `POST /v1/voices`,
+`GET /health`, `GET /metrics`, and the WebSocket `/v1/audio/stream` (`ws.py`). Each model has
+one scheduler (`scheduler.py`) whose batched T3 decode all its requests share; every response
+is leveled and watermarked as `say`'s files are. Errors are JSON with a 4xx status (5xx only
+for a fault of ours), never a traceback.
 """
 
-from chatterbox_cli.server import catalog, health, speech, voices, ws
+from chatterbox_cli.server import catalog, conversions, health, speech, voices, ws
 from chatterbox_cli.server.metrics import Metrics
 from chatterbox_cli.server.models import Models, ModelSlot, runtime_of
 from chatterbox_cli.server.scheduler import Scheduler
@@ -81,6 +82,6 @@ def create_app(engines, options: ServeOptions = ServeOptions(), default_voice=No
             return error(401, "missing or wrong bearer token", "authentication_error")
         return await call_next(request)
 
-    for module in (catalog, health, speech, voices, ws):
+    for module in (catalog, conversions, health, speech, voices, ws):
         app.include_router(module.router)
     return app

@@ -57,6 +57,12 @@ async def speech(req: Speech, request: Request):
     return StreamingResponse(streamed(s, syn, first, chunks, sse), media_type=kind)
 
 
+def sse_event(data: bytes) -> bytes:
+    """Stream bytes as OpenAI's `speech.audio.delta` event (base64)."""
+    event = {"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()}
+    return f"data: {json.dumps(event)}\n\n".encode()
+
+
 async def streamed(s: Served, syn: Synthesis, first, chunks, sse: bool):
     """Pieces of audio as their groups are made; SSE wraps them as OpenAI's
     `speech.audio.delta` events (base64) and ends with `speech.audio.done` and stats."""
@@ -66,10 +72,7 @@ async def streamed(s: Served, syn: Synthesis, first, chunks, sse: bool):
     enc = StreamEncoder(syn.plan.fmt, sr)
 
     def wrap(data: bytes) -> bytes:
-        if not sse:
-            return data
-        event = {"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()}
-        return f"data: {json.dumps(event)}\n\n".encode()
+        return sse_event(data) if sse else data
 
     try:
         chunk = first

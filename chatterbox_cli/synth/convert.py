@@ -286,3 +286,14 @@ def load_converter(
         builtin = {k: v.to(device) if torch.is_tensor(v) else v for k, v in gen.items()}
     load_s = time.perf_counter() - t0
     return Converter(s3gen, family, device, folder, builtin, load_s, dtype)
+
+
+def from_engine(engine) -> Converter:
+    """A converter over a loaded engine's own S3Gen (no second copy): `Synthesizer.convert`
+    and the server's `/v1/audio/conversions`."""
+    family = check_model(engine.family.name)
+    builtin = engine.builtin_voice.gen if engine.builtin_voice is not None else None
+    return Converter(
+        engine.tts.s3gen, family, engine.device, engine.model_dir, builtin, engine.load_s,
+        engine.dtype, engine.watermarker,
+    )  # fmt: skip
