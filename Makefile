@@ -7,7 +7,7 @@ MODEL ?= turbo
 CKPT ?= .cache/random-$(MODEL)
 PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
 
-.PHONY: install test test-fast lint bench bench-decode bench-convert load checkpoint clean
+.PHONY: install browser test test-fast lint bench bench-decode bench-convert load checkpoint clean
 
 install: $(STAMP)
 
@@ -17,8 +17,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev,ray]'
 	touch $(STAMP)
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest -q --durations=15
+
+# The web page's test drives Debian's chromium and its driver (apt-get: CI runs as root).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 
 # The edit-test loop: every test that needs no model checkpoint (a few minutes).
 test-fast: install

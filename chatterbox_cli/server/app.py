@@ -10,7 +10,7 @@ is leveled and watermarked as `say`'s files are. Errors are JSON with a 4xx stat
 for a fault of ours), never a traceback.
 """
 
-from chatterbox_cli.server import catalog, conversions, health, speech, voices, ws
+from chatterbox_cli.server import catalog, conversions, health, page, speech, voices, ws
 from chatterbox_cli.server.metrics import Metrics
 from chatterbox_cli.server.models import Models, ModelSlot, runtime_of
 from chatterbox_cli.server.scheduler import Scheduler
@@ -78,10 +78,12 @@ def create_app(engines, options: ServeOptions = ServeOptions(), default_voice=No
 
     @app.middleware("http")
     async def auth(request: Request, call_next):
-        if request.url.path != "/health" and not s.authorized(request.headers.get("authorization")):
+        path = request.url.path
+        public = path in ("/health", "/") or path.startswith("/web/")
+        if not public and not s.authorized(request.headers.get("authorization")):
             return error(401, "missing or wrong bearer token", "authentication_error")
         return await call_next(request)
 
-    for module in (catalog, conversions, health, speech, voices, ws):
+    for module in (catalog, conversions, health, page, speech, voices, ws):
         app.include_router(module.router)
     return app

@@ -5,6 +5,7 @@ import logging
 
 from chatterbox_cli.runtime.errors import ChatterboxError
 from chatterbox_cli.server.models import NotLoaded, Unknown
+from chatterbox_cli.server.page import NoPage
 from chatterbox_cli.server.scheduler import Cancelled, QueueFull
 from chatterbox_cli.server.session import Exists, Timeout, TooLong
 
@@ -20,6 +21,7 @@ def status_of(exc: BaseException) -> tuple[int, str]:
         (Exists, 409, "invalid_request_error"),
         (NotLoaded, 409, "invalid_request_error"),
         (Unknown, 404, "not_found_error"),
+        (NoPage, 404, "not_found_error"),
         (QueueFull, 429, "rate_limit_error"),
         (Timeout, 504, "timeout_error"),
         (Cancelled, 503, "cancelled"),
