@@ -17,9 +17,8 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from chatterbox_cli.runtime.errors import BadInput
-from chatterbox_cli.server.errors import message_of, status_of
 from chatterbox_cli.server.session import RESPONSE_FORMATS, TooLong
-from chatterbox_cli.server.speech import PROVENANCE_HEADER, sse_event
+from chatterbox_cli.server.speech import PROVENANCE_HEADER, late_error, sse_event
 from chatterbox_cli.server.state import served
 from chatterbox_cli.sinks.provenance import convert_record
 from chatterbox_cli.sinks.provenance import tags as provenance_tags
@@ -125,8 +124,6 @@ async def streamed(s, conv, step, fmt: str, sse: bool):
         if sse:
             yield f"data: {json.dumps({'type': 'speech.audio.done'})}\n\n".encode()
     except Exception as exc:  # after the status line: SSE says so, audio ends early
-        status, kind = status_of(exc)
-        s.metrics.failed("conversions", status)
+        event = late_error(s, "conversions", exc)
         if sse:
-            event = {"type": "error", "error": {"message": message_of(exc), "type": kind}}
-            yield f"data: {json.dumps(event)}\n\n".encode()
+            yield event

@@ -57,6 +57,14 @@ async def speech(req: Speech, request: Request):
     return StreamingResponse(streamed(s, syn, first, chunks, sse), media_type=kind)
 
 
+def late_error(s: Served, route: str, exc: Exception) -> bytes:
+    """An error after the reply started: counted, and as the SSE `error` event to send."""
+    status, kind = status_of(exc)
+    s.metrics.failed(route, status)
+    event = {"type": "error", "error": {"message": message_of(exc), "type": kind}}
+    return f"data: {json.dumps(event)}\n\n".encode()
+
+
 def sse_event(data: bytes) -> bytes:
     """Stream bytes as OpenAI's `speech.audio.delta` event (base64)."""
     event = {"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()}
@@ -90,11 +98,9 @@ async def streamed(s: Served, syn: Synthesis, first, chunks, sse: bool):
             done = {"type": "speech.audio.done", "stats": stats}
             yield f"data: {json.dumps(done)}\n\n".encode()
     except Exception as exc:  # after the status line: SSE says so, audio ends early
-        status, kind = status_of(exc)
-        s.metrics.failed("speech", status)
+        event = late_error(s, "speech", exc)
         if sse:
-            event = {"type": "error", "error": {"message": message_of(exc), "type": kind}}
-            yield f"data: {json.dumps(event)}\n\n".encode()
+            yield event
     finally:
         if len(syn.chunks_seen) < len(syn.plan.jobs):
             syn.cancel()
