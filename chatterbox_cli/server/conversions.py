@@ -79,9 +79,9 @@ def start(target, voice: str, data: bytes, seed):
     """Check the source and the voice, and set the conversion up (nothing converted yet)."""
     from chatterbox_cli.synth.convert import from_engine, read_source
 
-    conv = getattr(target, "converter", None)
-    if conv is None or conv.s3gen is not target.engine.tts.s3gen:
-        conv = target.converter = from_engine(target.engine)
+    if target.converter is None:
+        target.converter = from_engine(target.engine)
+    conv = target.converter
     wav = read_source(data, "the uploaded file")
     conds, voice_id = target.voices.get(voice, target.scheduler.lock)
     digest = hashlib.sha256(data).hexdigest()[:16]

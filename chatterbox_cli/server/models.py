@@ -75,6 +75,8 @@ class ModelSlot:
     engine: Any = None
     voices: Any = None
     scheduler: Any = None
+    converter: Any = None
+    """`synth.convert.Converter` over this engine's S3Gen, made by the first conversion."""
     state: str = "unloaded"
     load_s: float | None = None
     unload_s: float | None = None
@@ -132,7 +134,7 @@ class ModelSlot:
             scheduler.close()
             scheduler.thread.join(timeout=60)
             gone = weakref.ref(engine.tts)
-            self.engine = self.voices = self.scheduler = None
+            self.engine = self.voices = self.scheduler = self.converter = None
             del scheduler, engine
             loader.unload(self.source)
             deadline = time.monotonic() + 30
