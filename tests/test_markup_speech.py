@@ -87,7 +87,7 @@ def test_say_lexicon_and_refusals(cli, checkpoint, tmp_path):
     for args, needle in [
         (["Hi [pause:soon] there."], "write a length like [pause:1.5s]"),
         (["Hi [voice:nobody]there[/voice]."], "nobody"),
-        (["Hi.", "--lexicon", tmp_path / "missing.tsv"], "cannot read it"),
+        (["Hi.", "--lexicon", tmp_path / "missing.tsv"], "cannot read lexicon"),
     ]:
         r = cli("say", *args, "-o", tmp_path / "x.wav", "--model-dir", checkpoint)
         assert r.exit_code != 0 and needle in r.output, r.output

@@ -29,6 +29,7 @@ from chatterbox_cli.cli.options import (
     VoiceOpt,
 )
 from chatterbox_cli.cli.output import Output
+from chatterbox_cli.runtime import limits
 from chatterbox_cli.runtime.errors import EXIT_FAILURE, EXIT_INTERRUPTED, BadInput
 from chatterbox_cli.synth.pipeline import DEFAULT_STREAM_TOKENS
 
@@ -41,7 +42,7 @@ def bench_items(texts: list[str] | None, file: Path | None, language: str = "en"
     if file is not None:
         if not file.is_file():
             raise BadInput(f"text file {file} does not exist")
-        text = decode_bytes(file.read_bytes(), str(file))
+        text = decode_bytes(limits.read_file(file), str(file))
         items.append(BenchItem(file.stem, text, language))
     if not items and language != "en":
         raise BadInput(f"the built-in bench texts are English; give --text or --file in {language}")

@@ -52,6 +52,7 @@ from chatterbox_cli.cli.options import (
     VoiceOpt,
 )
 from chatterbox_cli.cli.output import Output
+from chatterbox_cli.runtime import limits
 from chatterbox_cli.runtime.errors import BadInput, VoiceError
 from chatterbox_cli.sinks.files import FORMATS, AudioFormat, check_writable, sounddevice
 from chatterbox_cli.synth.pipeline import DEFAULT_PAUSE_S
@@ -65,10 +66,14 @@ def read_text(text: str | None, file: Path | None) -> str:
     if file is not None and str(file) != "-":
         if not file.is_file():
             raise BadInput(f"text file {file} does not exist")
-        return decode_bytes(file.read_bytes(), str(file))
+        return decode_bytes(limits.read_file(file), str(file))
     if text == "-" or str(file) == "-" or (text is None and not sys.stdin.isatty()):
         stream = getattr(sys.stdin, "buffer", None)
-        data = stream.read() if stream is not None else sys.stdin.read().encode()
+        data = (
+            limits.read_stream(stream, "standard input")
+            if stream is not None
+            else sys.stdin.read().encode()
+        )
         return decode_bytes(data, "standard input")
     if text is None:
         raise BadInput('no text given; run `chatterbox say "Hello."`, use -f FILE, or pipe text in')

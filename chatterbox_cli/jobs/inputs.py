@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chatterbox_cli.runtime import limits
 from chatterbox_cli.runtime.errors import BadInput, ChatterboxError
 from chatterbox_cli.text.segment import decode_bytes, normalize, slug
 
@@ -159,12 +160,12 @@ def read_inputs(
     for path in inputs:
         kind = input_format(path, fmt)
         if path == "-":
-            data, source = (stdin.read() if stdin else b""), "stdin"
+            data, source = (limits.read_stream(stdin, "stdin") if stdin else b""), "stdin"
         else:
             p = Path(path)
             if not p.is_file():
                 raise BadInput(f"input {path} does not exist")
-            data, source = p.read_bytes(), p.name
+            data, source = limits.read_file(p, path), p.name
         text = decode_bytes(data, source)
         if kind == "txt":
             if unit == "file":
@@ -182,6 +183,11 @@ def read_inputs(
                 raise BadInput(f"{source}: {exc}") from None
             except csv.Error as exc:
                 raise BadInput(f"{source}: malformed {kind.upper()} ({exc})") from None
+        if len(items) + len(invalid) + len(rows) > limits.ROWS.value:
+            raise BadInput(
+                f"{source}: over {limits.ROWS.value:g} rows in one run; split the input, "
+                f"or {limits.ROWS.hint()}"
+            )
         for line, rec, err in rows:
             result = InvalidRow(source, line, err) if err else _item(source, line, rec)
             (invalid if isinstance(result, InvalidRow) else items).append(result)

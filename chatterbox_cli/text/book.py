@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from chatterbox_cli.runtime import limits
 from chatterbox_cli.runtime.errors import BadInput
 from chatterbox_cli.text.chapters import Book
 
@@ -23,7 +24,7 @@ def read_book(path: Path, include_front_matter: bool = False) -> Book:
         from chatterbox_cli.text.manuscript import read_markdown, read_text
         from chatterbox_cli.text.segment import decode_bytes
 
-        text = decode_bytes(path.read_bytes(), str(path))
+        text = decode_bytes(limits.read_file(path), str(path))
         reader = read_markdown if suffix in (".md", ".markdown") else read_text
         book = reader(text, path.stem, include_front_matter)
     book.chapters = [c for c in book.chapters if c.text.strip()]

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from chatterbox_cli.runtime import limits
 from chatterbox_cli.runtime.errors import BadInput
 from chatterbox_cli.text.languages import ENGLISH, Language
 from chatterbox_cli.text.segment import TextGroup, split_groups
@@ -91,18 +92,21 @@ class Lexicon:
     @classmethod
     def load(cls, path: Path) -> Lexicon:
         try:
-            lines = path.read_text(encoding="utf-8-sig").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise BadInput(f"--lexicon {path}: cannot read it ({exc})") from None
+            lines = limits.read_file(path, f"lexicon {path}").decode("utf-8-sig").splitlines()
+        except UnicodeDecodeError as exc:
+            raise BadInput(f"lexicon {path}: cannot read it ({exc})") from None
         entries: dict[str, str] = {}
+        cap = limits.LEXICON_ENTRIES.value
         for number, line in enumerate(lines, 1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
+            if len(entries) >= cap:
+                raise BadInput(
+                    f"lexicon {path}: over {cap:g} entries; {limits.LEXICON_ENTRIES.hint()}"
+                )
             word, sep, say = line.partition("\t")
             if not sep or not word.strip() or not say.strip():
-                raise BadInput(
-                    f"--lexicon {path}:{number}: write 'word or phrase<TAB>how to say it'"
-                )
+                raise BadInput(f"lexicon {path}:{number}: write 'word or phrase<TAB>how to say it'")
             entries[" ".join(word.split())] = say.strip()
         return cls(entries)
 
