@@ -259,3 +259,38 @@ def test_a_bad_limit_setting_is_one_line(tmp_path):
     )
     assert ran.rc == 2
     assert "CHATTERBOX_MAX_TEXT_MB='lots': give a positive number" in one_line_error(ran.err)
+
+
+PATHOLOGICAL = {
+    "unclosed comments": "<!--" * 100_000,
+    "unpaired emphasis": "*a " * 130_000,
+    "unclosed pauses": "[pause:" * 60_000,
+    "unclosed links": "[a](" * 100_000,
+    "unclosed tags": "<a" * 200_000,
+    "abbreviations": "Dr. Mr. e.g. " * 30_000,
+    "one long word": "x" * 400_000,
+    "brackets": "[" * 400_000,
+}
+"""400 kB each: every one took seconds to minutes at this size before (quadratic regexes, a
+sentence glued from thousands of abbreviations); linear now, and no group is unbounded."""
+
+
+@pytest.mark.parametrize("case", sorted(PATHOLOGICAL))
+def test_pathological_text_is_read_and_grouped_in_linear_time(tmp_path, case):
+    import time
+
+    from chatterbox_cli.text.book import read_book
+    from chatterbox_cli.text.markup import split_marked
+    from chatterbox_cli.text.segment import MAX_GROUP_CHARS
+
+    path = tmp_path / "book.md"
+    path.write_text(f"# Title\n\nWords first.\n\n{PATHOLOGICAL[case]}\n\nWords last.\n")
+    t0 = time.monotonic()
+    try:
+        text = read_book(path).chapters[0].text
+    except Exception as exc:  # one refusal is fine; a crash or a hang is not
+        assert type(exc).__name__ == "BadInput", exc
+        text = PATHOLOGICAL[case]
+    groups = split_marked(text)
+    assert time.monotonic() - t0 < MAX_S
+    assert groups and max(len(g.text) for g in groups) <= 2 * MAX_GROUP_CHARS

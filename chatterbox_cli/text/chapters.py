@@ -17,7 +17,7 @@ class Chapter:
 
     @property
     def words(self) -> int:
-        return len(re.sub(r"\[/?(?:pause|voice)[^\]]*\]", " ", self.text).split())
+        return len(re.sub(r"\[/?(?:pause|voice)[^\][]*\]", " ", self.text).split())
 
     @property
     def estimated_s(self) -> float:

@@ -120,9 +120,23 @@ def _front_matter(text: str) -> tuple[dict[str, str], str]:
 
 
 def _strip_blocks(text: str) -> str:
-    text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
+    text = _without_comments(text)
     text = re.sub(r"^(```|~~~).*?^\1\s*$", "", text, flags=re.S | re.M)
     return re.sub(r"^\[\^[^\]]+\]:.*(?:\n(?: {2,}|\t).*)*", "", text, flags=re.M)
+
+
+def _without_comments(text: str) -> str:
+    """HTML comments cut out (an unclosed one runs to the end), in one pass: the regex
+    `<!--.*?-->` rescanned the rest of the text from every unclosed `<!--`."""
+    out, pos = [], 0
+    while (start := text.find("<!--", pos)) >= 0:
+        out.append(text[pos:start])
+        end = text.find("-->", start + 4)
+        if end < 0:
+            return "".join(out)
+        pos = end + 3
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _line(line: str) -> str:
@@ -139,16 +153,48 @@ ESCAPED = 0xE000
 
 def _inline(text: str) -> str:
     text = re.sub(r"\\([^\[\]\w\s])", lambda m: chr(ESCAPED + ord(m[1])), text)
-    text = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", text)
-    text = re.sub(r"\[\^[^\]]+\]", "", text)
-    text = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", text)
-    text = re.sub(r"\[([^\]]+)\]\[[^\]]*\]", r"\1", text)
-    text = re.sub(r"</?[A-Za-z][^>]*>", "", text)
+    text = re.sub(r"!\[[^\][]*\]\([^()]*\)", "", text)
+    text = re.sub(r"\[\^[^\][]+\]", "", text)
+    text = re.sub(r"\[([^\][]+)\]\([^()]*\)", r"\1", text)
+    text = re.sub(r"\[([^\][]+)\]\[[^\][]*\]", r"\1", text)
+    text = re.sub(r"</?[A-Za-z][^<>]*>", "", text)
     text = re.sub(r"`([^`]*)`", r"\1", text)
     text = re.sub(r"(\*\*|__)(.+?)\1", r"\2", text)
-    text = re.sub(r"(?<![\w*])([*_])(?!\s)(.+?)(?<!\s)\1(?![\w*])", r"\2", text)
+    text = _emphasis(text)
     text = re.sub(r"[\ue000-\ue0ff]", lambda m: chr(ord(m[0]) - ESCAPED), text)
     return re.sub(r"\s+([.,])(?=\s|$)", r"\1", text)
+
+
+def _wordish(ch: str) -> bool:
+    return ch.isalnum() or ch in "_*"
+
+
+def _emphasis(line: str) -> str:
+    """`*a*` and `_a_` unwrapped, as `(?<![\\w*])([*_])(?!\\s)(.+?)(?<!\\s)\\1(?![\\w*])`
+    would, in linear time: each opener takes the first closer of its kind past it (found by
+    bisection in the closers listed in one pass), where the lazy regex rescanned the line from
+    every unmatched opener."""
+    from bisect import bisect_left
+
+    n = len(line)
+    closers: dict[str, list[int]] = {"*": [], "_": []}
+    for j, ch in enumerate(line):
+        if ch in closers and j and not line[j - 1].isspace():
+            if j + 1 == n or not _wordish(line[j + 1]):
+                closers[ch].append(j)
+    out, pos, i = [], 0, 0
+    while i < n - 2:
+        ch = line[i]
+        if ch in closers and not line[i + 1].isspace() and (i == 0 or not _wordish(line[i - 1])):
+            ends = closers[ch]
+            k = bisect_left(ends, i + 2)
+            if k < len(ends):
+                out += [line[pos:i], line[i + 1 : ends[k]]]
+                pos = i = ends[k] + 1
+                continue
+        i += 1
+    out.append(line[pos:])
+    return "".join(out)
 
 
 def _paragraphs(text: str) -> str:

@@ -20,7 +20,7 @@ from chatterbox_cli.runtime.errors import BadInput
 from chatterbox_cli.text.languages import ENGLISH, Language
 from chatterbox_cli.text.segment import TextGroup, split_groups
 
-TAG = re.compile(r"(?<!\\)\[(pause|voice|/voice)(?::([^\]]*))?\]", re.IGNORECASE)
+TAG = re.compile(r"(?<!\\)\[(pause|voice|/voice)(?::([^\][]*))?\]", re.IGNORECASE)
 PAUSE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*", re.IGNORECASE)
 MAX_PAUSE_S = 60.0
 

@@ -103,8 +103,13 @@ def _pysbd_abbreviations() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(abbr.PREPOSITIVE_ABBREVIATIONS), frozenset(abbr.NUMBER_ABBREVIATIONS)
 
 
+TAIL_CHARS = 128
+"""What the abbreviation checks read of a sentence's end: longer words are no abbreviations,
+and reading only the tail keeps a sentence glued from thousands of pieces linear."""
+
+
 def _last_word(text: str) -> str:
-    words = text.split()
+    words = text[-TAIL_CHARS:].split()
     return words[-1].rstrip(",;:\"'”’)").lower() if words else ""
 
 
@@ -121,7 +126,7 @@ def _continues(previous: str, sentence: str, lang: Language) -> bool:
         return True
     if lang is not ENGLISH:
         return False
-    words = previous.split()
+    words = previous[-TAIL_CHARS:].split()
     word = words[-1] if words else ""
     if not word.endswith(".") or word.endswith(".."):
         return False
@@ -160,36 +165,43 @@ def sentences(paragraph: str, lang: Language = ENGLISH) -> list[str]:
     """pysbd sentences, re-joined where pysbd cut inside a token (URL, e-mail, number), right
     after an abbreviation, or before a lower-case word. (Unspaced scripts have no tokens to
     cut inside: there a sentence always starts right where the last one ends.)"""
-    out: list[str] = []
+    out: list[list[str]] = []
     pos = 0
     for raw in _segments(paragraph, lang):
         sent = raw.strip()
         if not sent:
             continue
-        start = paragraph.find(sent, pos)
+        start = paragraph.find(sent, pos, pos + len(raw) + WINDOW_CHARS)
         glued = out and start == pos and lang.spaced
         pos = start + len(sent) if start >= 0 else pos
         if glued:
-            out[-1] += sent
-        elif out and _continues(out[-1], sent, lang):
-            out[-1] = f"{out[-1]} {sent}"
+            out[-1].append(sent)
+        elif out and _continues("".join(out[-1][-2:]), sent, lang):
+            out[-1] += [" ", sent]
         else:
-            out.append(sent)
-    return out
+            out.append([sent])
+    return ["".join(parts) for parts in out]
 
 
 def _split_words(text: str, limit: int, lang: Language) -> list[str]:
     """Cut at spaces (between characters in unspaced scripts), never right after an
-    abbreviation; a single over-long word stays whole."""
+    abbreviation unless a run of them is itself too long; a word longer than a group (a URL,
+    base64, junk) is cut into groups' lengths, so no group is ever unbounded."""
     sep = _sep(lang)
     pieces: list[str] = []
     current: list[str] = []
-    for word in text.split(" ") if sep else list(text):
+    words = text.split(" ") if sep else list(text)
+    if sep and any(len(w) > limit for w in words):
+        words = [w[i : i + limit] for w in words for i in range(0, max(len(w), 1), limit)]
+    for word in words:
         candidate = sep.join([*current, word])
         if (
             current
             and spoken_length(candidate) > limit
-            and not ends_with_abbreviation(sep.join(current), lang)
+            and (
+                not ends_with_abbreviation(sep.join(current), lang)
+                or spoken_length(sep.join(current)) > limit  # a run of abbreviations ends too
+            )
         ):
             pieces.append(sep.join(current))
             current = [word]
@@ -211,13 +223,14 @@ def split_long(sentence: str, limit: int, lang: Language = ENGLISH) -> list[str]
         return [sentence]
     sep = _sep(lang)
     breaks = _CLAUSE_BREAK if lang.spaced else _UNSPACED_CLAUSE_BREAK
-    clauses: list[str] = []
+    merged: list[list[str]] = []
     for clause in (c for c in breaks.split(sentence) if c):
-        first = clause.split()[0].lower() if clause.split() else ""
-        if clauses and (ends_with_abbreviation(clauses[-1], lang) or first in ABBREVIATIONS):
-            clauses[-1] = f"{clauses[-1]}{sep}{clause}"
+        first = clause[:TAIL_CHARS].split()[0].lower() if clause.split() else ""
+        if merged and (ends_with_abbreviation(merged[-1][-1], lang) or first in ABBREVIATIONS):
+            merged[-1].append(clause)
         else:
-            clauses.append(clause)
+            merged.append([clause])
+    clauses = [sep.join(parts) for parts in merged]
     pieces: list[str] = []
     for clause in clauses:
         if pieces and spoken_length(f"{pieces[-1]}{sep}{clause}") <= limit:
