@@ -289,15 +289,18 @@ class VoiceConverter:
             self._voices[key] = (spec, self.converter.target(spec))
         return self._voices[key]
 
-    def _source(self, source: str | Path | bytes) -> tuple[np.ndarray, str]:
+    def _source(self, source, max_piece_s: float):
+        """(the scanned source, its hash for provenance); a `SourcePlan` is taken as it is."""
         import hashlib
 
-        from chatterbox_cli.synth.convert import read_source
+        from chatterbox_cli.synth.convert import SourcePlan, scan_source
 
-        wav = read_source(source, "standard input" if isinstance(source, bytes) else None)
-        if isinstance(source, bytes):
-            return wav, hashlib.sha256(source).hexdigest()[:16]
-        return wav, file_hash(Path(source))
+        if not isinstance(source, SourcePlan):
+            label = "standard input" if isinstance(source, bytes) else None
+            source = scan_source(source, label, max_piece_s)
+        if isinstance(source.source, bytes):
+            return source, hashlib.sha256(source.source).hexdigest()[:16]
+        return source, file_hash(Path(source.source))
 
     def pieces(
         self, source: str | Path | bytes, voice: str | Path | None = None, *,
@@ -313,12 +316,12 @@ class VoiceConverter:
         if not 5 <= limit <= 60:
             raise BadInput("--max-piece must be between 5 and 60 seconds")
         spec, ref = self.voice(voice)
-        wav, digest = self._source(source)
+        plan, digest = self._source(source, limit)
         made = provenance.convert_record(
             self.converter, voice=provenance.voice_id(spec, self.converter.model_dir),
             seed=seed, source_sha256=digest, cfm_steps=steps,
         )  # fmt: skip
-        run = self.converter.convert(wav, ref, seed=seed, cfm_steps=steps, max_piece_s=limit)
+        run = self.converter.convert(plan, ref, seed=seed, cfm_steps=steps)
         return made, run
 
     def convert(

@@ -186,13 +186,14 @@ def served_app(engine, **options):
 
     import uvicorn
 
+    from chatterbox_cli.server import transport
     from chatterbox_cli.server.app import ServeOptions, create_app
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     app = create_app(engine, ServeOptions(**options))
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    srv = uvicorn.Server(transport.config(app, "127.0.0.1", port, log_level="error"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

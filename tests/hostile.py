@@ -39,7 +39,9 @@ def run_measured(
     """`chatterbox ARGS` in a child process, with its own peak RSS (wait4) and wall time."""
     import tempfile
 
-    cmd = [sys.executable, "-m", "chatterbox_cli", *map(str, args)]
+    hwm = tempfile.NamedTemporaryFile(delete=False)
+    hwm.close()
+    cmd = [sys.executable, "-c", RUN_AND_REPORT, hwm.name, *map(str, args)]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         with tempfile.TemporaryFile() as inp:
             inp.write(stdin or b"")
@@ -66,13 +68,31 @@ def run_measured(
         seconds = time.monotonic() - t0
         out.seek(0)
         err.seek(0)
+        peak = Path(hwm.name).read_text().strip()
+        os.unlink(hwm.name)
         return Ran(
             proc.returncode,
             out.read().decode(errors="replace"),
             err.read().decode(errors="replace"),
             seconds,
-            usage.ru_maxrss / 1024,
+            int(peak) / 1024 if peak else usage.ru_maxrss / 1024,
         )
+
+
+RUN_AND_REPORT = """
+import atexit, runpy, sys
+out = sys.argv.pop(1)
+def report():
+    with open("/proc/self/status") as status:
+        kb = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(out, "w") as fh:
+        fh.write(kb)
+atexit.register(report)
+sys.argv[0] = "chatterbox"
+runpy.run_module("chatterbox_cli", run_name="__main__")
+"""
+"""The child runs the CLI and writes its own VmHWM (peak RSS since its exec) at exit: wait4's
+ru_maxrss would count what a forked child shared with a large parent before its exec."""
 
 
 def one_line_error(err: str) -> str:

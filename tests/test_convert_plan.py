@@ -6,7 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chatterbox_cli.synth.convert import OUT_SR, SOURCE_SR, plan_pieces, read_source, stitch
+from chatterbox_cli.synth.convert import (
+    OUT_SR,
+    SOURCE_SR,
+    plan_pieces,
+    read_source,
+    segments,
+    stitch,
+)
 from chatterbox_cli.testing.checkpoints import speech_like
 
 
@@ -32,7 +39,7 @@ def test_short_sources_are_one_piece_and_long_ones_cut_in_pauses():
 def test_stitched_pieces_rebuild_the_whole_in_order():
     wav = speech_like(50.0, SOURCE_SR, seed=4)
     cuts = plan_pieces(wav, 12.0)
-    parts = list(stitch(wav, cuts, upsample))
+    parts = list(stitch(segments([wav], cuts), len(wav), upsample))
     assert len(parts) == len(cuts) - 1
     assert [done for _, done in parts] == [c / SOURCE_SR for c in cuts[1:]]
     joined = np.concatenate([audio for audio, _ in parts])

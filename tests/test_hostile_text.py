@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from hostile import (
     CHAPTER,
     ENTITY_BOMB,

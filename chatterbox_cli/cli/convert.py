@@ -137,16 +137,19 @@ def convert(
             return
     pieces = 0
     if not several:
-        from chatterbox_cli.synth.convert import plan_pieces, read_source
+        from chatterbox_cli.runtime import limits
+        from chatterbox_cli.synth.convert import scan_source
 
         stdin = None
         if sources[0] == "-":
             stream = getattr(sys.stdin, "buffer", None)
-            stdin = stream.read() if stream is not None else sys.stdin.read().encode()
-        source = stdin if stdin is not None else Path(sources[0])
-        wav = read_source(source, "standard input" if stdin is not None else None)
-        pieces = len(plan_pieces(wav, max_piece)) - 1
-        del wav
+            stdin = limits.read_stream(stream, "standard input", limits.AUDIO_STDIN_MB)
+        source = scan_source(
+            stdin if stdin is not None else Path(sources[0]),
+            "standard input" if stdin is not None else None,
+            max_piece,
+        )
+        pieces = len(source.cuts) - 1
 
     vc = _load(out, model, model_dir, device, threads, dtype)
     t0 = time.perf_counter()
@@ -168,17 +171,21 @@ def convert(
     if streaming:
         _stream(out, vc, source, voice, opts, stream_fmt, report)
     else:
+        from chatterbox_cli.jobs.convert import save_converted
+
         with out.progress(pieces, f"Converting {pieces} piece(s)") as advance:
-            audio = vc.convert(source, voice, on_piece=advance, **opts)
-        audio.save(target, audio_fmt.format, overwrite, audio_fmt.subtype)
+            done = save_converted(
+                vc, source, target, audio_fmt, voice, overwrite=overwrite, on_piece=advance,
+                **opts,
+            )  # fmt: skip
         report.update(
             output=str(target),
-            ttfa_s=audio.ttfa_s,
-            synth_s=audio.synth_s,
-            post_s=audio.post_s,
-            audio_s=audio.duration_s,
-            rtf=audio.synth_s / audio.duration_s,
-            provenance=audio.provenance,
+            ttfa_s=done.ttfa_s,
+            synth_s=done.synth_s,
+            post_s=done.post_s,
+            audio_s=done.audio_s,
+            rtf=done.synth_s / done.audio_s,
+            provenance=done.provenance,
         )
     out.convert_report(report)
 

@@ -70,6 +70,10 @@ def serve(
     max_upload_mb: Annotated[
         float, typer.Option("--max-upload-mb", help="Largest voice clip POST /v1/voices takes.")
     ] = 10.0,
+    max_convert_s: Annotated[
+        float,
+        typer.Option("--max-convert-s", help="Longest recording a conversion takes (413 beyond)."),
+    ] = 600.0,
     max_text_chars: Annotated[
         int, typer.Option("--max-text-chars", help="Longest input accepted (413 beyond).")
     ] = 4096,
@@ -83,8 +87,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve OpenAI-style speech over HTTP and WebSocket; requests share batched decoding."""
-    import uvicorn
-
+    from chatterbox_cli.server import transport
     from chatterbox_cli.server.app import ServeOptions, create_app
 
     GracefulServer = graceful_server_class()  # noqa: N806
@@ -104,6 +107,7 @@ def serve(
         (0 < request_timeout <= 86_400, "--request-timeout must be between 0 and 86400 s"),
         (0 <= grace <= 3600, "--grace must be between 0 and 3600 s"),
         (0 < max_upload_mb <= 1024, "--max-upload-mb must be between 0 and 1024"),
+        (0 < max_convert_s <= 86_400, "--max-convert-s must be between 0 and 86400"),
     )
     for ok, message in checks:
         if not ok:
@@ -124,14 +128,15 @@ def serve(
         max_queue=max_queue,
         request_timeout_s=request_timeout,
         max_upload_bytes=int(max_upload_mb * 1024 * 1024),
+        max_convert_s=max_convert_s,
         batch_size=batch_size,
         lexicon=words,
     )
     app = create_app(engines, options, default_voice)
     kinds = ", ".join(e.source.kind for e in engines)
     out.info(f"serving {kinds} on http://{host}:{port} (auth: {'on' if token else 'off'})")
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=int(grace)
+    config = transport.config(
+        app, host, port, log_level="warning", timeout_graceful_shutdown=int(grace)
     )
     server = GracefulServer(config)
     server.run()

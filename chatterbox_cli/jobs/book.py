@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from chatterbox_cli.jobs.inputs import BatchItem
+from chatterbox_cli.runtime.atomic import disk_full, space_error
+from chatterbox_cli.runtime.errors import DiskFull
 from chatterbox_cli.synth.seeds import group_seed
 from chatterbox_cli.text.chapters import Book
 from chatterbox_cli.text.languages import LANGUAGES
@@ -210,13 +212,13 @@ def assemble(
     made = book_provenance(records, planned, book, seed)
     tags = provenance.tags(made) if made else {}
     writer = None
-    if m4b is not None:
-        writer = M4bWriter(
-            m4b, sr, book.title, book.author, book.cover, book.cover_type,
-            comment=tags.get("comment"), bitrate=bitrate,
-        )  # fmt: skip
     reports, start = [], 0.0
     try:
+        if m4b is not None:
+            writer = M4bWriter(
+                m4b, sr, book.title, book.author, book.cover, book.cover_type,
+                comment=tags.get("comment"), bitrate=bitrate,
+            )  # fmt: skip
         for chapter in planned:
             report = ChapterReport(chapter.number, chapter.title, round(start, 3), 0.0, 0)
             if writer is not None:
@@ -237,8 +239,12 @@ def assemble(
             advance(chapter.title)
         if writer is not None:
             writer.close()
-    except BaseException:
+    except BaseException as exc:
         if writer is not None:
             writer.abort()
+        cause = space_error(exc)
+        if cause is not None and m4b is not None and not isinstance(exc, DiskFull):
+            audio_s = sum(r.get("audio_s") or 0 for r in records.values())
+            raise disk_full(m4b, cause, int(audio_s * bitrate / 8)) from None
         raise
     return reports

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from chatterbox_cli.models.voices import AUDIO_SUFFIXES
-from chatterbox_cli.runtime.errors import BadInput
+from chatterbox_cli.runtime.errors import BadInput, DiskFull
 from chatterbox_cli.runtime.metrics import rtf
 from chatterbox_cli.sinks import provenance
 from chatterbox_cli.sinks.files import write_file
@@ -81,31 +81,84 @@ def _unchanged(rec: dict, path: Path) -> bool:
 
 
 def run_convert(vc, items: list[SourceItem], cfg: ConvertConfig, manifest: Manifest, on_record):
-    """Convert each source in turn; one manifest record per source (a bad one fails alone)."""
+    """Convert each source in turn; one manifest record per source (a bad one fails alone; a
+    full disk ends the run, which a rerun finishes)."""
     for item in items:
         path = output_path(cfg.outdir, item.name, cfg.fmt.suffix)
         base = {"name": item.name, "source": str(item.path), "output": str(path)}
-        t0 = time.perf_counter()
         try:
-            audio = vc.convert(
-                item.path, cfg.voice, seed=cfg.seed, lufs=cfg.lufs, cfm_steps=cfg.cfm_steps,
-                max_piece_s=cfg.max_piece_s,
+            done = save_converted(
+                vc, item.path, path, cfg.fmt, cfg.voice, overwrite=True, seed=cfg.seed,
+                lufs=cfg.lufs, cfm_steps=cfg.cfm_steps, max_piece_s=cfg.max_piece_s,
             )  # fmt: skip
-            tags = provenance.tags(audio.provenance)
-            write_file(path, audio.samples, audio.sample_rate, cfg.fmt, overwrite=True, tags=tags)
+        except DiskFull:
+            raise
         except Exception as exc:  # a bad source fails its own record, not the job
             error = " ".join(str(exc).split()) or type(exc).__name__
             rec = {**base, "status": "failed", "error": error}
         else:
-            synth_s = time.perf_counter() - t0
             rec = {
                 **base,
                 "status": "ok",
-                "source_sha256": audio.provenance["source_sha256"],
-                "audio_s": round(audio.duration_s, 3),
-                "synth_s": round(synth_s, 3),
-                "rtf": round(rtf(synth_s, audio.duration_s) or 0, 4),
-                "provenance": audio.provenance,
+                "source_sha256": done.provenance["source_sha256"],
+                "audio_s": round(done.audio_s, 3),
+                "synth_s": round(done.synth_s, 3),
+                "rtf": round(rtf(done.synth_s, done.audio_s) or 0, 4),
+                "provenance": done.provenance,
             }
         manifest.append(rec)
         on_record(rec)
+
+
+MASTER_WHOLE_S = 600.0
+"""Sources up to this long are leveled as one (loudness measured over all of the output, held
+in memory); longer ones go to the file piece by piece, leveled as a stream is (the gain set by
+the first piece), so memory stays the same whatever the length."""
+
+
+@dataclass
+class Converted:
+    provenance: dict
+    audio_s: float
+    synth_s: float
+    ttfa_s: float | None
+    post_s: float = 0.0
+
+
+def save_converted(
+    vc, source, path: Path, fmt, voice: str | None, *, overwrite: bool = False,
+    seed: int | None = None, lufs: float = -27.0, cfm_steps: int | None = None,
+    max_piece_s: float | None = None, on_piece=None,
+) -> Converted:  # fmt: skip
+    """`source` (a path, bytes or a scanned `SourcePlan`) converted into the file `path`, with
+    its provenance inside, in memory bounded by `MASTER_WHOLE_S` whatever its length."""
+    from chatterbox_cli.sinks.files import open_writer
+    from chatterbox_cli.synth.convert import MAX_PIECE_S, SourcePlan, scan_source
+    from chatterbox_cli.synth.pipeline import RenderOptions, StreamLeveler
+
+    limit = max_piece_s or MAX_PIECE_S
+    plan = source if isinstance(source, SourcePlan) else scan_source(source, None, limit)
+    opts = dict(seed=seed, cfm_steps=cfm_steps, max_piece_s=limit)
+    if plan.duration_s <= MASTER_WHOLE_S:
+        audio = vc.convert(plan, voice, lufs=lufs, on_piece=on_piece, **opts)
+        tags = provenance.tags(audio.provenance)
+        write_file(path, audio.samples, audio.sample_rate, fmt, overwrite=overwrite, tags=tags)
+        return Converted(
+            audio.provenance, audio.duration_s, audio.synth_s, audio.ttfa_s, audio.post_s
+        )
+    made, run = vc.pieces(plan, voice, **opts)
+    sr = vc.sample_rate
+    leveler = StreamLeveler(
+        sr, [], RenderOptions(lufs=lufs, pause_s=0).check(), vc.converter.watermarker
+    )
+    t0, ttfa, frames = time.perf_counter(), None, 0
+    needed = fmt.size(int(plan.duration_s * sr), sr)
+    with open_writer(path, sr, fmt, overwrite, provenance.tags(made), needed) as write:
+        for piece in run:
+            if on_piece:
+                on_piece(piece)
+            audio = leveler.level(piece.audio)
+            write(audio)
+            frames += len(audio)
+            ttfa = ttfa if ttfa is not None else time.perf_counter() - t0
+    return Converted(made, frames / sr, time.perf_counter() - t0, ttfa)

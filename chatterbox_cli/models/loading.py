@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from chatterbox_cli.runtime.atomic import atomic_write
+from chatterbox_cli.runtime.errors import DiskFull
 
 INT8_FORMAT = 2
 """Bump when the saved int8 state would no longer load into `int8_skeleton`."""
@@ -175,5 +176,5 @@ def save_atomic(state, path: Path) -> None:
     """Best effort: a read-only cache only costs the next run the quantization again."""
     import torch
 
-    with contextlib.suppress(OSError), atomic_write(path) as fh:
+    with contextlib.suppress(OSError, RuntimeError, DiskFull), atomic_write(path) as fh:
         torch.save(state, fh)

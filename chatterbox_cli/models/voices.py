@@ -8,8 +8,8 @@ A cached voice is upstream's `Conditionals.save` layout (`{"t3": ..., "gen": ...
 from __future__ import annotations
 
 import hashlib
+import io
 import os
-import warnings
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +17,7 @@ from typing import Any
 
 from chatterbox_cli.models import FAMILIES
 from chatterbox_cli.models.loading import torch_load
+from chatterbox_cli.runtime import recordings
 from chatterbox_cli.runtime.atomic import atomic_write
 from chatterbox_cli.runtime.errors import BadInput, VoiceError
 from chatterbox_cli.text.segment import slug
@@ -26,6 +27,10 @@ MIN_REFERENCE_S = 5.0
 """Upstream asserts the prompt is longer than 5 s."""
 USED_REFERENCE_S = 10.0
 """S3Gen uses the first 10 s (T3 the first 15 s); more only costs time."""
+USED_CLIP_S = 60.0
+"""What of a clip is ever decoded: upstream's voice encoder reads all of a clip, so clips up to
+this long are used whole (exactly upstream); a longer one (an hour of tone, a header that lies)
+is cut here instead of decoded into memory."""
 VOICE_FORMAT = 1
 
 
@@ -76,23 +81,13 @@ def inspect_reference(path: Path) -> ReferenceInfo:
     if not path.is_file():
         raise VoiceError(f"voice file {path} does not exist")
     try:
-        import soundfile as sf
-
-        info = sf.info(str(path))
-        duration, sr, channels = info.frames / info.samplerate, info.samplerate, info.channels
-    except Exception:
-        try:
-            import librosa
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                wav, sr = librosa.load(str(path), sr=None, mono=False)
-            channels = 1 if wav.ndim == 1 else wav.shape[0]
-            duration = wav.shape[-1] / sr
-        except Exception as exc:
-            raise VoiceError(
-                f"cannot read {path} as audio ({type(exc).__name__}); use a WAV/FLAC/MP3 clip"
-            ) from None
+        head = recordings.probe(path)
+        wav, sr, whole = recordings.read(path, USED_CLIP_S)
+    except BadInput:
+        raise VoiceError(f"cannot read {path} as audio; use a WAV/FLAC/MP3 clip") from None
+    measured = len(wav) / sr
+    duration = measured if whole else max(head.duration_s or 0.0, measured)
+    channels = head.channels
     if duration <= MIN_REFERENCE_S:
         raise VoiceError(
             f"{path} is {duration:.1f} s long; a reference clip must be longer than "
@@ -179,8 +174,10 @@ def save_cached(conds, path: Path, meta: VoiceMeta) -> Path:
     cpu = conds.to("cpu")
     t3_fields = {k: v for k, v in cpu.t3.__dict__.items() if k != "cond_prompt_speech_emb"}
     t3_fields["cond_prompt_speech_emb"] = None
-    with atomic_write(path) as fh:
-        torch.save({"t3": t3_fields, "gen": cpu.gen, "meta": asdict(meta)}, fh)
+    data = io.BytesIO()  # serialized first: torch would hide a full disk's OSError
+    torch.save({"t3": t3_fields, "gen": cpu.gen, "meta": asdict(meta)}, data)
+    with atomic_write(path, needed=data.getbuffer().nbytes) as fh:
+        fh.write(data.getbuffer())
     return path
 
 

@@ -25,3 +25,8 @@ class ModelUnavailable(ChatterboxError):
 
 class VoiceError(BadInput):
     """A voice reference or cached voice is missing or invalid."""
+
+
+class DiskFull(ChatterboxError):
+    """A write ran out of space (or into the file-size limit): nothing half-written is kept,
+    and running the same work again once there is room finishes it."""

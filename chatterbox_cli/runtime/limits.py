@@ -49,12 +49,13 @@ EPUB_FILES = Limit("CHATTERBOX_MAX_EPUB_FILES", 10_000, "files", "files inside a
 EPUB_MEMBER_MB = Limit("CHATTERBOX_MAX_EPUB_MEMBER_MB", 50, "MB", "one EPUB file, inflated")
 EPUB_MB = Limit("CHATTERBOX_MAX_EPUB_MB", 200, "MB", "all the EPUB files read, inflated")
 INFLATE_RATIO = Limit("CHATTERBOX_MAX_INFLATE_RATIO", 100, "x", "an EPUB file's inflate ratio")
+AUDIO_STDIN_MB = Limit("CHATTERBOX_MAX_AUDIO_STDIN_MB", 512, "MB", "a recording piped in")
 AUDIO_S = Limit("CHATTERBOX_MAX_AUDIO_S", 12 * 3600, "seconds", "a recording to convert")
 
 RATIO_FLOOR = 1 * MB
 """Below this inflated size the ratio is not checked: small, repetitive XHTML compresses well."""
 ALL = (TEXT_MB, ROWS, LEXICON_ENTRIES, EPUB_FILES, EPUB_MEMBER_MB, EPUB_MB, INFLATE_RATIO,
-       AUDIO_S)  # fmt: skip
+       AUDIO_STDIN_MB, AUDIO_S)  # fmt: skip
 
 
 def too_big(what: str, size: float, limit: Limit, fix: str = "split it") -> BadInput:

@@ -16,6 +16,7 @@ from chatterbox_cli.server.models import Models, ModelSlot, runtime_of
 from chatterbox_cli.server.scheduler import Scheduler
 from chatterbox_cli.server.session import PostThread, Voices
 from chatterbox_cli.server.state import Served, ServeOptions, error, served
+from chatterbox_cli.server.transport import BodyLimit
 
 __all__ = ["ServeOptions", "create_app"]
 
@@ -86,4 +87,5 @@ def create_app(engines, options: ServeOptions = ServeOptions(), default_voice=No
 
     for module in (catalog, conversions, health, page, speech, voices, ws):
         app.include_router(module.router)
+    app.add_middleware(BodyLimit, upload_bytes=options.max_upload_bytes)
     return app

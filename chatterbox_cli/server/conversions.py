@@ -49,7 +49,7 @@ async def conversions(
         if len(data) > s.options.max_upload_bytes:
             raise TooLong(f"the file is larger than {s.options.max_upload_bytes // 2**20} MB")
         target = s.models.get(model)
-        made, run = await run_in_threadpool(start, target, voice, data, seed)
+        made, run = await run_in_threadpool(start, target, voice, data, seed, s.options)
     except Exception as exc:
         return s.fail("conversions", exc)
     lock, conv = target.scheduler.lock, run.converter
@@ -75,18 +75,20 @@ class Run:
         self.converter, self.pieces = converter, pieces
 
 
-def start(target, voice: str, data: bytes, seed):
-    """Check the source and the voice, and set the conversion up (nothing converted yet)."""
-    from chatterbox_cli.synth.convert import from_engine, read_source
+def start(target, voice: str, data: bytes, seed, options):
+    """Check the source (its length by decoding it, block by block) and the voice, and set the
+    conversion up (nothing converted yet)."""
+    from chatterbox_cli.synth.convert import from_engine, scan_source
 
     if target.converter is None:
         target.converter = from_engine(target.engine)
     conv = target.converter
-    wav = read_source(data, "the uploaded file")
+    limit = f" (this server converts at most {options.max_convert_s:g} s)"
+    plan = scan_source(data, "the uploaded file", max_s=options.max_convert_s, hint=limit)
     conds, voice_id = target.voices.get(voice, target.scheduler.lock)
     digest = hashlib.sha256(data).hexdigest()[:16]
     made = convert_record(conv, voice=voice_id, seed=seed, source_sha256=digest, cfm_steps=None)
-    return made, Run(conv, conv.convert(wav, conds.gen, seed=seed))
+    return made, Run(conv, conv.convert(plan, conds.gen, seed=seed))
 
 
 def locked(lock, run: Run):

@@ -3,7 +3,8 @@ message (HTTP routes and the WebSocket both answer with it)."""
 
 import logging
 
-from chatterbox_cli.runtime.errors import ChatterboxError
+from chatterbox_cli.runtime.errors import ChatterboxError, DiskFull
+from chatterbox_cli.runtime.recordings import TooLong as LongRecording
 from chatterbox_cli.server.models import NotLoaded, Unknown
 from chatterbox_cli.server.page import NoPage
 from chatterbox_cli.server.scheduler import Cancelled, QueueFull
@@ -18,6 +19,8 @@ def status_of(exc: BaseException) -> tuple[int, str]:
 
     table = (
         (TooLong, 413, "invalid_request_error"),
+        (LongRecording, 413, "invalid_request_error"),
+        (DiskFull, 507, "insufficient_storage"),
         (Exists, 409, "invalid_request_error"),
         (NotLoaded, 409, "invalid_request_error"),
         (Unknown, 404, "not_found_error"),

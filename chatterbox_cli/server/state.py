@@ -19,6 +19,10 @@ class ServeOptions:
     request_timeout_s: float | None = 600.0
     max_upload_bytes: int = 10 * 1024 * 1024
     max_upload_s: float = 60.0
+    """Longest voice clip an upload may hold."""
+    max_convert_s: float = 600.0
+    """Longest recording `/v1/audio/conversions` converts (checked by decoding, not by the
+    header, which can lie)."""
     batch_size: int | None = None
     lexicon: Any = None
     """`--lexicon`, loaded: applied to every request's input."""

@@ -17,6 +17,7 @@ from chatterbox_cli.models.voices import (
     make_voice,
     now_iso,
 )
+from chatterbox_cli.runtime.atomic import disk_full, space_error
 from chatterbox_cli.runtime.errors import BadInput
 from chatterbox_cli.server.session import Exists, TooLong
 from chatterbox_cli.server.state import served
@@ -96,7 +97,13 @@ def cache_voice(engine, name: str, data: bytes, suffix: str, overwrite: bool, op
         raise Exists(f"voice {name!r} exists; send overwrite=true to replace it")
     with tempfile.TemporaryDirectory(prefix="chatterbox-voice-") as tmp:
         clip = Path(tmp) / f"upload{suffix}"
-        clip.write_bytes(data)
+        try:
+            clip.write_bytes(data)
+        except OSError as exc:
+            cause = space_error(exc)
+            if cause is None:
+                raise
+            raise disk_full(clip, cause, len(data)) from None
         info = inspect_reference(clip)
         if info.duration_s > options.max_upload_s:
             raise TooLong(

@@ -3,7 +3,9 @@ interrupted run never leaves a half-written file under the target name."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +48,13 @@ class AudioFormat:
     def suffix(self) -> str:
         return f".{self.format}"
 
+    def size(self, frames: int, sr: int) -> int:
+        """About how many bytes `frames` samples take in this format (for a full disk's
+        message): exact for WAV, an upper bound for FLAC, the codec's rate otherwise."""
+        if self.format in ("wav", "flac"):
+            return 4096 + frames * (4 if self.subtype == "FLOAT" else 2)
+        return 4096 + frames * 16000 // sr  # ~128 kbit/s
+
     def soundfile_args(self) -> dict:
         container, codec = CONTAINERS[self.format]
         return {"format": container, "subtype": codec or self.subtype}
@@ -77,17 +86,69 @@ def write_file(
 ) -> Path:
     """Write atomically. Without `overwrite` an existing target is never replaced. `tags` go
     into the file (WAV INFO, FLAC/Vorbis comments, ID3) as `software` and `comment` text."""
+    with open_writer(path, sr, fmt, overwrite, tags, fmt.size(len(wav), sr)) as write:
+        write(wav)
+    return path
+
+
+@contextlib.contextmanager
+def open_writer(
+    path: Path,
+    sr: int,
+    fmt: AudioFormat,
+    overwrite: bool = False,
+    tags: dict | None = None,
+    needed: int | None = None,
+) -> Iterator[Callable[[np.ndarray], None]]:
+    """`write(samples)` as often as needed, into a file that appears whole at the end (or not
+    at all); a full disk is `DiskFull` naming the file and `needed` bytes."""
     import soundfile as sf
 
     try:
-        with atomic_write(path, overwrite, suffix=fmt.suffix + ".part") as fh:
-            with sf.SoundFile(fh, "w", sr, 1, **fmt.soundfile_args()) as out:
-                for key, value in (tags or {}).items():
-                    setattr(out, key, value)
-                out.write(wav)
+        with atomic_write(path, overwrite, fmt.suffix + ".part", needed) as fh:
+            guarded = _Guarded(fh)
+            try:
+                with sf.SoundFile(guarded, "w", sr, 1, **fmt.soundfile_args()) as out:
+                    for key, value in (tags or {}).items():
+                        setattr(out, key, value)
+                    yield out.write
+            except Exception as exc:
+                raise guarded.error or exc from None
+            if guarded.error:
+                raise guarded.error
     except FileExistsError:
         raise BadInput(f"{path} already exists; pass --overwrite to replace it") from None
-    return path
+
+
+class _Guarded:
+    """The file libsndfile writes through (its virtual I/O): an OSError is kept for the caller
+    instead of raised inside the C callback, where it printed a traceback and libsndfile's
+    Ogg and MP3 encoders ignored it (a silently short file)."""
+
+    def __init__(self, fh):
+        self.fh = fh
+        self.error: OSError | None = None
+
+    def write(self, data) -> int:
+        if self.error is None:
+            try:
+                return self.fh.write(data)
+            except OSError as exc:
+                self.error = exc
+        return 0
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        try:
+            return self.fh.seek(offset, whence)
+        except OSError as exc:
+            self.error = self.error or exc
+            return -1
+
+    def tell(self) -> int:
+        return self.fh.tell()
+
+    def read(self, n: int = -1) -> bytes:
+        return self.fh.read(n)
 
 
 def sounddevice():

@@ -4,11 +4,12 @@ journals the Ray executor keeps beside it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
 
-from chatterbox_cli.runtime.atomic import TEMP_PREFIX
+from chatterbox_cli.runtime.atomic import TEMP_PREFIX, disk_full, space_error
 from chatterbox_cli.runtime.errors import BadInput
 
 MANIFEST = "manifest.jsonl"
@@ -88,16 +89,29 @@ class Manifest:
         if self._fh.tell() > 0:
             with open(self.path, "rb") as fh:
                 fh.seek(-1, os.SEEK_END)
-                if fh.read(1) != b"\n":
-                    self._fh.write("\n")  # finish a line torn by a killed run
+                torn = fh.read(1) != b"\n"
+            if torn:  # finish a line torn by a killed run (or a full disk)
+                self.append_raw("\n")
+
+    def append_raw(self, text: str) -> None:
+        """A torn line (a full disk mid-write) is skipped on reading, finished on reopening."""
+        try:
+            self._fh.write(text)
+            self._fh.flush()
+        except OSError as exc:
+            cause = space_error(exc)
+            if cause is None:
+                raise
+            raise disk_full(self.path, cause, len(text)) from None
 
     def append(self, record: dict) -> None:
-        self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._fh.flush()
+        self.append_raw(json.dumps(record, ensure_ascii=False) + "\n")
         os.fsync(self._fh.fileno())
 
     def close(self) -> None:
-        self._fh.close()
+        """Closed whatever happened: what a full disk left unwritten was reported already."""
+        with contextlib.suppress(OSError):
+            self._fh.close()
 
 
 class Journal(Manifest):

@@ -4,6 +4,7 @@ JSON `comment`) and into the manifest/JSON; `chatterbox verify` reads it back.""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -13,6 +14,7 @@ from typing import Any
 
 from chatterbox_cli.models.loading import cache_dir, torch_load
 from chatterbox_cli.runtime.atomic import atomic_write
+from chatterbox_cli.runtime.errors import DiskFull
 
 KEY = "chatterbox-cli"
 """The comment's JSON is {KEY: record}: tells our files from others' comments."""
@@ -48,8 +50,8 @@ def file_hash(path: Path) -> str:
             while chunk := fh.read(1 << 22):
                 digest.update(chunk)
         known[key] = digest.hexdigest()[:16]
-        with atomic_write(index) as fh:
-            fh.write(json.dumps(known).encode())
+        with contextlib.suppress(OSError, DiskFull), atomic_write(index) as fh:
+            fh.write(json.dumps(known).encode())  # a cache: a full disk only costs a rehash
     return known[key]
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from chatterbox_cli.models import Family, get
+from chatterbox_cli.runtime import limits
 from chatterbox_cli.runtime.device import seed_everything, sync, upstream_quiet
 from chatterbox_cli.runtime.errors import BadInput
 
@@ -36,55 +37,118 @@ TARGET_LEN_S = 10.0
 """S3Gen's prompt: the first 10 s of a target clip (upstream `DEC_COND_LEN`)."""
 
 
-def read_source(source: str | Path | bytes, name: str | None = None) -> np.ndarray:
-    """A source recording at 16 kHz mono float32, read as upstream reads it (`librosa.load`);
-    `bytes` are a file's contents (stdin). One-line errors for missing, unreadable, empty and
-    silent sources."""
-    import io
-    import warnings
+@dataclass
+class SourcePlan:
+    """A source recording scanned once, block by block (memory independent of its length):
+    its 16 kHz length, where it is cut, and how to read it again for the conversion."""
 
-    import librosa
+    source: str | Path | bytes
+    label: str
+    cuts: list[int]
+    """Sample indices (16 kHz) from 0 to the end: `plan_pieces`'s cuts."""
+
+    @property
+    def duration_s(self) -> float:
+        return self.cuts[-1] / SOURCE_SR
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        from chatterbox_cli.runtime.recordings import resampled
+
+        return resampled(self.source, SOURCE_SR, self.label)
+
+
+def scan_source(
+    source: str | Path | bytes,
+    name: str | None = None,
+    max_piece_s: float = MAX_PIECE_S,
+    max_s: float | None = None,
+    hint: str = "",
+) -> SourcePlan:
+    """Decode the whole source once, a block at a time (as upstream's `librosa.load` reads it),
+    planning its cuts: one-line errors for missing, unreadable, empty, silent and over-long
+    sources (past `max_s` seconds, `runtime.limits.AUDIO_S` by default; `hint` says how to
+    raise it). Nothing is held but one piece's window."""
+    from chatterbox_cli.runtime.recordings import resampled
 
     label = name or str(source)
-    if isinstance(source, bytes):
-        if not source:
-            raise BadInput(f"{label} is empty; pipe in a WAV/FLAC/OGG recording")
-        target: Any = io.BytesIO(source)
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise BadInput(f"source file {path} does not exist")
-        target = str(path)
-    try:
-        with warnings.catch_warnings(), upstream_quiet():
-            warnings.simplefilter("ignore")
-            wav, _ = librosa.load(target, sr=SOURCE_SR)
-    except Exception as exc:
-        raise BadInput(
-            f"cannot read {label} as audio ({type(exc).__name__}); give a WAV/FLAC/MP3/OGG file"
-        ) from None
-    if wav.size == 0:
+    if max_s is None:
+        max_s, hint = limits.AUDIO_S.value, f", or {limits.AUDIO_S.hint()}"
+    planner = CutPlanner(max_piece_s)
+    peak = 0.0
+    with upstream_quiet():
+        for block in resampled(source, SOURCE_SR, label, max_s, hint):
+            if not np.isfinite(block).all():
+                raise BadInput(f"{label} holds invalid samples (NaN); give a recording of speech")
+            peak = max(peak, float(np.max(np.abs(block))))
+            planner.feed(block)
+    if planner.seen == 0:
         raise BadInput(f"{label} holds no audio; give a recording of speech")
-    if not np.isfinite(wav).all() or float(np.max(np.abs(wav))) < SILENT_PEAK:
+    if peak < SILENT_PEAK:
         raise BadInput(f"{label} is silent; give a recording of speech")
-    return wav.astype(np.float32, copy=False)
+    return SourcePlan(source, label, planner.finish())
+
+
+def read_source(source: str | Path | bytes, name: str | None = None) -> np.ndarray:
+    """A whole source at 16 kHz mono float32 (checked as `scan_source` checks it)."""
+    plan = scan_source(source, name)
+    return np.concatenate(list(plan.blocks()))
+
+
+class CutPlanner:
+    """`plan_pieces` fed block by block: each piece at most `max_piece_s`, cut in the quietest
+    200 ms of its second half. A cut is made as soon as more than a piece's worth is known
+    past the last one, so only that window is ever held."""
+
+    def __init__(self, max_piece_s: float = MAX_PIECE_S):
+        self.limit = int(max_piece_s * SOURCE_SR)
+        self.cuts = [0]
+        self.held = np.zeros(0, dtype=np.float32)
+        self.base = 0
+        """Sample index of `held[0]`."""
+        self.seen = 0
+
+    def feed(self, block: np.ndarray) -> None:
+        hop, window, limit = SOURCE_SR // 100, 20, self.limit
+        self.held = np.concatenate([self.held, block])
+        self.seen += len(block)
+        while self.seen - self.cuts[-1] > limit:
+            start = self.cuts[-1]
+            lo, hi = start + limit // 2, start + limit
+            stretch = self.held[lo - self.base : hi - self.base]
+            frames = stretch[: (hi - lo) // hop * hop].reshape(-1, hop)
+            energy = (frames.astype(np.float64) ** 2).mean(axis=1)
+            cut = lo + int(np.argmin(np.convolve(energy, np.ones(window), "same"))) * hop + hop // 2
+            self.cuts.append(cut)
+            self.held, self.base = self.held[cut - self.base :], cut
+
+    def finish(self) -> list[int]:
+        return [*self.cuts, self.seen]
 
 
 def plan_pieces(wav: np.ndarray, max_piece_s: float = MAX_PIECE_S) -> list[int]:
-    """Cut points (sample indices, 16 kHz) from 0 to the end: each piece at most
-    `max_piece_s`, cut in the quietest 200 ms of its second half."""
-    n = len(wav)
-    limit = int(max_piece_s * SOURCE_SR)
-    hop = SOURCE_SR // 100
-    window = 20
-    cuts = [0]
-    while n - cuts[-1] > limit:
-        start = cuts[-1]
-        lo, hi = start + limit // 2, start + limit
-        frames = wav[lo:hi][: (hi - lo) // hop * hop].reshape(-1, hop)
-        energy = np.convolve((frames.astype(np.float64) ** 2).mean(axis=1), np.ones(window), "same")
-        cuts.append(lo + int(np.argmin(energy)) * hop + hop // 2)
-    return [*cuts, n]
+    """Cut points (sample indices, 16 kHz) from 0 to the end (`CutPlanner` over one block)."""
+    planner = CutPlanner(max_piece_s)
+    planner.feed(wav)
+    return planner.finish()
+
+
+def segments(blocks, cuts: list[int]) -> Iterator[tuple[np.ndarray, int, int]]:
+    """(stretch, its first sample, the piece's end) for each piece between `cuts`, with `PAD_S`
+    of context on both sides, taken from 16 kHz `blocks` as they come (only the current
+    stretch is held)."""
+    pad, n = int(PAD_S * SOURCE_SR), cuts[-1]
+    held, base = np.zeros(0, dtype=np.float32), 0
+    blocks = iter(blocks)
+    for a, b in zip(cuts, cuts[1:], strict=False):
+        lo, hi = max(0, a - pad), min(n, b + pad)
+        while base + len(held) < hi:
+            block = next(blocks, None)
+            if block is None:
+                raise BadInput("the source changed while it was being converted; run it again")
+            held = np.concatenate([held, block])
+        yield held[lo - base : hi - base], lo, b
+        keep = max(0, b - pad)
+        held, base = held[keep - base :], keep
 
 
 @dataclass
@@ -149,11 +213,11 @@ class Converter:
     def target(self, spec) -> dict:
         """The S3Gen prompt for a resolved voice: built-in, a cached voice's `gen`, or a clip
         embedded as `ChatterboxVC.set_target_voice` does (its first 10 s at 24 kHz)."""
-        import librosa
         import torch
 
         from chatterbox_cli.models.loading import release_speech_tokenizer
         from chatterbox_cli.runtime.errors import VoiceError
+        from chatterbox_cli.runtime.recordings import read
 
         if spec.kind == "builtin":
             if self.builtin is None:
@@ -167,7 +231,9 @@ class Converter:
                 k: v.to(self.device) if torch.is_tensor(v) else v for k, v in spec.conds.gen.items()
             }
         with upstream_quiet(), torch.inference_mode():
-            wav, _ = librosa.load(str(spec.path), sr=OUT_SR)
+            # upstream loads the whole clip and keeps 10 s; the second after them is read
+            # only so the resampler ends past them (the kept samples are the same)
+            wav, _, _ = read(spec.path, TARGET_LEN_S + 1.0, OUT_SR)
             ref = self.s3gen.embed_ref(
                 wav[: int(TARGET_LEN_S * OUT_SR)], OUT_SR, device=self.device
             )
@@ -199,22 +265,22 @@ class Converter:
 
     def convert(
         self,
-        wav16: np.ndarray,
+        source: SourcePlan | np.ndarray,
         ref: dict,
         *,
         seed: int | None = None,
         cfm_steps: int | None = None,
         max_piece_s: float = MAX_PIECE_S,
     ) -> Iterator[ConvertedPiece]:
-        """The converted source piece by piece, crossfaded at the cuts, as each is done.
-        A source no longer than `max_piece_s` is one pass, exactly upstream's."""
+        """The converted source (a scanned `SourcePlan`, or a whole 16 kHz array) piece by
+        piece, crossfaded at the cuts, as each is done. A source no longer than `max_piece_s`
+        is one pass, exactly upstream's."""
+        if isinstance(source, SourcePlan):
+            cuts, blocks = source.cuts, source.blocks()
+        else:
+            cuts, blocks = plan_pieces(source, max_piece_s), [source]
         if seed is not None:
             seed_everything(seed)
-        cuts = plan_pieces(wav16, max_piece_s)
-        if len(cuts) == 2:
-            audio, tok_s, flow_s, voc_s = self.render(wav16, ref, cfm_steps)
-            yield ConvertedPiece(audio, 0, 1, len(wav16) / SOURCE_SR, tok_s, flow_s, voc_s)
-            return
         times: list[tuple] = []
 
         def render(segment):
@@ -222,35 +288,38 @@ class Converter:
             times.append(spent)
             return audio
 
-        for i, (audio, done) in enumerate(stitch(wav16, cuts, render)):
+        pieces = segments(blocks, cuts)
+        if len(cuts) == 2:  # one pass, exactly upstream's
+            stretch, _, n = next(pieces)
+            audio = render(stretch)
+            yield ConvertedPiece(audio, 0, 1, n / SOURCE_SR, *times[0])
+            return
+        for i, (audio, done) in enumerate(stitch(pieces, cuts[-1], render)):
             yield ConvertedPiece(audio, i, len(cuts) - 1, done, *times[i])
 
 
-def stitch(wav16: np.ndarray, cuts: list[int], render) -> Iterator[tuple[np.ndarray, float]]:
-    """`render` (16 kHz stretch -> 24 kHz audio) over each piece between `cuts` with `PAD_S`
-    of context on both sides; yields (output audio, source seconds done) in order, each piece
+def stitch(pieces, n: int, render) -> Iterator[tuple[np.ndarray, float]]:
+    """`render` (16 kHz stretch -> 24 kHz audio) over each of `segments`' stretches of a
+    source of `n` samples; yields (output audio, source seconds done) in order, each piece
     placed at its source time and crossfaded with the next over `CROSSFADE_S` around the cut
     (the last `CROSSFADE_S` of a piece waits for the next). The output is as long as the
     source."""
-    pad = int(PAD_S * SOURCE_SR)
     half = int(CROSSFADE_S * OUT_SR) // 2
     ratio = OUT_SR / SOURCE_SR
-    n_out = round(len(wav16) * ratio)
-    n = len(cuts) - 1
+    n_out = round(n * ratio)
     held = np.zeros(0, dtype=np.float32)
     made = 0
-    for i in range(n):
-        a, b = cuts[i], cuts[i + 1]
-        lo, hi = max(0, a - pad), min(len(wav16), b + pad)
-        audio = render(wav16[lo:hi])
+    for stretch, lo, b in pieces:
+        audio = render(stretch)
+        last = b == n
         start = round(lo * ratio)
-        end = n_out if i == n - 1 else round(b * ratio) + half
+        end = n_out if last else round(b * ratio) + half
         want = end - start
         body = np.pad(audio, (0, max(0, want - len(audio))))[:want][made - start :].copy()
         if len(held):
             ramp = (0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, len(held)))).astype(np.float32)
             body[: len(held)] = held * ramp[::-1] + body[: len(held)] * ramp
-        keep = len(body) if i == n - 1 else len(body) - 2 * half
+        keep = len(body) if last else len(body) - 2 * half
         held = body[keep:]
         made += keep
         yield body[:keep], b / SOURCE_SR

@@ -132,11 +132,15 @@ class Engine:
         return self.tts.watermarker
 
     def prepare_reference(self, path: Path):
-        """Upstream `prepare_conditionals` on a reference clip; returns its `Conditionals`."""
+        """Upstream `prepare_conditionals` on a reference clip (its first `USED_CLIP_S`: upstream
+        would decode all of an hour-long file); returns its `Conditionals`."""
         import torch
 
-        with upstream_quiet(), torch.inference_mode():
-            conds = self.family.prepare_reference(self.tts, path)
+        from chatterbox_cli.models.voices import USED_CLIP_S
+        from chatterbox_cli.runtime.recordings import bounded_clip
+
+        with bounded_clip(path, USED_CLIP_S) as clip, upstream_quiet(), torch.inference_mode():
+            conds = self.family.prepare_reference(self.tts, clip)
         self.tts.conds = self.builtin_voice
         release_speech_tokenizer(self.tts.s3gen)
         return conds
