@@ -142,3 +142,53 @@ def zip_bomb_chapter(megabytes: int):
 
 def base_epub(tmp: Path) -> Path:
     return build_epub(tmp / "good.epub")
+
+
+def tone_then_silence(
+    path: Path, seconds: float, sr: int = 16000, tone_s: float = 10.0, **sf_args
+) -> Path:
+    """`tone_s` of a tone, then silence to `seconds`: hours that compress to almost nothing
+    (written a minute at a time)."""
+    import numpy as np
+    import soundfile as sf
+
+    t = np.arange(int(tone_s * sr)) / sr
+    tone = 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))
+    minute = np.zeros(60 * sr, dtype=np.float32)
+    left = int((seconds - tone_s) * sr)
+    with sf.SoundFile(path, "w", sr, 1, **sf_args) as f:
+        f.write(tone.astype(np.float32))
+        while left > 0:
+            f.write(minute[: min(left, len(minute))])
+            left -= len(minute)
+    return path
+
+
+def flac_of_unknown_length(path: Path, seconds: float) -> Path:
+    """A FLAC whose STREAMINFO says its length is unknown (total samples 0): nothing but
+    decoding it tells how long it is."""
+    tone_then_silence(path, seconds, format="FLAC")
+    data = bytearray(path.read_bytes())
+    assert data[:4] == b"fLaC"
+    info = 8  # "fLaC", then the STREAMINFO block's 4-byte header
+    data[info + 13] &= 0xF0  # the 36-bit total: the low 4 bits of byte 13 and bytes 14-17
+    data[info + 14 : info + 18] = b"\0\0\0\0"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def sparse_wav(path: Path, size: int = 2**31, sr: int = 24000) -> Path:
+    """A WAV whose header claims the largest sizes a streamed WAV writes (0xFFFFFFFF), ten
+    seconds of tone, then a sparse run of zeros to `size` bytes: 12 hours costing no disk."""
+    import struct
+
+    import numpy as np
+
+    t = np.arange(10 * sr) / sr
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t) * 32767).astype("<i2").tobytes()
+    fmt = struct.pack("<HHIIHH", 1, 1, sr, 2 * sr, 2, 16)
+    header = b"RIFF" + b"\xff\xff\xff\xff" + b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt
+    with open(path, "wb") as fh:
+        fh.write(header + b"data" + b"\xff\xff\xff\xff" + tone)
+        fh.truncate(size)
+    return path

@@ -61,6 +61,7 @@ def cache(
 
     model = pack_model(model, pack)
     from chatterbox_cli.models.voices import (
+        USED_CLIP_S,
         USED_REFERENCE_S,
         VoiceMeta,
         inspect_reference,
@@ -74,7 +75,12 @@ def cache(
     target = cache_target(reference, output, name)
     if target.exists() and not overwrite:
         raise BadInput(f"{target} already exists; pass --overwrite to replace it")
-    if info.duration_s > USED_REFERENCE_S:
+    if info.duration_s > USED_CLIP_S:
+        out.warn(
+            f"{reference} is {info.duration_s:.0f} s; only its first {USED_CLIP_S:.0f} s are "
+            "read (5-10 s of one clean speaker is best)"
+        )
+    elif info.duration_s > USED_REFERENCE_S:
         out.warn(
             f"{reference} is {info.duration_s:.1f} s; only the first 10 s (15 s for T3) are used"
         )
@@ -95,9 +101,7 @@ def cache(
     record = {"path": str(target), "prepare_s": round(prepare_s, 3), **meta.__dict__}
     if json_out:
         out.data(record)
-    out.info(
-        f"saved voice [bold]{meta.name}[/] to {target} ({prepare_s:.1f} s); use --voice {meta.name}"
-    )
+    out.info(f"saved voice {meta.name} to {target} ({prepare_s:.1f} s); use --voice {meta.name}")
 
 
 @app.command("list")

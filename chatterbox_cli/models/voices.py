@@ -22,7 +22,7 @@ from chatterbox_cli.runtime.atomic import atomic_write
 from chatterbox_cli.runtime.errors import BadInput, VoiceError
 from chatterbox_cli.text.segment import slug
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aiff", ".aif")
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aiff", ".aif")
 MIN_REFERENCE_S = 5.0
 """Upstream asserts the prompt is longer than 5 s."""
 USED_REFERENCE_S = 10.0
@@ -55,6 +55,9 @@ class ReferenceInfo:
     duration_s: float
     sample_rate: int
     channels: int
+    whole: bool = True
+    """False when the clip goes on past `USED_CLIP_S` (its length then is the header's word, or
+    unknown): only its start is ever decoded."""
 
 
 @dataclass
@@ -93,7 +96,7 @@ def inspect_reference(path: Path) -> ReferenceInfo:
             f"{path} is {duration:.1f} s long; a reference clip must be longer than "
             f"{MIN_REFERENCE_S:.0f} s (5-10 s of clean speech from one speaker)"
         )
-    return ReferenceInfo(path, duration, int(sr), int(channels))
+    return ReferenceInfo(path, duration, int(sr), int(channels), whole)
 
 
 def resolve(value: str | None, model: str = "turbo") -> VoiceSpec:

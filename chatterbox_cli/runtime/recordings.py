@@ -23,6 +23,8 @@ from chatterbox_cli.runtime.errors import BadInput
 
 Source = str | Path | bytes
 BLOCK_FRAMES = 1 << 16
+UNKNOWN_FRAMES = 2**62
+"""libsndfile's frame count for a stream of unknown length (it says SF_COUNT_MAX)."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,10 @@ def _open(source: Source, label: str | None):
         raise BadInput(f"{what} does not exist")
     target = (lambda: io.BytesIO(source)) if isinstance(source, bytes) else (lambda: str(source))
     try:
-        return sf.SoundFile(target())
+        reader = sf.SoundFile(target())
+        if 0 <= reader.frames < UNKNOWN_FRAMES:
+            return reader
+        reader.close()  # length unknown (a streamed FLAC): libsndfile fails at its end
     except Exception:
         pass
     try:
@@ -120,7 +125,7 @@ def probe(source: Source, label: str | None = None) -> Probe:
     """The header's account of a recording (nothing decoded)."""
     reader = _open(source, label)
     try:
-        frames = reader.frames if 0 < reader.frames < 2**62 else 0
+        frames = reader.frames if 0 < reader.frames < UNKNOWN_FRAMES else 0
         duration = frames / reader.samplerate if frames else None
         return Probe(duration, int(reader.samplerate), int(reader.channels))
     finally:

@@ -10,7 +10,16 @@ is leveled and watermarked as `say`'s files are. Errors are JSON with a 4xx stat
 for a fault of ours), never a traceback.
 """
 
-from chatterbox_cli.server import catalog, conversions, health, page, speech, voices, ws
+from chatterbox_cli.server import (
+    catalog,
+    conversions,
+    health,
+    openapi,
+    page,
+    speech,
+    voices,
+    ws,
+)
 from chatterbox_cli.server.metrics import Metrics
 from chatterbox_cli.server.models import Models, ModelSlot, runtime_of
 from chatterbox_cli.server.scheduler import Scheduler
@@ -30,6 +39,7 @@ def create_app(engines, options: ServeOptions = ServeOptions(), default_voice=No
 
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     engines = engines if isinstance(engines, list | tuple) else [engines]
     s = Served(None, options)
@@ -73,6 +83,10 @@ def create_app(engines, options: ServeOptions = ServeOptions(), default_voice=No
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         return error(400, f"{where or 'body'}: {first.get('msg', 'invalid request')}")
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request, exc):
+        return error(exc.status_code, str(exc.detail))  # as every error: {"error": ...}
+
     @app.exception_handler(Exception)
     async def unexpected(request, exc):
         return served(request).fail("any", exc)
@@ -88,4 +102,5 @@ def create_app(engines, options: ServeOptions = ServeOptions(), default_voice=No
     for module in (catalog, conversions, health, page, speech, voices, ws):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, upload_bytes=options.max_upload_bytes)
+    openapi.document(app)
     return app

@@ -24,8 +24,10 @@ MAX_CONNECTIONS = 1000
 
 
 class BodyLimit:
-    """ASGI middleware: 413 for a body over its route's cap (uploads: the upload limit plus
-    form overhead; everything else: `JSON_BODY_BYTES`), 408 for one that stalls."""
+    """ASGI middleware: a request's body is read here first, whole, before its route sees it:
+    413 as soon as it passes its route's cap (uploads: the upload limit plus form overhead;
+    everything else: `JSON_BODY_BYTES`), whatever Content-Length said or if there was none;
+    408 when it stalls for `BODY_STALL_S`. The route then reads it from memory."""
 
     def __init__(self, app, upload_bytes: int):
         self.app, self.upload_bytes = app, upload_bytes
@@ -35,40 +37,35 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
         cap = self.upload_bytes + MULTIPART_SLACK if path in UPLOAD_PATHS else JSON_BODY_BYTES
+        too_big = f"the request body is over {cap // 1024} kB"
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > cap):
-            return await _refuse(send, 413, f"the request body is over {cap // 1024} kB")
-        seen = 0
-        started = False
-
-        async def guarded_send(message):
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        async def limited_receive():
-            nonlocal seen
+            return await _refuse(send, 413, too_big)
+        parts, size = [], 0
+        while True:
             try:
                 message = await asyncio.wait_for(receive(), BODY_STALL_S)
             except TimeoutError:
-                raise _Refused(408, "the request body stalled; send it whole") from None
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > cap:
-                    raise _Refused(413, f"the request body is over {cap // 1024} kB")
-            return message
+                return await _refuse(send, 408, "the request body stalled; send it whole")
+            if message["type"] == "http.disconnect":
+                return None
+            parts.append(message.get("body", b""))
+            size += len(parts[-1])
+            if size > cap:
+                return await _refuse(send, 413, too_big)
+            if not message.get("more_body"):
+                break
+        whole = {"type": "http.request", "body": b"".join(parts), "more_body": False}
+        del parts
 
-        try:
-            await self.app(scope, limited_receive, guarded_send)
-        except _Refused as refused:
-            if not started:
-                await _refuse(send, refused.status, refused.message)
+        async def replay():
+            nonlocal whole
+            if whole is not None:
+                message, whole = whole, None
+                return message
+            return await receive()  # after the body: a disconnect, for streaming replies
 
-
-class _Refused(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
+        return await self.app(scope, replay, send)
 
 
 async def _refuse(send, status: int, message: str) -> None:

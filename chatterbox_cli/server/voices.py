@@ -105,10 +105,10 @@ def cache_voice(engine, name: str, data: bytes, suffix: str, overwrite: bool, op
                 raise
             raise disk_full(clip, cause, len(data)) from None
         info = inspect_reference(clip)
-        if info.duration_s > options.max_upload_s:
+        if info.duration_s > options.max_upload_s or not info.whole:
             raise TooLong(
-                f"the clip is {info.duration_s:.0f} s; send at most {options.max_upload_s:.0f} s "
-                "(5-10 s of one clean speaker is best)"
+                f"the clip is {'at least ' if not info.whole else ''}{info.duration_s:.0f} s; send "
+                f"at most {options.max_upload_s:.0f} s (5-10 s of one clean speaker is best)"
             )
         meta = VoiceMeta(
             name=name,

@@ -13,8 +13,8 @@ from chatterbox_cli.sinks.manifest import read_manifest
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".opus", ".ogg", ".m4b", ".m4a")
 MP4_SUFFIXES = (".m4b", ".m4a", ".mp4")
 CHECKED_S = 600.0
-"""An audiobook's watermark and loudness are measured on its first ten minutes (its length and
-peak on all of it): hours of audio need not be held in memory to be verified."""
+"""A file's watermark and loudness are measured on its first ten minutes (its length and peak
+on all of it): hours of audio need not be held in memory to be verified."""
 WATERMARK_MIN = 0.5
 """Perth's detector gives ~1.0 on marked audio and ~0.0 on clean speech-like audio or noise
 (measured; NaN on silence, and 1.0 on a pure sine, so it is evidence, not proof)."""
@@ -62,11 +62,9 @@ def check_file(path: Path, marker) -> FileReport:
         else:
             with dropping_stderr_lines(DECODER_NOISE):
                 declared = sf.info(str(path)).frames
-                wav, sr = sf.read(str(path), dtype="float32", always_2d=True)
+                mono, sr, total, peak = _read_blocks(path)
                 report.provenance = provenance.read(path)
-            report.error = truncation(path, declared, len(wav))
-            mono = wav.mean(axis=1)
-            total, peak = len(mono), float(np.max(np.abs(mono))) if len(mono) else 0.0
+            report.error = truncation(path, declared, total)
     except Exception as exc:  # unreadable or damaged: reported, not raised
         report.error = f"unreadable: {' '.join(str(exc).split()) or type(exc).__name__}"
         return report
@@ -90,15 +88,28 @@ def check_file(path: Path, marker) -> FileReport:
     return report
 
 
-def _read_mp4(path: Path, report: FileReport):
-    """(the first `CHECKED_S` as mono, sample rate, total samples, peak) of an M4B, read piece
-    by piece; its provenance from the comment tag."""
-    import numpy as np
+def _read_blocks(path: Path):
+    """(the first `CHECKED_S` as mono, sample rate, total samples, peak) of a sound file, read
+    block by block: an hour-long file is measured, not held."""
+    import soundfile as sf
 
+    with sf.SoundFile(str(path)) as f:
+        blocks = (b.mean(axis=1) for b in f.blocks(65536, dtype="float32", always_2d=True))
+        return _measure(blocks, f.samplerate)
+
+
+def _read_mp4(path: Path, report: FileReport):
+    """`_read_blocks` for an M4B (decoded piece by piece); its provenance from the comment."""
     from chatterbox_cli.sinks import m4b
 
     pieces, sr, tags = m4b.decode(path)
     report.provenance = m4b.provenance_of(tags)
+    return _measure(pieces, sr)
+
+
+def _measure(pieces, sr: int):
+    import numpy as np
+
     kept, total, peak = [], 0, 0.0
     for x in pieces:
         if total < CHECKED_S * sr:
