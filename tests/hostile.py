@@ -52,7 +52,11 @@ def run_measured(
                 stdin=inp if stdin is not None else subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
-                env={**os.environ, "COLUMNS": "200", **(env or {})},
+                env={
+                    k: v
+                    for k, v in {**os.environ, "COLUMNS": "200", **(env or {})}.items()
+                    if v is not None  # None: unset it
+                },
             )
         deadline = t0 + timeout
         while True:

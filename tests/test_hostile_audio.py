@@ -107,3 +107,56 @@ def test_a_streamed_source_is_librosa_load_in_pieces(tmp_path):
         sf.write(path, x, 44100, format=fmt)
         whole, _ = librosa.load(path, sr=16000)
         np.testing.assert_array_equal(np.concatenate(list(resampled(path, 16000))), whole)
+
+
+def plain_log(err: str) -> None:
+    """What a log file gets: no escape codes, no rich markup left unrendered."""
+    assert "\x1b[" not in err, err
+    for mark in ("[bold", "[/]", "[red]", "[yellow]", "[dim]", "[green]"):
+        assert mark not in err, err
+
+
+def test_voice_cache_of_a_three_hour_clip_costs_its_first_minute(
+    bombs, checkpoint, engine, tmp_path
+):
+    import soundfile as sf
+    import torch
+
+    from chatterbox_cli.models.voices import load_cached
+    from chatterbox_cli.runtime import recordings
+
+    env = {"FORCE_COLOR": None, "TTY_COMPATIBLE": None}
+    args = ["--model-dir", checkpoint]
+    base = run_measured(["voice", "cache", bombs["short"], "-o", tmp_path / "s.pt", *args], env)
+    assert base.rc == 0, base.err
+    ran = run_measured(["voice", "cache", bombs["flac-3h"], "-o", tmp_path / "b.pt", *args], env)
+    assert ran.rc == 0, ran.err
+    assert "only its first 60 s are read" in ran.err and "saved voice b to" in ran.err
+    plain_log(ran.err)
+    assert ran.peak_mb < base.peak_mb + MAX_EXTRA_MB, (ran.peak_mb, base.peak_mb)
+    assert ran.seconds < base.seconds + 30, (ran.seconds, base.seconds)
+    head = tmp_path / "head.wav"
+    wav, sr, whole = recordings.read(bombs["flac-3h"], 60.0)
+    assert not whole
+    sf.write(head, wav, sr, subtype="FLOAT")
+    mine, first_minute = load_cached(tmp_path / "b.pt"), engine.prepare_reference(head)
+    torch.testing.assert_close(mine.t3.speaker_emb, first_minute.t3.speaker_emb.cpu())
+    torch.testing.assert_close(mine.gen["prompt_feat"], first_minute.gen["prompt_feat"].cpu())
+
+
+def test_logs_hold_no_markup_or_escape_codes(bombs, tmp_path):
+    """Errors, warnings and tables as a log file (stderr not a terminal) receives them."""
+    from hostile import base_epub
+
+    env = {"FORCE_COLOR": None, "TTY_COMPATIBLE": None}
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"text": "ok"}\n{"text": "[pause:forever]"}\n{"nope": 1}\n')
+    for args in (
+        ["batch", rows, "-d", tmp_path / "o"],
+        ["book", base_epub(tmp_path), "--list-chapters"],
+        ["say", "Hi.", "--voice", "no-such-voice"],
+        ["convert", bombs["short"], "-o", tmp_path / "x.wav", "--model-dir", tmp_path],
+    ):
+        ran = run_measured(args, env)
+        assert ran.rc != 0 or ran.out, ran.err
+        plain_log(ran.err + ran.out)

@@ -293,3 +293,14 @@ def test_pathological_text_is_read_and_grouped_in_linear_time(tmp_path, case):
     groups = split_marked(text)
     assert time.monotonic() - t0 < MAX_S
     assert groups and max(len(g.text) for g in groups) <= 2 * MAX_GROUP_CHARS
+
+
+def test_every_limit_is_documented_with_its_default():
+    from pathlib import Path
+
+    from chatterbox_cli.runtime import limits
+
+    reference = (Path(__file__).parent.parent / "docs" / "reference.md").read_text()
+    for limit in limits.ALL:
+        row = next((ln for ln in reference.splitlines() if f"`{limit.env}`" in ln), "")
+        assert f"| {limit.default:g} " in row, (limit.env, row)

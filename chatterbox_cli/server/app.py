@@ -10,16 +10,8 @@ is leveled and watermarked as `say`'s files are. Errors are JSON with a 4xx stat
 for a fault of ours), never a traceback.
 """
 
-from chatterbox_cli.server import (
-    catalog,
-    conversions,
-    health,
-    openapi,
-    page,
-    speech,
-    voices,
-    ws,
-)
+from chatterbox_cli.server import catalog, conversions, health, page, speech, voices, ws
+from chatterbox_cli.server.errors import document
 from chatterbox_cli.server.metrics import Metrics
 from chatterbox_cli.server.models import Models, ModelSlot, runtime_of
 from chatterbox_cli.server.scheduler import Scheduler
@@ -102,5 +94,5 @@ def create_app(engines, options: ServeOptions = ServeOptions(), default_voice=No
     for module in (catalog, conversions, health, page, speech, voices, ws):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, upload_bytes=options.max_upload_bytes)
-    openapi.document(app)
+    document(app)
     return app

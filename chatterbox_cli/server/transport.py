@@ -23,6 +23,10 @@ MAX_CONNECTIONS = 1000
 """Open connections at once; past this uvicorn answers 503."""
 
 
+def cap_kb(n: int) -> str:
+    return f"{n // 1024} kB"
+
+
 class BodyLimit:
     """ASGI middleware: a request's body is read here first, whole, before its route sees it:
     413 as soon as it passes its route's cap (uploads: the upload limit plus form overhead;
@@ -36,8 +40,14 @@ class BodyLimit:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
-        cap = self.upload_bytes + MULTIPART_SLACK if path in UPLOAD_PATHS else JSON_BODY_BYTES
-        too_big = f"the request body is over {cap // 1024} kB"
+        if path in UPLOAD_PATHS:
+            cap = self.upload_bytes + MULTIPART_SLACK
+            too_big = f"the upload is larger than {self.upload_bytes / 2**20:g} MB"
+        else:
+            cap, too_big = (
+                JSON_BODY_BYTES,
+                f"the request body is larger than {cap_kb(JSON_BODY_BYTES)}",
+            )
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > cap):
             return await _refuse(send, 413, too_big)

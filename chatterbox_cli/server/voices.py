@@ -67,9 +67,6 @@ async def voices_add(
     s = served(request)
     options = s.options
     try:
-        length = int(request.headers.get("content-length") or 0)
-        if length > options.max_upload_bytes + 65536:
-            raise TooLong(upload_limit(options))
         data = await file.read(options.max_upload_bytes + 1)
         if len(data) > options.max_upload_bytes:
             raise TooLong(upload_limit(options))
