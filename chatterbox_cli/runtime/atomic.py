@@ -49,7 +49,7 @@ def space_error(exc: BaseException | None) -> OSError | None:
 
 
 def _mb(n: float) -> str:
-    return f"{n / 2**20:.1f} MB"
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.0f} kB"
 
 
 def disk_full(path: Path, cause: OSError, needed: int | None = None) -> DiskFull:
