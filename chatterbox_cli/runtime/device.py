@@ -17,8 +17,6 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import numpy as np
-
 from chatterbox_cli.runtime.errors import BadInput
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -189,6 +187,7 @@ def prefetch(items: Iterator, depth: int = 0, stop=None) -> Iterator:
 
 def seed_everything(seed: int) -> None:
     """Seed every RNG the pipeline draws from: T3 sampling, flow noise, HiFiGAN's source."""
+    import numpy as np
     import torch
 
     random.seed(seed)
@@ -204,6 +203,7 @@ def seeded(seed: int | None, device: str = "cpu"):
     if seed is None:
         yield
         return
+    import numpy as np
     import torch
 
     kind = torch.device(device).type
