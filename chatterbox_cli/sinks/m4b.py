@@ -140,21 +140,6 @@ class M4bWriter:
         self.tmp.unlink(missing_ok=True)
 
 
-def read_chapters(path: Path) -> list[dict]:
-    """[{title, start_s, end_s}] as FFmpeg reads them back."""
-    import av
-
-    with av.open(str(path)) as f:
-        return [
-            {
-                "title": c["metadata"].get("title", ""),
-                "start_s": float(c["start"] * c["time_base"]),
-                "end_s": float(c["end"] * c["time_base"]),
-            }
-            for c in f.chapters()
-        ]
-
-
 def decode(path: Path, keep_s: float | None = None) -> tuple[Iterator[np.ndarray], int, dict]:
     """(mono float32 pieces, sample rate, container tags) of an MP4/M4B; decoding stops after
     `keep_s` seconds when given."""
