@@ -15,7 +15,6 @@ runaway guard, loudness, watermark and provenance (the `say` command is a shell 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,33 +22,27 @@ from typing import Any
 
 import numpy as np
 
-from chatterbox_cli.models import voices
 from chatterbox_cli.models.packs import pack_model
-from chatterbox_cli.models.sampling import KNOBS
 from chatterbox_cli.models.voices import VoiceSpec
-from chatterbox_cli.post.audio import DEFAULT_LUFS
+from chatterbox_cli.post import DEFAULT_LUFS
 from chatterbox_cli.runtime.device import Runtime
 from chatterbox_cli.runtime.errors import BadInput
 from chatterbox_cli.runtime.metrics import GroupMetrics
 from chatterbox_cli.sinks.files import FORMATS, AudioFormat, write_file
 from chatterbox_cli.sinks.provenance import file_hash, tags
-from chatterbox_cli.synth.chunk import AudioChunk
 from chatterbox_cli.synth.loader import check_source, load_engine
-from chatterbox_cli.synth.pipeline import (
-    DEFAULT_PAUSE_S,
+from chatterbox_cli.synth.pipeline import StreamLeveler, group_voices, render, stream
+from chatterbox_cli.synth.request import (
+    Plan,
     RenderOptions,
-    StreamLeveler,
-    conditionals,
-    group_voices,
-    render,
-    synthesize,
+    SpeechRequest,
+    check_lufs,
+    check_max_piece,
 )
-from chatterbox_cli.text.markup import Lexicon, split_marked
+from chatterbox_cli.synth.voices import VoiceStore
+from chatterbox_cli.text.markup import Lexicon
 
-__all__ = ["Audio", "AudioChunk", "Synthesizer", "VoiceConverter"]
-
-RETRIES = 2
-"""A group the guard flags is synthesized again up to this many times (as `say --retries`)."""
+__all__ = ["Audio", "AudioChunk", "SpeechRequest", "Synthesizer", "VoiceConverter"]
 
 
 @dataclass
@@ -94,6 +87,30 @@ class Audio:
         )
 
 
+@dataclass(frozen=True)
+class AudioChunk:
+    """A piece of a stream, ready to play: leveled, watermarked mono float32 samples, the
+    pause before its group at its start."""
+
+    samples: np.ndarray
+    sample_rate: int
+    text: str
+    """The sentence group this piece belongs to."""
+    index: int
+    """That group's place in the text (0-based)."""
+    last: bool = True
+    """The group's last piece (every piece is, unless `stream_tokens` cuts groups up)."""
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+    @classmethod
+    def of(cls, made, samples: np.ndarray) -> AudioChunk:
+        """The public piece of an engine record (`synth.chunk.Synthesized`)."""
+        return cls(samples, made.sample_rate, made.group.text, made.group.index, made.last)
+
+
 class Synthesizer:
     """A loaded model family, checked as the CLI checks `--model`, `--model-dir`, `--device` and
     the runtime flags (bad values raise `ChatterboxError` subclasses with one-line messages)."""
@@ -111,8 +128,18 @@ class Synthesizer:
         source, device, runtime = check_source(
             pack_model(model, pack), Path(model_dir) if model_dir else None, device, runtime
         )
-        self.engine = load_engine(source, device, runtime)
-        self._voices: dict[Any, tuple[VoiceSpec, Any]] = {}
+        self._attach(load_engine(source, device, runtime))
+
+    @classmethod
+    def of(cls, engine) -> Synthesizer:
+        """A `Synthesizer` over an engine already loaded (the CLI's, checked and loaded once)."""
+        tts = cls.__new__(cls)
+        tts._attach(engine)
+        return tts
+
+    def _attach(self, engine) -> None:
+        self.engine = engine
+        self.voices = VoiceStore.of(engine)
 
     @property
     def sample_rate(self) -> int:
@@ -125,66 +152,63 @@ class Synthesizer:
     def voice(self, voice: str | Path | None = None) -> tuple[VoiceSpec, Any]:
         """The voice (None: the checkpoint's own; a clip; a `.pt`; a cached name) resolved and
         prepared once: later texts in the same voice reuse it."""
+        found = self.voices.get(voice)
+        return found.spec, found.conds
 
-        key = None if voice is None else str(voice)
-        if key not in self._voices:
-            spec = voices.resolve(key, self.engine.family.name)
-            self._voices[key] = (spec, conditionals(self.engine, spec))
-        return self._voices[key]
+    def plan(
+        self, text: str | SpeechRequest | Plan, voice: str | Path | None = None,
+        streaming: bool = False, **options: Any,
+    ) -> Plan:  # fmt: skip
+        """A text (with any `SpeechRequest` field as an option), a request or a plan, checked
+        once against this model: a `Plan` made before (the CLI's, for its early errors) is
+        taken as it is."""
+        if isinstance(text, Plan):
+            if text.family is not self.engine.family:
+                raise BadInput(f"the plan is for the {text.family.name} model, not this one")
+            return text
+        if "lexicon" in options:
+            options["lexicon"] = Lexicon.of(options["lexicon"])
+        if voice is not None:
+            options["voice"] = str(voice)
+        if isinstance(text, SpeechRequest):
+            request = text.replace(**options) if options else text
+        else:
+            request = SpeechRequest.of(text, **options)
+        if streaming and not request.streaming:
+            request = request.replace(streaming=True)
+        return request.plan(self.engine.family)
 
-    def _plan(
-        self, text, voice, language, streaming: bool, sampling: dict, lexicon=None, **options
-    ):
-        """The checked text's groups, its voice (one per group with `[voice]` markup), options."""
-
-        family = self.engine.family
-        unknown = sorted(set(sampling) - set(KNOBS))
-        if unknown:
-            raise BadInput(f"unknown option {unknown[0]!r}; the sampling knobs: {', '.join(KNOBS)}")
-        steps = family.check_cfm_steps(options.pop("cfm_steps", None))
-        lang = family.language(language)
-        groups = split_marked(text, Lexicon.of(lexicon), short_first=streaming, lang=lang)
-        if not groups:
-            raise BadInput("the text is empty after normalization; give some words to speak")
-        params = family.sampling(spell=str, **sampling)
-        opts = RenderOptions(sampling=params, cfm_steps=steps, **options).check()
-        spec, conds = self.voice(voice)
-        conds = group_voices(groups, conds, lambda name: self.voice(name)[1])
-        return spec, groups, conds, opts
+    def _voices(self, plan: Plan):
+        """The plan's voice spec and its conditionals (one per group with `[voice]` markup)."""
+        spec, conds = self.voice(plan.request.voice)
+        return spec, group_voices(list(plan.groups), conds, lambda name: self.voice(name)[1])
 
     def say(
         self,
-        text: str,
+        text: str | SpeechRequest | Plan,
         voice: str | Path | None = None,
         *,
-        language: str | None = None,
-        seed: int | None = None,
-        lufs: float = DEFAULT_LUFS,
-        pause_s: float = DEFAULT_PAUSE_S,
-        retries: int = RETRIES,
-        max_new_tokens: int | None = None,
-        cfm_steps: int | None = None,
-        lexicon: str | Path | Lexicon | None = None,
-        on_chunk: Callable[[AudioChunk], None] | None = None,
-        **sampling: float | int | None,
+        on_chunk: Callable[[Any], None] | None = None,
+        **options: Any,
     ) -> Audio:
-        """The whole text, finished: `sampling` takes the model's knobs (temperature, top_p,
-        top_k, min_p, repetition_penalty, cfg_weight, exaggeration); `on_chunk` sees each
-        group as it is synthesized (progress). The text may hold `[pause:1.5s]` and
-        `[voice:NAME]…[/voice]` markup; `lexicon` (a TSV file) rewrites words first."""
+        """The whole text, finished. `options` are `SpeechRequest`'s fields: `language`,
+        `seed`, the model's knobs (temperature, top_p, top_k, min_p, repetition_penalty,
+        cfg_weight, exaggeration), `max_new_tokens`, `cfm_steps`, `retries`, `lufs`,
+        `pause_s`, `lexicon` (a TSV file that rewrites words first). The text may hold
+        `[pause:1.5s]` and `[voice:NAME]…[/voice]` markup. `on_chunk` sees each group's
+        engine record (tokens, timings) as it is synthesized (progress)."""
         from chatterbox_cli.sinks import provenance
 
-        spec, groups, conds, opts = self._plan(
-            text, voice, language, False, sampling, lexicon, seed=seed, lufs=lufs,
-            pause_s=pause_s, retries=retries, max_new_tokens=max_new_tokens, cfm_steps=cfm_steps,
-        )  # fmt: skip
-        rendered = render(self.engine, groups, conds, opts, on_chunk=on_chunk)
+        plan = self.plan(text, voice, **options)
+        spec, conds = self._voices(plan)
+        opts = plan.options
+        rendered = render(self.engine, list(plan.groups), conds, opts, on_chunk=on_chunk)
         made = provenance.record(
             self.engine,
             voice=provenance.voice_id(spec, self.engine.model_dir),
-            seed=seed,
+            seed=opts.seed,
             sampling=opts.sampling,
-            text=text,
+            text=plan.request.text,
             cfm_steps=opts.cfm_steps,
         )
         return Audio(
@@ -213,37 +237,23 @@ class Synthesizer:
 
     def stream(
         self,
-        text: str,
+        text: str | SpeechRequest | Plan,
         voice: str | Path | None = None,
         *,
-        language: str | None = None,
-        seed: int | None = None,
-        lufs: float = DEFAULT_LUFS,
-        pause_s: float = DEFAULT_PAUSE_S,
-        max_new_tokens: int | None = None,
-        cfm_steps: int | None = None,
-        stream_tokens: int | None = None,
-        lexicon: str | Path | Lexicon | None = None,
-        on_chunk: Callable[[AudioChunk], None] | None = None,
-        **sampling: float | int | None,
+        on_chunk: Callable[[Any], None] | None = None,
+        **options: Any,
     ) -> Iterator[AudioChunk]:
         """`AudioChunk`s as they are made, shortest first group first: one per sentence group,
-        or one every `stream_tokens` speech tokens. Each chunk's `audio` is leveled and
-        watermarked, with the pause before its group at its start; played in order they are
-        the whole text. `on_chunk` sees each group's last chunk as synthesized (metrics)."""
+        or one every `stream_tokens` speech tokens (`say`'s options, plus `stream_tokens`).
+        Each chunk's `samples` are leveled and watermarked, with the pause before its group
+        at its start; played in order they are the whole text. `on_chunk` sees each group's
+        engine record as it is synthesized (metrics). `bench` measures this path."""
 
-        _spec, groups, conds, opts = self._plan(
-            text, voice, language, True, sampling, lexicon, seed=seed, lufs=lufs,
-            pause_s=pause_s, max_new_tokens=max_new_tokens, cfm_steps=cfm_steps,
-            stream_tokens=stream_tokens,
-        )  # fmt: skip
-        leveler = StreamLeveler(self.sample_rate, groups, opts, self.engine.watermarker)
-        for chunk in synthesize(self.engine, groups, conds, opts, streaming=True):
-            if on_chunk and chunk.last:
-                on_chunk(chunk)
-            pieces = leveler.pieces(chunk)
-            audio = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
-            yield dataclasses.replace(chunk, audio=audio)
+        plan = self.plan(text, voice, streaming=True, **options)
+        _spec, conds = self._voices(plan)
+        run = stream(self.engine, list(plan.groups), conds, plan.options, on_chunk)
+        for chunk, samples in run:
+            yield AudioChunk.of(chunk, samples)
 
 
 class VoiceConverter:
@@ -274,7 +284,7 @@ class VoiceConverter:
             path = Path(model_dir) if model_dir else None
             converter = load_converter(model, path, device, runtime.dtype)
         self.converter = converter
-        self._voices: dict[Any, tuple[VoiceSpec, Any]] = {}
+        self.voices = VoiceStore(converter.family.name, converter.target, converter.model_dir)
 
     @property
     def sample_rate(self) -> int:
@@ -283,11 +293,8 @@ class VoiceConverter:
     def voice(self, voice: str | Path | None = None) -> tuple[VoiceSpec, Any]:
         """The target voice (None: the checkpoint's own; a clip; a `.pt`; a cached name),
         resolved and embedded once."""
-        key = None if voice is None else str(voice)
-        if key not in self._voices:
-            spec = voices.resolve(key, self.converter.family.name)
-            self._voices[key] = (spec, self.converter.target(spec))
-        return self._voices[key]
+        found = self.voices.get(voice)
+        return found.spec, found.conds
 
     def _source(self, source, max_piece_s: float):
         """(the scanned source, its hash for provenance); a `SourcePlan` is taken as it is."""
@@ -312,9 +319,7 @@ class VoiceConverter:
 
         family = self.converter.family
         steps = family.check_cfm_steps(cfm_steps)
-        limit = max_piece_s or MAX_PIECE_S
-        if not 5 <= limit <= 60:
-            raise BadInput("--max-piece must be between 5 and 60 seconds")
+        limit = check_max_piece(max_piece_s or MAX_PIECE_S)
         spec, ref = self.voice(voice)
         plan, digest = self._source(source, limit)
         made = provenance.convert_record(
@@ -334,7 +339,7 @@ class VoiceConverter:
 
         from chatterbox_cli.post.audio import master
 
-        RenderOptions(lufs=lufs).check()
+        check_lufs(lufs)
         made, run = self.pieces(
             source, voice, seed=seed, cfm_steps=cfm_steps, max_piece_s=max_piece_s
         )
@@ -362,7 +367,7 @@ class VoiceConverter:
     ) -> Iterator[np.ndarray]:  # fmt: skip
         """Leveled, watermarked audio piece by piece as each is converted (gain fixed by the
         first piece, as `Synthesizer.stream`)."""
-        opts = RenderOptions(lufs=lufs, pause_s=0).check()
+        opts = RenderOptions(lufs=check_lufs(lufs), pause_s=0)
         _made, run = self.pieces(
             source, voice, seed=seed, cfm_steps=cfm_steps, max_piece_s=max_piece_s
         )

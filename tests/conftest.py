@@ -20,6 +20,7 @@ STANDARD_CHECKPOINT = REPO / ".cache" / "random-standard"
 MULTILINGUAL_CHECKPOINT = REPO / ".cache" / "random-multilingual"
 PACK_CHECKPOINT = REPO / ".cache" / "random-multilingual-pt-br"
 LAST = (
+    "test_request.py",
     "test_nano.py",
     "test_standard.py",
     "test_multilingual_v2.py",
@@ -27,7 +28,7 @@ LAST = (
     "test_packs.py",
 )
 """Modules of another family run after the Turbo ones, in this order: each family is loaded
-once, in turn."""
+once, in turn (test_request.py's probe family is Turbo's checkpoint under another name)."""
 
 
 def interruptible() -> None:

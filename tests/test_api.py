@@ -72,10 +72,10 @@ def test_stream_yields_finished_chunks_in_order(tts, detector):
     seen = []
     chunks = list(tts.stream(TEXT, on_chunk=seen.append, **FAST))
     groups = split_groups(TEXT, short_first=True)
-    assert [c.group.text for c in chunks] == [g.text for g in groups] and len(groups) == 3
+    assert [c.text for c in chunks] == [g.text for g in groups] and len(groups) == 3
     assert all(c.last for c in chunks) and [c.group.index for c in seen] == [0, 1, 2]
-    whole = np.concatenate([c.audio for c in chunks])
-    assert len(chunks[1].audio) > len(seen[1].audio)  # the pause before group 1 leads it
+    whole = np.concatenate([c.samples for c in chunks])
+    assert len(chunks[1].samples) > len(seen[1].audio)  # the pause before group 1 leads it
     assert detector.get_watermark(whole, sample_rate=24000) > 0.5
     pieces = list(tts.stream(TEXT, stream_tokens=4, **FAST))
     assert len(pieces) > 3 and [p.last for p in pieces].count(True) == 3

@@ -15,6 +15,7 @@ from conftest import interruptible, plain_mode
 
 from chatterbox_cli.jobs import inputs
 from chatterbox_cli.models.sampling import SamplingParams
+from chatterbox_cli.models.t3.request import Decoding, Row
 from chatterbox_cli.sinks import manifest as manifests
 from chatterbox_cli.synth.batched import Job, synthesize_batch
 from chatterbox_cli.text.segment import TextGroup
@@ -92,17 +93,17 @@ def test_greedy_batched_tokens_equal_unbatched(engine, shared_prefix):
     """Pads sit left of the text (after the shared voice prefix when cached), masked out."""
     from chatterbox_cli.models.t3.decode import decode, decode_batch
     from chatterbox_cli.models.t3.prefix import Prefix
-    from chatterbox_cli.models.t3.request import Row
 
     greedy = SamplingParams(top_k=1)
     texts = ["Hi.", "A somewhat longer sentence for padding.", "Third one!", "And four."]
     conds = engine.builtin_voice
     rows = [Row(conds.t3, engine.text_tokens(t), greedy, 10) for t in texts]
     prefix = Prefix.build(engine.tts.t3, conds.t3) if shared_prefix else None
-    batched = decode_batch(engine.tts.t3, rows, prefix=prefix)
+    batched = decode_batch(engine.tts.t3, rows, Decoding(prefix=prefix))
     for text, row_tokens in zip(texts, batched, strict=True):
         alone = [
-            int(t[0]) for t in decode(engine.tts.t3, conds.t3, engine.text_tokens(text), greedy, 10)
+            int(t[0])
+            for t in decode(engine.tts.t3, Row(conds.t3, engine.text_tokens(text), greedy, 10))
         ]
         assert row_tokens == alone
 

@@ -193,6 +193,26 @@ def test_hub_offline_names_the_fixes(tmp_path, model, repo):
     assert not (tmp_path / "o.wav").exists()
 
 
+HEAVY = {
+    *("numpy", "torch", "chatterbox", "transformers", "perth", "ray", "av", "soundfile"),
+    *("chatterbox_cli.synth.pipeline", "chatterbox_cli.synth.engine", "chatterbox_cli.api"),
+}
+
+
+@pytest.mark.parametrize("args", [["--help"], ["say", "--help"], ["batch", "--help"],
+                                  ["book", "--help"], ["serve", "--help"]])  # fmt: skip
+def test_help_imports_nothing_heavy(args):
+    """`--help` stays instant: no numpy, torch, upstream, Ray or PyAV (`-X importtime` lists
+    every module the command imported; the time itself is in docs/performance.md)."""
+    cmd = [sys.executable, "-X", "importtime", "-m", "chatterbox_cli", *args]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines()
+                if line.startswith("import time:")}  # fmt: skip
+    assert "chatterbox_cli.cli" in imported and "Usage" in r.stdout
+    assert not HEAVY & imported, sorted(HEAVY & imported)
+
+
 def test_ctrl_c_exits_130_and_leaves_nothing(checkpoint, tmp_path):
     import signal
     import time

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from chatterbox_cli.post import guard
-from chatterbox_cli.synth.chunk import AudioChunk
+from chatterbox_cli.synth.chunk import Synthesized
 from chatterbox_cli.synth.seeds import retry_seed
 from chatterbox_cli.text.segment import TextGroup
 
@@ -21,7 +21,7 @@ def chunk(text=TEXT, seconds=3.0, stopped=True, audio=None):
     rng = np.random.default_rng(0)
     audio = 0.1 * rng.standard_normal(int(seconds * SR)) if audio is None else audio
     tokens = [1] * int(seconds * 25)
-    return AudioChunk(TextGroup(0, text, 0), audio.astype(np.float32), SR, tokens, stopped,
+    return Synthesized(TextGroup(0, text, 0), audio.astype(np.float32), SR, tokens, stopped,
                       0, 0, 0, 0, 0, 0)  # fmt: skip
 
 

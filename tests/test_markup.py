@@ -86,14 +86,16 @@ def test_join_places_each_gap():
 def test_batch_items_take_markup_and_lexicon_but_book_groups_are_plain():
     from chatterbox_cli.jobs.batch import item_groups
     from chatterbox_cli.jobs.inputs import BatchItem
+    from chatterbox_cli.models import TURBO
+    from chatterbox_cli.synth.request import SpeechRequest
 
-    words = Lexicon({"Nguyen": "Win"})
+    base = SpeechRequest(lexicon=Lexicon({"Nguyen": "Win"}))
     row = BatchItem("rows.csv", 2, "Hi Nguyen. [pause:1s] Bye.")
-    assert [(g.text, g.lead_s) for g in item_groups(row, words)] == [
+    assert [(g.text, g.lead_s) for g in item_groups(row, base, TURBO)] == [
         ("Hi Win.", None), ("Bye.", 1.0),
     ]  # fmt: skip
     plain = BatchItem("book", 1, "A [pause:1s] literal, Nguyen.", plain=True)
-    assert [g.text for g in item_groups(plain, words)] == ["A [pause:1s] literal, Nguyen."]
+    assert [g.text for g in item_groups(plain, base, TURBO)] == ["A [pause:1s] literal, Nguyen."]
 
 
 def test_plan_names_groups_by_content_and_places_pauses():

@@ -50,7 +50,7 @@ def test_pauses_and_a_voice_stretch_in_say_and_stream(tts, reference_wav):
     runs = assert_silences(audio.samples, [0.5, 1.2, 1.0])
     assert runs[0][0] == 0 and runs[-1][0] + runs[-1][1] == pytest.approx(audio.duration_s)
     streamed = list(tts.stream(text, **CAP))
-    assert_silences(np.concatenate([c.audio for c in streamed]), [0.5, 1.2, 1.0])
+    assert_silences(np.concatenate([c.samples for c in streamed]), [0.5, 1.2, 1.0])
 
 
 def test_a_voice_stretch_uses_that_voice(tts, cli, checkpoint, reference_wav):

@@ -20,6 +20,7 @@ from upstream_parity import saved_tensors, stop_logit, upstream_capped
 
 from chatterbox_cli.models import SPEECH_VOCAB, get
 from chatterbox_cli.models.base import SAMPLES_PER_TOKEN
+from chatterbox_cli.synth.request import RenderOptions
 from chatterbox_cli.text.segment import TextGroup
 
 MTL = get("multilingual")
@@ -46,7 +47,8 @@ def model(multilingual_checkpoint):
 def _ours(mtl, text, language, params, cap, seed, **kwargs):
     group = TextGroup(0, text, 0, language)
     voice = mtl.builtin_voice
-    return mtl.synthesize([group], voice, params, max_new_tokens=cap, seed=seed, **kwargs)
+    opts = RenderOptions(params, max_new_tokens=cap, seed=seed, **kwargs)
+    return mtl.synthesize([group], voice, opts, streaming="stream_tokens" in kwargs)
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,8 @@ from upstream_parity import upstream_capped
 
 from chatterbox_cli.models import get
 from chatterbox_cli.models.t3.align import hook_count
+from chatterbox_cli.models.t3.request import Decoding, Row
+from chatterbox_cli.synth.request import RenderOptions
 from chatterbox_cli.text.segment import TextGroup
 
 MTL = get("multilingual-v2")
@@ -58,7 +60,7 @@ def test_tokens_and_waveform_equal_upstream_generate(mtl, monkeypatch, language,
     assert not mtl.tts.t3.tfmr.config.output_attentions
 
     group = TextGroup(0, text, 0, language)
-    (chunk,) = mtl.synthesize([group], mtl.builtin_voice, params, max_new_tokens=cap, seed=seed)
+    (chunk,) = mtl.synthesize([group], mtl.builtin_voice, RenderOptions(params, cap, seed))
     assert hook_count(mtl.tts.t3.tfmr) == 0
     assert len(sampled) == cap  # neither stopped early here
     assert chunk.speech_tokens == MTL.speech_tokens(sampled) == sampled
@@ -80,7 +82,14 @@ def test_upstream_hooks_pile_up_and_ours_do_not(mtl, monkeypatch):
     from chatterbox_cli.models.t3.cfg import decode
 
     for _ in range(2):
-        assert len(list(decode(tts.t3, tts.conds.t3, ids, MTL.defaults, 2, align=True))) == 2
+        assert (
+            len(
+                list(
+                    decode(tts.t3, Row(tts.conds.t3, ids, MTL.defaults, 2), Decoding(), align=True)
+                )
+            )
+            == 2
+        )
         assert hook_count(tts.t3.tfmr) == 0
 
 
@@ -92,11 +101,11 @@ def test_the_analyzer_forces_a_stop_after_a_repeated_token(mtl):
     t3, cond = mtl.tts.t3, mtl.builtin_voice.t3
     ids = mtl.text_tokens("Dies ist ein etwas längerer Satz, der nicht enden soll.", "de")
     greedy = replace(MTL.defaults, min_p=1.0, repetition_penalty=1.0, cfg_weight=0.0)
-    free = [int(t) for t in decode(t3, cond, ids, greedy, 40)]
+    free = [int(t) for t in decode(t3, Row(cond, ids, greedy, 40))]
     repeat = next((i for i in range(1, len(free)) if free[i] == free[i - 1]), None)
     if repeat is None:
         pytest.skip("this checkpoint never repeats a token greedily")
-    aligned = [int(t) for t in decode(t3, cond, ids, greedy, 40, align=True)]
+    aligned = [int(t) for t in decode(t3, Row(cond, ids, greedy, 40), Decoding(), align=True)]
     assert aligned == free[: repeat + 1]
 
 
@@ -116,9 +125,9 @@ def test_batched_greedy_equals_unbatched_and_seeded_rows_are_independent(mtl):
         Row(cond, mtl.text_tokens(t, lang), p, 8)
         for (t, lang), p in zip(texts, params, strict=True)
     ]
-    batched = decode_batch(t3, rows, align=True)
+    batched = decode_batch(t3, rows, Decoding(), align=True)
     for row, got in zip(rows, batched, strict=True):
-        alone = decode(t3, cond, row.text_tokens, row.params, 8, align=True)
+        alone = decode(t3, Row(cond, row.text_tokens, row.params, 8), Decoding(), align=True)
         assert got == [int(t) for t in alone]
     assert hook_count(t3.tfmr) == 0
 
@@ -126,9 +135,9 @@ def test_batched_greedy_equals_unbatched_and_seeded_rows_are_independent(mtl):
         gen = torch.Generator().manual_seed(seed)
         return Row(cond, mtl.text_tokens(text, lang), MTL.defaults, 8, gen)
 
-    alone = decode_batch(t3, [row("Kurz.", "de", 5)], align=True)
+    alone = decode_batch(t3, [row("Kurz.", "de", 5)], Decoding(), align=True)
     together = decode_batch(
-        t3, [row("Un texte plus long.", "fr", 6), row("Kurz.", "de", 5)], align=True
+        t3, [row("Un texte plus long.", "fr", 6), row("Kurz.", "de", 5)], Decoding(), align=True
     )
     assert together[1] == alone[0] and together[0] != alone[0]
 

@@ -20,6 +20,7 @@ from upstream_parity import PARAMS, STOP_BIAS, assert_equals_upstream, stop_bias
 
 from chatterbox_cli.models import get
 from chatterbox_cli.models.sampling import SamplingParams
+from chatterbox_cli.models.t3.request import Decoding, Row
 from chatterbox_cli.sinks import provenance
 
 NANO = get("nano")
@@ -64,18 +65,20 @@ def test_the_stop_path_equals_upstream(nano, monkeypatch):
 def test_batched_greedy_equals_unbatched_with_the_prefix_cache(nano, fast):
     from chatterbox_cli.models.t3.decode import FastStep, decode, decode_batch
     from chatterbox_cli.models.t3.prefix import Prefix
-    from chatterbox_cli.models.t3.request import Row
 
     t3, conds = nano.tts.t3, nano.builtin_voice
     greedy = SamplingParams(top_k=1)
     texts = ["Hi.", "A somewhat longer sentence for padding.", "Third one!"]
     prefix = Prefix.build(t3, conds.t3)
-    batched = decode_batch(t3, [Row(conds.t3, nano.text_tokens(t), greedy, 10) for t in texts],
-                           prefix=prefix)  # fmt: skip
+    rows = [Row(conds.t3, nano.text_tokens(t), greedy, 10) for t in texts]
+    batched = decode_batch(t3, rows, Decoding(prefix=prefix))
     step = FastStep(t3, max_len=512) if fast else None
     for text, row in zip(texts, batched, strict=True):
         ids = nano.text_tokens(text)
-        alone = [int(t[0]) for t in decode(t3, conds.t3, ids, greedy, 10, prefix=prefix, fast=step)]
+        alone = [
+            int(t[0])
+            for t in decode(t3, Row(conds.t3, ids, greedy, 10), Decoding(prefix=prefix, fast=step))
+        ]
         assert row == alone
 
 

@@ -19,6 +19,7 @@ from chatterbox_cli.models import FAMILIES, get
 from chatterbox_cli.models.base import SAMPLES_PER_TOKEN
 from chatterbox_cli.models.packs import PACKS, pack_model
 from chatterbox_cli.runtime.errors import BadInput
+from chatterbox_cli.synth.request import RenderOptions
 from chatterbox_cli.text.segment import TextGroup
 
 PACK = get("multilingual-pt-br")
@@ -77,7 +78,7 @@ def test_the_pack_speaks_v3s_way(pack):
     assert PACK.defaults.repetition_penalty == 1.2
     assert pack.tts.t3.tfmr.config._attn_implementation == "sdpa"
     group = TextGroup(0, "Olá, tudo bem?", 0, "pt")
-    (chunk,) = pack.synthesize([group], pack.builtin_voice, PACK.defaults, max_new_tokens=8)
+    (chunk,) = pack.synthesize([group], pack.builtin_voice, RenderOptions(PACK.defaults, 8))
     assert len(chunk.audio) == (len(chunk.speech_tokens) - 1) * SAMPLES_PER_TOKEN
     assert not PACK.reads_voices_of("multilingual")  # its own S3Gen prepares its voices
 

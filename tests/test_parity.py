@@ -13,6 +13,8 @@ from upstream_parity import (
 
 from chatterbox_cli.models.sampling import SamplingParams
 from chatterbox_cli.models.t3.decode import decode
+from chatterbox_cli.models.t3.request import Decoding, Row
+from chatterbox_cli.synth.request import RenderOptions
 from chatterbox_cli.text.segment import TextGroup
 
 
@@ -41,7 +43,9 @@ def test_a_stop_as_the_first_sample_goes_on_as_upstream(engine, monkeypatch):
         tokens, stopped = assert_equals_upstream(engine, monkeypatch, SamplingParams(), cap=60)
         assert stopped and len(tokens) < 5
         cond, ids = engine.builtin_voice.t3, engine.text_tokens("A first stop.")
-        alone = [int(t[0]) for t in decode(engine.tts.t3, cond, ids, SamplingParams(top_k=1), 20)]
+        alone = [
+            int(t[0]) for t in decode(engine.tts.t3, Row(cond, ids, SamplingParams(top_k=1), 20))
+        ]
         (batched,) = decode_batch(engine.tts.t3, [Row(cond, ids, SamplingParams(top_k=1), 20)])
     assert alone[0] == STOP and batched == alone  # greedy: the first sample is the stop token
 
@@ -49,7 +53,7 @@ def test_a_stop_as_the_first_sample_goes_on_as_upstream(engine, monkeypatch):
 def test_same_seed_same_audio_other_seed_differs(engine):
     group = [TextGroup(0, "Seeds make runs reproducible.", 0)]
     run = lambda seed: next(  # noqa: E731
-        engine.synthesize(group, engine.builtin_voice, max_new_tokens=8, seed=seed)
+        engine.synthesize(group, engine.builtin_voice, RenderOptions(max_new_tokens=8, seed=seed))
     )
     a, b, c = run(7), run(7), run(8)
     assert a.speech_tokens == b.speech_tokens
@@ -59,7 +63,9 @@ def test_same_seed_same_audio_other_seed_differs(engine):
 
 def test_token_cap_bounds_every_group(engine):
     groups = [TextGroup(0, "One group.", 0), TextGroup(1, "Another group here.", 0)]
-    chunks = list(engine.synthesize(groups, engine.builtin_voice, max_new_tokens=5, seed=0))
+    chunks = list(
+        engine.synthesize(groups, engine.builtin_voice, RenderOptions(max_new_tokens=5, seed=0))
+    )
     assert [len(c.speech_tokens) for c in chunks] == [5, 5]
     assert all(not c.stopped for c in chunks)
     # 5 tokens + 3 silence tokens at 25 tokens/s, 24 kHz (S3Gen makes 2 mel frames per token)
@@ -76,10 +82,10 @@ def test_prefix_cache_gives_the_same_tokens(engine):
     greedy = SamplingParams(top_k=1)
     ids = engine.text_tokens("A prefix cache must not change what is said.")
     prefix = Prefix.build(t3, cond)
-    plain = [int(t[0]) for t in decode(t3, cond, ids, greedy, 20)]
-    cached = [int(t[0]) for t in decode(t3, cond, ids, greedy, 20, prefix=prefix)]
+    plain = [int(t[0]) for t in decode(t3, Row(cond, ids, greedy, 20))]
+    cached = [int(t[0]) for t in decode(t3, Row(cond, ids, greedy, 20), Decoding(prefix=prefix))]
     assert cached == plain
-    again = [int(t[0]) for t in decode(t3, cond, ids, greedy, 20, prefix=prefix)]
+    again = [int(t[0]) for t in decode(t3, Row(cond, ids, greedy, 20), Decoding(prefix=prefix))]
     assert again == plain  # the shared cache was not grown by the first use
 
 
@@ -90,7 +96,9 @@ def test_overlapped_t3_gives_the_same_audio_as_sequential_with_its_own_rng(engin
 
     def run():
         voice = engine.builtin_voice
-        return list(engine.synthesize(groups, voice, max_new_tokens=6, seed=11, overlap=True))
+        return list(
+            engine.synthesize(groups, voice, RenderOptions(max_new_tokens=6, seed=11), overlap=True)
+        )
 
     overlapped, again = run(), run()
     import chatterbox_cli.synth.engine as eng

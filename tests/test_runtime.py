@@ -12,8 +12,11 @@ import numpy as np
 import pytest
 import torch
 
+from chatterbox_cli.models.t3.request import Decoding, Row
+from chatterbox_cli.cli.options import flag
 from chatterbox_cli.runtime.device import Runtime
 from chatterbox_cli.runtime.errors import BadInput
+from chatterbox_cli.synth.request import RenderOptions
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +52,8 @@ def test_runtime_checks():
         (Runtime(dtype="half"), "--dtype"),
     ):
         with pytest.raises(BadInput, match=needle):
+            bad.check("cpu", flag)  # the CLI's spelling; Python's names the field
+        with pytest.raises(BadInput, match=needle.replace("--", "")):
             bad.check("cpu")
     with pytest.raises(BadInput, match="CPU"):
         Runtime(quantize="int8").check("cuda")
@@ -135,7 +140,7 @@ def test_bf16_autocast_t3_and_flow_on_cpu(engine, tiny_voice, monkeypatch):
     monkeypatch.setattr(engine, "dtype", "bfloat16")
     monkeypatch.setattr(engine, "prefixes", None)  # a prefix made in float32 is not reused
     group = [TextGroup(0, "Brain float.", 0)]
-    (chunk,) = engine.synthesize(group, tiny_voice, max_new_tokens=4, seed=1)
+    (chunk,) = engine.synthesize(group, tiny_voice, RenderOptions(max_new_tokens=4, seed=1))
     assert chunk.audio.dtype == np.float32 and np.isfinite(chunk.audio).all()
     assert len(chunk.audio) == (4 + 3) * 960  # HiFiGAN ran in float32 on bf16-made mels
 
@@ -155,8 +160,13 @@ def test_static_cache_decodes_the_same_tokens(engine, with_prefix):
     fast = FastStep(t3, max_len=512)
     for text in ("A static cache must not change the tokens.", "Nor on the second use."):
         ids = engine.text_tokens(text)
-        dynamic = [int(t[0]) for t in decode(t3, cond, ids, greedy, 16, prefix=prefix)]
-        static = [int(t[0]) for t in decode(t3, cond, ids, greedy, 16, prefix=prefix, fast=fast)]
+        dynamic = [
+            int(t[0]) for t in decode(t3, Row(cond, ids, greedy, 16), Decoding(prefix=prefix))
+        ]
+        static = [
+            int(t[0])
+            for t in decode(t3, Row(cond, ids, greedy, 16), Decoding(prefix=prefix, fast=fast))
+        ]
         assert static == dynamic
     assert not fast.fits(513, 1) and not fast.fits(10, 2)
 

@@ -16,6 +16,8 @@ from safetensors import safe_open
 from upstream_parity import upstream_capped
 
 from chatterbox_cli.models import get
+from chatterbox_cli.models.t3.request import Row
+from chatterbox_cli.synth.request import RenderOptions
 from chatterbox_cli.text.segment import TextGroup
 
 STANDARD = get("standard")
@@ -53,7 +55,7 @@ def test_tokens_and_waveform_equal_upstream_generate(std, monkeypatch, params):
     sampled, upstream_wav = upstream_capped(std, monkeypatch, text, "en", params, cap, seed)
 
     (chunk,) = std.synthesize(
-        [TextGroup(0, text, 0)], std.builtin_voice, params, max_new_tokens=cap, seed=seed
+        [TextGroup(0, text, 0)], std.builtin_voice, RenderOptions(params, cap, seed)
     )
     assert len(sampled) == cap  # random weights never stopped early here
     assert chunk.speech_tokens == STANDARD.speech_tokens(sampled)
@@ -76,8 +78,8 @@ def test_cfg_weight_zero_works_where_upstream_crashes(std, monkeypatch):
     t3, cond = std.tts.t3, std.builtin_voice.t3
     ids = std.text_tokens("Guidance off.")
     greedy = replace(STANDARD.defaults, min_p=1.0)
-    off = [int(t) for t in decode(t3, cond, ids, replace(greedy, cfg_weight=0.0), 6)]
-    on = [int(t) for t in decode(t3, cond, ids, greedy, 6)]
+    off = [int(t) for t in decode(t3, Row(cond, ids, replace(greedy, cfg_weight=0.0), 6))]
+    on = [int(t) for t in decode(t3, Row(cond, ids, greedy, 6))]
     assert len(off) == 6 and off != on
 
 
@@ -92,7 +94,7 @@ def test_batched_greedy_equals_unbatched_and_seeded_rows_are_independent(std):
     rows = [Row(cond, std.text_tokens(t), p, 8) for t, p in zip(texts, params, strict=True)]
     batched = decode_batch(t3, rows)
     for text, p, got in zip(texts, params, batched, strict=True):
-        assert got == [int(t) for t in decode(t3, cond, std.text_tokens(text), p, 8)]
+        assert got == [int(t) for t in decode(t3, Row(cond, std.text_tokens(text), p, 8))]
 
     def row(text, seed):
         gen = torch.Generator().manual_seed(seed)

@@ -35,7 +35,8 @@ def test_stdout_wav_matches_file_length_and_is_watermarked(cli, checkpoint, tmp_
     from chatterbox_cli.models.sampling import SamplingParams
     from chatterbox_cli.models.source import ModelSource
     from chatterbox_cli.synth.loader import load_engine
-    from chatterbox_cli.synth.pipeline import RenderOptions, render
+    from chatterbox_cli.synth.pipeline import render
+    from chatterbox_cli.synth.request import RenderOptions
 
     engine = load_engine(ModelSource("turbo", checkpoint), "cpu")
     groups = split_groups(TEXT, short_first=True)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from chatterbox_cli.models.sampling import SamplingParams
+from chatterbox_cli.synth.request import RenderOptions
 from chatterbox_cli.text.segment import TextGroup
 
 STOP = 6562
@@ -81,7 +82,7 @@ def assert_equals_upstream(engine, monkeypatch, params, cap=12, seed=1234, text=
     upstream_tokens = raw[raw < 6561].tolist()
     upstream_stopped = len(raw) < cap
     (chunk,) = engine.synthesize(
-        [TextGroup(0, text, 0)], engine.builtin_voice, params, max_new_tokens=cap, seed=seed
+        [TextGroup(0, text, 0)], engine.builtin_voice, RenderOptions(params, cap, seed)
     )
     assert chunk.speech_tokens == upstream_tokens
     assert chunk.stopped == upstream_stopped

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatterbox_cli.synth.engine import Engine
-from chatterbox_cli.synth.pipeline import DEFAULT_STREAM_TOKENS, RenderOptions
+from chatterbox_cli.synth.request import DEFAULT_STREAM_TOKENS, RenderOptions
 from chatterbox_cli.text.languages import spoken_length
 
 TOKENS_PER_CHAR = 1.7

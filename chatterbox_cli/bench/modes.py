@@ -17,8 +17,8 @@ from chatterbox_cli.runtime.device import sync as _sync
 from chatterbox_cli.runtime.device import upstream_quiet
 from chatterbox_cli.runtime.errors import BadInput
 from chatterbox_cli.synth.batched import Job, default_batch_size, plan_batches, synthesize_batches
-from chatterbox_cli.synth.chunk import auto_max_tokens
 from chatterbox_cli.synth.pipeline import finish, render, stream
+from chatterbox_cli.synth.request import auto_max_tokens
 from chatterbox_cli.text.languages import LANGUAGES, spoken_length
 from chatterbox_cli.text.segment import split_groups
 
@@ -196,8 +196,8 @@ def mode_stream(ctx: BenchContext, item: BenchItem, stream_tokens: int | None = 
     frames = 0
     ttfa = None
     t0 = time.perf_counter()
-    for piece in stream(ctx.engine, groups, ctx.conds, opts, on_chunk=chunks.append):
-        frames += len(piece)
+    for _chunk, samples in stream(ctx.engine, groups, ctx.conds, opts, on_chunk=chunks.append):
+        frames += len(samples)
         if ttfa is None:
             ttfa = time.perf_counter() - t0
     total = time.perf_counter() - t0

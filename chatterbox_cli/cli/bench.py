@@ -11,27 +11,22 @@ from typing import Annotated
 import typer
 
 from chatterbox_cli.cli.errors import mapped_errors
-from chatterbox_cli.cli.model import checked_language, checked_source, family_options, load
+from chatterbox_cli.cli.groups import grouped
+from chatterbox_cli.cli.loading import load, note_language
 from chatterbox_cli.cli.options import (
     BatchS3GenOpt,
     CfmStepsOpt,
-    DeviceOpt,
-    DtypeOpt,
     FastDecodeOpt,
     LanguageOpt,
-    ModelDirOpt,
-    ModelOpt,
-    OverlapOpt,
-    PackOpt,
-    QuantizeOpt,
+    ModelFlags,
     QuietOpt,
-    ThreadsOpt,
     VoiceOpt,
+    flag,
 )
 from chatterbox_cli.cli.output import Output
 from chatterbox_cli.runtime import limits
 from chatterbox_cli.runtime.errors import EXIT_FAILURE, EXIT_INTERRUPTED, BadInput
-from chatterbox_cli.synth.pipeline import DEFAULT_STREAM_TOKENS
+from chatterbox_cli.synth.request import DEFAULT_STREAM_TOKENS
 
 
 def bench_items(texts: list[str] | None, file: Path | None, language: str = "en"):
@@ -66,6 +61,7 @@ def load_baseline(path: Path | None) -> dict | None:
 
 
 @mapped_errors
+@grouped
 def bench(
     mode: Annotated[
         list[str] | None,
@@ -92,15 +88,8 @@ def bench(
     ] = DEFAULT_STREAM_TOKENS,
     cfm_steps: CfmStepsOpt = None,
     voice: VoiceOpt = None,
-    model: ModelOpt = "turbo",
-    pack: PackOpt = None,
     language: LanguageOpt = None,
-    model_dir: ModelDirOpt = None,
-    device: DeviceOpt = "auto",
-    threads: ThreadsOpt = None,
-    quantize: QuantizeOpt = "none",
-    dtype: DtypeOpt = "auto",
-    overlap: OverlapOpt = False,
+    model: ModelFlags = ModelFlags(),
     batch_s3gen: BatchS3GenOpt = None,
     fast_decode: FastDecodeOpt = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed for every run.")] = 0,
@@ -130,13 +119,11 @@ def bench(
     quiet: QuietOpt = False,
 ) -> None:
     """Measure RTF, time to first audio, throughput and per-stage time for each mode."""
-    from chatterbox_cli.models.packs import pack_model
-
-    model = pack_model(model, pack)
     from chatterbox_cli.bench import harness
-    from chatterbox_cli.models import voices
+    from chatterbox_cli.models import get, voices
     from chatterbox_cli.models.source import is_random_checkpoint
-    from chatterbox_cli.synth.pipeline import RenderOptions, conditionals
+    from chatterbox_cli.synth.request import SpeechRequest
+    from chatterbox_cli.synth.voices import VoiceStore
 
     out = Output(quiet=quiet)
     modes = mode or list(harness.MODES)
@@ -148,23 +135,27 @@ def bench(
             "--repeats, --items and --batch-size must be >= 1, --warmup and --tolerance >= 0"
         )
     tokens = harness.parse_tokens(tokens)
-    family, sampling, steps = family_options(model, cfm_steps)
-    lang = checked_language(family, language, out)
-    opts = RenderOptions(sampling, cfm_steps=steps, stream_tokens=stream_tokens).check()
+    name = model.name
+    family = get(name)
+    request = SpeechRequest(
+        voice=voice, cfm_steps=cfm_steps, stream_tokens=stream_tokens, streaming=True
+    )
+    opts = request.options(family, flag)
+    lang = family.language(language, flag)
+    note_language(lang, out)
     bench_texts = bench_items(text, file, lang.code)
     baseline = load_baseline(compare_path)
     if json_path not in (None, "-"):
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-    spec = voices.resolve(voice, model)
-    source, device, runtime = checked_source(
-        model, model_dir, device, threads, quantize, dtype, fast_decode, overlap, batch_s3gen
-    )
+    spec = voices.resolve(voice, name)
+    source, device, runtime = model.checked(fast_decode, batch_s3gen)
+    model_dir = model.model_dir
     if tokens is None and model_dir and is_random_checkpoint(model_dir):
         tokens = "auto"
         out.info("random-weight checkpoint: fixed compute with --tokens auto")
 
     engine = load(out, source, device, runtime)
-    conds = conditionals(engine, spec)
+    conds = VoiceStore.of(engine).get(voice, spec).conds
     reference = None
     if runtime.quantize != "none" and "upstream" in modes:
         out.info("upstream mode runs on a second, unquantized copy of the model")
@@ -190,7 +181,7 @@ def bench(
         "repeats": repeats,
         "tokens": tokens,
         "stream_tokens": stream_tokens,
-        "cfm_steps": steps,
+        "cfm_steps": opts.cfm_steps,
         "budgets": {i.name: ctx.budget(i) for i in bench_texts},
     }
     out.bench_header(env)

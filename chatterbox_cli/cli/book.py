@@ -12,55 +12,26 @@ from typing import Annotated
 
 import typer
 
-from chatterbox_cli.cli.batch import executor_options
 from chatterbox_cli.cli.errors import mapped_errors
+from chatterbox_cli.cli.groups import grouped
 from chatterbox_cli.cli.jobrun import ItemRun, run_items
-from chatterbox_cli.cli.model import check_voices, checked_language, family_options
+from chatterbox_cli.cli.loading import check_voices, note_language
 from chatterbox_cli.cli.options import (
-    DEFAULTS,
-    BatchS3GenOpt,
-    BatchSizeOpt,
-    CfgWeightOpt,
-    CfmStepsOpt,
-    CpusPerWorkerOpt,
-    DeviceOpt,
-    DtypeOpt,
-    ExaggerationOpt,
-    ExecutorOpt,
-    GpusPerWorkerOpt,
+    JobFlags,
     JsonOpt,
-    LanguageOpt,
-    LexiconOpt,
-    LufsOpt,
-    MaxNewTokensOpt,
-    MinPOpt,
-    ModelDirOpt,
-    ModelOpt,
-    OverlapOpt,
+    ModelFlags,
     OverwriteOpt,
-    PackOpt,
-    PauseOpt,
-    QuantizeOpt,
     QuietOpt,
-    RayAddressOpt,
-    RepetitionPenaltyOpt,
-    RetriesOpt,
-    SeedOpt,
+    SpeechFlags,
     SubtypeOpt,
-    TemperatureOpt,
-    ThreadsOpt,
-    TopKOpt,
-    TopPOpt,
-    VerboseOpt,
-    VoiceOpt,
-    WorkersOpt,
+    flag,
 )
 from chatterbox_cli.cli.output import Output
 from chatterbox_cli.runtime.errors import EXIT_FAILURE, BadInput
-from chatterbox_cli.synth.pipeline import DEFAULT_PAUSE_S
 
 
 @mapped_errors
+@grouped
 def book(
     path: Annotated[Path, typer.Argument(help="An .epub, a Markdown (.md) or a text file.")],
     output: Annotated[
@@ -83,57 +54,27 @@ def book(
         bool,
         typer.Option("--include-front-matter", help="Read cover, title, copyright pages too."),
     ] = False,
-    lexicon: LexiconOpt = None,
     work_dir: Annotated[
         Path | None, typer.Option("--work-dir", help="Finished groups (default OUTPUT.work).")
     ] = None,
     bitrate: Annotated[int, typer.Option("--bitrate", help="M4B AAC kbit/s (32-256).")] = 64,
-    voice: VoiceOpt = None,
-    model: ModelOpt = "turbo",
-    pack: PackOpt = None,
-    model_dir: ModelDirOpt = None,
-    device: DeviceOpt = "auto",
-    threads: ThreadsOpt = None,
-    quantize: QuantizeOpt = "none",
-    dtype: DtypeOpt = "auto",
-    overlap: OverlapOpt = False,
-    retries: RetriesOpt = 2,
-    batch_s3gen: BatchS3GenOpt = None,
-    batch_size: BatchSizeOpt = None,
-    executor: ExecutorOpt = "local",
-    ray_address: RayAddressOpt = None,
-    workers: WorkersOpt = None,
-    cpus_per_worker: CpusPerWorkerOpt = None,
-    gpus_per_worker: GpusPerWorkerOpt = 0.0,
-    verbose: VerboseOpt = False,
-    cfm_steps: CfmStepsOpt = None,
-    seed: SeedOpt = None,
-    temperature: TemperatureOpt = None,
-    top_p: TopPOpt = None,
-    top_k: TopKOpt = None,
-    min_p: MinPOpt = None,
-    repetition_penalty: RepetitionPenaltyOpt = None,
-    cfg_weight: CfgWeightOpt = None,
-    exaggeration: ExaggerationOpt = None,
-    language: LanguageOpt = None,
-    max_new_tokens: MaxNewTokensOpt = None,
-    lufs: LufsOpt = DEFAULTS["lufs"],
-    pause: PauseOpt = DEFAULT_PAUSE_S,
+    speech: SpeechFlags = SpeechFlags(),
+    model: ModelFlags = ModelFlags(),
+    job_flags: JobFlags = JobFlags(),
     overwrite: OverwriteOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Read a book aloud into a chaptered M4B (and/or a file per chapter); re-run to resume."""
-    from chatterbox_cli.models.packs import pack_model
+    from chatterbox_cli.models import get
     from chatterbox_cli.text.book import pick_chapters, read_book
 
     t0 = time.perf_counter()
     out = Output(quiet=quiet, json=json_out)
-    model = pack_model(model, pack)
-    family, sampling, steps = family_options(
-        model, cfm_steps, temperature=temperature, top_p=top_p, top_k=top_k, min_p=min_p,
-        repetition_penalty=repetition_penalty, cfg_weight=cfg_weight, exaggeration=exaggeration,
-    )  # fmt: skip
+    name = model.name
+    family = get(name)
+    request = speech.request()
+    opts = request.options(family, flag)
     read = read_book(path, front_matter)
     picked = pick_chapters(chapters, len(read.chapters))
     if list_chapters:
@@ -141,44 +82,34 @@ def book(
         return
     from chatterbox_cli.jobs import book as job
     from chatterbox_cli.sinks.files import AudioFormat, check_writable
-    from chatterbox_cli.synth.pipeline import RenderOptions
-    from chatterbox_cli.text.markup import Lexicon
 
-    opts = RenderOptions(
-        sampling=sampling, max_new_tokens=max_new_tokens, lufs=lufs, pause_s=pause,
-        cfm_steps=steps,
-    ).check()  # fmt: skip
-    chapter_fmt = AudioFormat(fmt, subtype).check()
+    chapter_fmt = AudioFormat(fmt, subtype).check(flag)
     if not 32 <= bitrate <= 256:
         raise BadInput("--bitrate must be between 32 and 256 (kbit/s)")
-    ray_opts = executor_options(
-        executor, ray_address, workers, cpus_per_worker, gpus_per_worker, verbose
-    )
+    ray_opts = job_flags.ray()
     if output is None and per_chapter is None:
         output = path.with_suffix(".m4b")
     if output is not None:
         if output.suffix.lower() not in (".m4b", ".m4a", ".mp4"):
             raise BadInput(f"-o {output}: write an .m4b (or use --per-chapter DIR)")
-        check_writable(output, overwrite)
+        check_writable(output, overwrite, flag)
     work = work_dir or (
         output.with_name(output.name + ".work") if output else per_chapter / ".work"
     )
-    code = _language(out, family, language, read.language)
-    words = Lexicon.load(lexicon) if lexicon else None
+    code = _language(out, family, request.language, read.language)
     identity = {
-        "model": model, "model_dir": str(model_dir or ""), "voice": voice, "seed": seed,
-        "sampling": repr(sampling), "cfm_steps": steps, "lufs": lufs, "cap": max_new_tokens,
-        "quantize": quantize, "dtype": dtype,
+        "model": name, "model_dir": str(model.model_dir or ""), "voice": request.voice,
+        "seed": opts.seed, "sampling": repr(opts.sampling), "cfm_steps": opts.cfm_steps,
+        "lufs": opts.lufs, "cap": opts.max_new_tokens, "quantize": model.quantize,
+        "dtype": model.dtype,
     }  # fmt: skip
-    planned = job.plan(read, picked, identity, code, words, pause)
-    todo = job.items(planned, path.name, code, seed)
-    check_voices({item.voice for item in todo}, model)
+    planned = job.plan(read, picked, identity, code, request.lexicon, opts.pause_s)
+    todo = job.items(planned, path.name, code, opts.seed)
+    check_voices({item.voice for item in todo}, name)
     status = _chapter_status(planned)
     spec = ItemRun(
-        outdir=work, fmt=AudioFormat(job.WORK_FORMAT, "PCM_16"), opts=opts, family=family,
-        model=model, model_dir=model_dir, device=device,
-        runtime=(threads, quantize, dtype, overlap, batch_s3gen), voice=voice, seed=seed,
-        batch_size=batch_size, fail_fast=False, retries=retries, ray_opts=ray_opts,
+        outdir=work, fmt=AudioFormat(job.WORK_FORMAT, "PCM_16"), request=request, family=family,
+        model=model, job=job_flags, fail_fast=False, ray_opts=ray_opts,
         where="chapter {line}", noun="group(s)", rows="group(s)", status=status,
     )  # fmt: skip
     tally, reused = run_items(out, todo, spec, json_out=False)
@@ -189,7 +120,15 @@ def book(
         per_chapter.mkdir(parents=True, exist_ok=True)
     with out.progress(len(planned), "Assembling chapters") as advance:
         reports = job.assemble(
-            read, planned, work, output, per_chapter, chapter_fmt, bitrate * 1000, seed, advance
+            read,
+            planned,
+            work,
+            output,
+            per_chapter,
+            chapter_fmt,
+            bitrate * 1000,
+            opts.seed,
+            advance,
         )
     _report(out, read, reports, output, per_chapter, len(todo), reused, time.perf_counter() - t0)
 
@@ -197,15 +136,19 @@ def book(
 def _language(out: Output, family, given: str | None, from_book: str | None) -> str:
     """--language, else the book's (when the model speaks it), else the model's first."""
     if given:
-        return checked_language(family, given, out).code
-    if from_book and from_book in family.languages:
-        return checked_language(family, from_book, out).code
-    if from_book and from_book != family.languages[0]:
+        code = given
+    elif from_book and from_book in family.languages:
+        code = from_book
+    elif from_book and from_book != family.languages[0]:
         raise BadInput(
             f"the book is in {from_book!r}, which {family.name} does not speak; pass "
             f"--model multilingual, or --language {family.languages[0]} to read it anyway"
         )
-    return checked_language(family, family.languages[0], out).code
+    else:
+        code = family.languages[0]
+    lang = family.language(code, flag)
+    note_language(lang, out)
+    return lang.code
 
 
 def _chapter_status(planned):

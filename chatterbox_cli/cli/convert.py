@@ -12,7 +12,6 @@ import typer
 from chatterbox_cli.cli.errors import mapped_errors
 from chatterbox_cli.cli.jobrun import recording
 from chatterbox_cli.cli.options import (
-    DEFAULTS,
     CfmStepsOpt,
     DeviceOpt,
     DtypeOpt,
@@ -25,8 +24,10 @@ from chatterbox_cli.cli.options import (
     SubtypeOpt,
     ThreadsOpt,
     VoiceOpt,
+    flag,
 )
 from chatterbox_cli.cli.output import Output
+from chatterbox_cli.post import DEFAULT_LUFS
 from chatterbox_cli.runtime.errors import BadInput
 
 HELP_MODEL = (
@@ -77,7 +78,7 @@ def convert(
         float,
         typer.Option("--max-piece", help="Longest stretch rendered in one pass, seconds (5-60)."),
     ] = 20.0,
-    lufs: LufsOpt = DEFAULTS["lufs"],
+    lufs: LufsOpt = DEFAULT_LUFS,
     fmt: Annotated[
         str | None,
         typer.Option("--format", help="wav|flac|mp3|opus|ogg (wav|raw with -o -)."),
@@ -94,15 +95,14 @@ def convert(
     from chatterbox_cli.runtime.device import Runtime, check_device_name
     from chatterbox_cli.sinks.files import check_writable
     from chatterbox_cli.synth.convert import check_model
-    from chatterbox_cli.synth.pipeline import RenderOptions
+    from chatterbox_cli.synth.request import check_lufs, check_max_piece
 
     out = Output(quiet=quiet, json=json_out)
     family = check_model(model)
-    steps = family.check_cfm_steps(cfm_steps)
-    RenderOptions(lufs=lufs).check()
-    if not 5 <= max_piece <= 60:
-        raise BadInput("--max-piece must be between 5 and 60 seconds")
-    Runtime(threads=threads, dtype=dtype).check_flags()
+    steps = family.check_cfm_steps(cfm_steps, flag)
+    check_lufs(lufs, flag)
+    check_max_piece(max_piece, flag)
+    Runtime(threads=threads, dtype=dtype).check_flags(flag)
     check_device_name(device)
     several = outdir is not None or len(sources) > 1 or any(Path(s).is_dir() for s in sources)
     if several and output is not None:
@@ -119,7 +119,7 @@ def convert(
         audio_fmt = audio_format(None if several else output, fmt, subtype)
         if not several:
             target = _one_target(output, sources[0], audio_fmt)
-            check_writable(target, overwrite)
+            check_writable(target, overwrite, flag)
     voices.resolve(voice, model)
     todo = cfg = None
     if several:

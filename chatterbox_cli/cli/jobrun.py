@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from chatterbox_cli.cli.model import checked_source, load
+from chatterbox_cli.cli.loading import load
 from chatterbox_cli.cli.output import Output
 from chatterbox_cli.runtime.errors import EXIT_FAILURE, EXIT_INTERRUPTED, BadInput, VoiceError
 
@@ -76,18 +76,14 @@ class ItemRun:
 
     outdir: Path
     fmt: Any
-    opts: Any
+    request: Any
+    """The run's `SpeechRequest` (every row's starts from it)."""
     family: Any
-    model: str
-    model_dir: Path | None
-    device: str
-    runtime: tuple
-    """(threads, quantize, dtype, overlap, batch_s3gen) as given."""
-    voice: str | None
-    seed: int | None
-    batch_size: int | None
+    model: Any
+    """`options.ModelFlags`: which model, where, how."""
+    job: Any
+    """`options.JobFlags`: batches, and locally or on Ray."""
     fail_fast: bool
-    retries: int
     ray_opts: Any
     overwrite: bool = False
     where: str = "{source}:{line}"
@@ -95,8 +91,6 @@ class ItemRun:
     rows: str = "row(s)"
     """What the input's entries are called in an error (a batch's rows, a book's groups)."""
     status: Callable[[dict], str] | None = None
-    lexicon: Any = None
-    """`--lexicon`, loaded (`text.markup.Lexicon`)."""
 
 
 def resume(out: Output, items: list, spec: ItemRun) -> list:
@@ -133,7 +127,6 @@ def run_items(out: Output, items: list, spec: ItemRun, json_out: bool) -> tuple[
     tally is None when nothing was left to do."""
     from chatterbox_cli.jobs import batch as job
     from chatterbox_cli.models import voices
-    from chatterbox_cli.runtime.device import Runtime
     from chatterbox_cli.sinks import manifest as manifests
     from chatterbox_cli.synth.batched import default_batch_size
 
@@ -144,16 +137,13 @@ def run_items(out: Output, items: list, spec: ItemRun, json_out: bool) -> tuple[
     if not todo:
         out.info("nothing to do")
         return None, skipped
-    voice_spec = voices.resolve(spec.voice, spec.model) if spec.voice else None
-    threads, quantize, dtype, overlap, batch_s3gen = spec.runtime
-    source, device, runtime = checked_source(
-        spec.model, spec.model_dir, spec.device, threads, quantize, dtype,
-        overlap=overlap, batch_s3gen=batch_s3gen,
-    )  # fmt: skip
-    voiceless = [item for item in todo if not item.voice] if spec.voice is None else []
+    request, model = spec.request, spec.model
+    voice_spec = voices.resolve(request.voice, model.name) if request.voice else None
+    source, device, runtime = model.checked(batch_s3gen=spec.job.batch_s3gen)
+    voiceless = [item for item in todo if not item.voice] if request.voice is None else []
     if voiceless and source.has_builtin_voice is False:
         raise VoiceError(
-            f"{spec.model_dir} has no built-in voice (conds.pt) and {len(voiceless)} "
+            f"{model.model_dir} has no built-in voice (conds.pt) and {len(voiceless)} "
             f"{spec.rows} name no voice; pass --voice REF.wav or a cached voice name, "
             f"or give those {spec.rows} a voice"
         )
@@ -161,14 +151,10 @@ def run_items(out: Output, items: list, spec: ItemRun, json_out: bool) -> tuple[
     cfg = job.BatchConfig(
         outdir=spec.outdir,
         fmt=spec.fmt,
-        opts=spec.opts,
-        voice=spec.voice,
+        request=request,
         voice_spec=voice_spec,
-        seed=spec.seed,
-        batch_size=spec.batch_size or default_batch_size(spec.family),
+        batch_size=spec.job.batch_size or default_batch_size(spec.family),
         fail_fast=spec.fail_fast,
-        retries=spec.retries,
-        lexicon=spec.lexicon,
     )
     run = recording(
         out, spec.outdir, len(todo), json_out, spec.where, spec.noun, status=spec.status
@@ -178,9 +164,9 @@ def run_items(out: Output, items: list, spec: ItemRun, json_out: bool) -> tuple[
             if spec.ray_opts:
                 from chatterbox_cli.jobs import ray_executor
 
-                raw = Runtime(threads, quantize, dtype, False, overlap, batch_s3gen)
+                raw = model.runtime(batch_s3gen=spec.job.batch_s3gen)
                 ray_executor.run(
-                    todo, cfg, source, spec.device, raw, manifest, on_record, spec.ray_opts
+                    todo, cfg, source, model.device, raw, manifest, on_record, spec.ray_opts
                 )
                 manifests.clear_journals(spec.outdir)
             else:

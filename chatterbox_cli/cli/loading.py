@@ -21,10 +21,7 @@ def synthesizer(out: Output, source, device: str, runtime):
     """The Python API's `Synthesizer` for checked flags, loaded under a status line."""
     from chatterbox_cli.api import Synthesizer
 
-    if runtime.quantize == "int8":
-        out.warn(INT8_NOTE)
-    with out.status(f"Loading {source.kind} from {source.describe()}…"):
-        return Synthesizer(source.kind, source.model_dir, device, runtime=runtime)
+    return Synthesizer.of(load(out, source, device, runtime))
 
 
 def note_language(lang, out: Output) -> None:

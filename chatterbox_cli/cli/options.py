@@ -1,13 +1,25 @@
-"""Option aliases shared by every command (one definition, one help text, one env var)."""
+"""Option aliases shared by every command (one definition, one help text, one env var), the
+option groups several commands take whole (`cli/groups.py`), and how the CLI spells a knob in
+a message (`flag`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from chatterbox_cli.post.audio import DEFAULT_LUFS
+from chatterbox_cli.synth.request import DEFAULT_LUFS, DEFAULT_PAUSE_S, RETRIES, SpeechRequest
+
+FLAGS = {"pause_s": "--pause", "max_piece_s": "--max-piece", "text": "TEXT"}
+"""Request fields whose flag is not the field's name with dashes."""
+
+
+def flag(name: str) -> str:
+    """The flag for a request field or setting (`top_k` -> `--top-k`): the CLI's spelling."""
+    return FLAGS.get(name) or "--" + name.replace("_", "-")
+
 
 ModelOpt = Annotated[
     str,
@@ -180,7 +192,6 @@ OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existin
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 
-DEFAULTS = {"lufs": DEFAULT_LUFS}
 BatchSizeOpt = Annotated[
     int | None, typer.Option("--batch-size", help="Sentence groups decoded together (auto).")
 ]
@@ -207,3 +218,110 @@ GpusPerWorkerOpt = Annotated[
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", help="Ray's own logs and progress bars too.")
 ]
+
+
+@dataclass(frozen=True)
+class SpeechFlags:
+    """What `say`, `batch` and `book` ask of every text: the request's options."""
+
+    voice: VoiceOpt = None
+    language: LanguageOpt = None
+    lexicon: LexiconOpt = None
+    seed: SeedOpt = None
+    temperature: TemperatureOpt = None
+    top_p: TopPOpt = None
+    top_k: TopKOpt = None
+    min_p: MinPOpt = None
+    repetition_penalty: RepetitionPenaltyOpt = None
+    cfg_weight: CfgWeightOpt = None
+    exaggeration: ExaggerationOpt = None
+    max_new_tokens: MaxNewTokensOpt = None
+    cfm_steps: CfmStepsOpt = None
+    retries: RetriesOpt = RETRIES
+    lufs: LufsOpt = DEFAULT_LUFS
+    pause: PauseOpt = DEFAULT_PAUSE_S
+
+    def request(self, text: str = "", streaming: bool = False, **more) -> SpeechRequest:
+        """The request these flags ask for (the lexicon read here, once)."""
+        from chatterbox_cli.text.markup import Lexicon
+
+        given = {k: v for k, v in vars(self).items() if k not in ("pause", "lexicon")}
+        lexicon = Lexicon.load(self.lexicon) if self.lexicon else None
+        return SpeechRequest(
+            text, pause_s=self.pause, lexicon=lexicon, streaming=streaming, **given, **more
+        )
+
+
+@dataclass(frozen=True)
+class ModelFlags:
+    """Which model runs, where and how (every command that loads T3)."""
+
+    model: ModelOpt = "turbo"
+    pack: PackOpt = None
+    model_dir: ModelDirOpt = None
+    device: DeviceOpt = "auto"
+    threads: ThreadsOpt = None
+    quantize: QuantizeOpt = "none"
+    dtype: DtypeOpt = "auto"
+    overlap: OverlapOpt = False
+
+    @property
+    def name(self) -> str:
+        """The family `--model` and `--pack` name together."""
+        from chatterbox_cli.models.packs import pack_model
+
+        return pack_model(self.model, self.pack)
+
+    def runtime(self, fast_decode: bool = False, batch_s3gen: bool | None = None):
+        from chatterbox_cli.runtime.device import Runtime
+
+        return Runtime(
+            self.threads, self.quantize, self.dtype, fast_decode, self.overlap, batch_s3gen
+        )
+
+    def checked(self, fast_decode: bool = False, batch_s3gen: bool | None = None):
+        """(source, device, runtime), every flag checked, before anything heavy loads."""
+        from chatterbox_cli.synth.loader import check_source
+
+        runtime = self.runtime(fast_decode, batch_s3gen)
+        return check_source(self.name, self.model_dir, self.device, runtime, flag)
+
+
+@dataclass(frozen=True)
+class JobFlags:
+    """How a job of many texts (`batch`, `book`) runs: batches, and locally or on Ray."""
+
+    batch_size: BatchSizeOpt = None
+    batch_s3gen: BatchS3GenOpt = None
+    executor: ExecutorOpt = "local"
+    ray_address: RayAddressOpt = None
+    workers: WorkersOpt = None
+    cpus_per_worker: CpusPerWorkerOpt = None
+    gpus_per_worker: GpusPerWorkerOpt = 0.0
+    verbose: VerboseOpt = False
+
+    def ray(self):
+        """`RayOptions` for `--executor ray` (checked, Ray importable), None for local; Ray's
+        flags without it are refused rather than ignored."""
+        import os
+
+        from chatterbox_cli.jobs.ray_executor import RayOptions
+        from chatterbox_cli.runtime.errors import BadInput
+
+        if self.batch_size is not None and self.batch_size < 1:
+            raise BadInput("--batch-size must be >= 1")
+        if self.executor == "ray":
+            address = self.ray_address or os.environ.get("RAY_ADDRESS") or None
+            return RayOptions(
+                address, self.workers, self.cpus_per_worker, self.gpus_per_worker,
+                verbose=self.verbose,
+            ).check()  # fmt: skip
+        if self.executor != "local":
+            raise BadInput("--executor must be local or ray")
+        ray_only = dict(ray_address=self.ray_address, workers=self.workers,
+                        cpus_per_worker=self.cpus_per_worker,
+                        gpus_per_worker=self.gpus_per_worker or None)  # fmt: skip
+        given = [flag(name) for name, value in ray_only.items() if value is not None]
+        if given:
+            raise BadInput(f"{', '.join(given)} need --executor ray")
+        return None

@@ -11,51 +11,23 @@ from typing import Annotated
 import typer
 
 from chatterbox_cli.cli.errors import mapped_errors
-from chatterbox_cli.cli.model import (
-    checked_language,
-    checked_source,
-    family_options,
-    marked_text,
-    synthesizer,
-)
+from chatterbox_cli.cli.groups import grouped
+from chatterbox_cli.cli.loading import check_voices, note_language, synthesizer
 from chatterbox_cli.cli.options import (
-    DEFAULTS,
-    CfgWeightOpt,
-    CfmStepsOpt,
-    DeviceOpt,
-    DtypeOpt,
-    ExaggerationOpt,
     FastDecodeOpt,
     JsonOpt,
-    LanguageOpt,
-    LexiconOpt,
-    LufsOpt,
-    MaxNewTokensOpt,
-    MinPOpt,
-    ModelDirOpt,
-    ModelOpt,
-    OverlapOpt,
+    ModelFlags,
     OverwriteOpt,
-    PackOpt,
-    PauseOpt,
-    QuantizeOpt,
     QuietOpt,
-    RepetitionPenaltyOpt,
-    RetriesOpt,
-    SeedOpt,
+    SpeechFlags,
     StreamTokensOpt,
     SubtypeOpt,
-    TemperatureOpt,
-    ThreadsOpt,
-    TopKOpt,
-    TopPOpt,
-    VoiceOpt,
+    flag,
 )
 from chatterbox_cli.cli.output import Output
 from chatterbox_cli.runtime import limits
 from chatterbox_cli.runtime.errors import BadInput, VoiceError
 from chatterbox_cli.sinks.files import FORMATS, AudioFormat, check_writable, sounddevice
-from chatterbox_cli.synth.pipeline import DEFAULT_PAUSE_S
 from chatterbox_cli.text.segment import decode_bytes, slug
 
 
@@ -100,7 +72,7 @@ def audio_format(output: str | None, fmt: str | None, subtype: str) -> AudioForm
                 f"cannot write .{suffix} files; name the output .wav, .flac, .mp3, .opus or .ogg"
             )
         fmt = suffix
-    return AudioFormat(fmt or "wav", subtype).check()
+    return AudioFormat(fmt or "wav", subtype).check(flag)
 
 
 def check_stream_args(
@@ -140,7 +112,7 @@ def check_stream_args(
     return fmt
 
 
-def stream_out(tts, text, voice, asked: dict, fmt: str, out: Output, metrics, n_groups) -> None:
+def stream_out(tts, plan, fmt: str, out: Output, metrics) -> None:
     """Audio goes out piece by piece as it exists; TTFA is the first samples handed over."""
     from chatterbox_cli.runtime.metrics import rtf
     from chatterbox_cli.sinks.files import Playback
@@ -156,6 +128,7 @@ def stream_out(tts, text, voice, asked: dict, fmt: str, out: Output, metrics, n_
         sink = PcmStream(sys.stdout.buffer, engine.sample_rate, raw=fmt == "raw")
     t0 = time.perf_counter()
     finished = False
+    n_groups = len(plan.groups)
     try:
         with out.progress(n_groups, f"Streaming {n_groups} group(s)") as advance:
 
@@ -163,8 +136,8 @@ def stream_out(tts, text, voice, asked: dict, fmt: str, out: Output, metrics, n_
                 metrics.groups.append(group_metrics(chunk))
                 advance()
 
-            for chunk in tts.stream(text, voice, on_chunk=on_chunk, **asked):
-                sink.write(chunk.audio)
+            for chunk in tts.stream(plan, on_chunk=on_chunk):
+                sink.write(chunk.samples)
                 if metrics.ttfa_s is None:
                     metrics.ttfa_s = time.perf_counter() - t0
         metrics.synth_s = time.perf_counter() - t0
@@ -177,6 +150,7 @@ def stream_out(tts, text, voice, asked: dict, fmt: str, out: Output, metrics, n_
 
 
 @mapped_errors
+@grouped
 def say(
     text: Annotated[
         str | None, typer.Argument(help="Text to speak; '-' reads stdin.", show_default=False)
@@ -191,30 +165,9 @@ def say(
             "--output", "-o", help="Output file, DIR/, or - (stream to stdout); default: a slug."
         ),
     ] = None,
-    voice: VoiceOpt = None,
-    model: ModelOpt = "turbo",
-    pack: PackOpt = None,
-    model_dir: ModelDirOpt = None,
-    device: DeviceOpt = "auto",
-    threads: ThreadsOpt = None,
-    quantize: QuantizeOpt = "none",
-    dtype: DtypeOpt = "auto",
-    overlap: OverlapOpt = False,
-    retries: RetriesOpt = 2,
+    speech: SpeechFlags = SpeechFlags(),
+    model: ModelFlags = ModelFlags(),
     fast_decode: FastDecodeOpt = False,
-    seed: SeedOpt = None,
-    temperature: TemperatureOpt = None,
-    top_p: TopPOpt = None,
-    top_k: TopKOpt = None,
-    min_p: MinPOpt = None,
-    repetition_penalty: RepetitionPenaltyOpt = None,
-    cfg_weight: CfgWeightOpt = None,
-    exaggeration: ExaggerationOpt = None,
-    language: LanguageOpt = None,
-    max_new_tokens: MaxNewTokensOpt = None,
-    lufs: LufsOpt = DEFAULTS["lufs"],
-    pause: PauseOpt = DEFAULT_PAUSE_S,
-    lexicon: LexiconOpt = None,
     fmt: Annotated[
         str | None,
         typer.Option(
@@ -226,7 +179,6 @@ def say(
         typer.Option("--play", help="Speak through the default output device as audio arrives."),
     ] = False,
     stream_tokens: StreamTokensOpt = None,
-    cfm_steps: CfmStepsOpt = None,
     subtype: SubtypeOpt = "PCM_16",
     overwrite: OverwriteOpt = False,
     json_out: JsonOpt = False,
@@ -236,81 +188,61 @@ def say(
 
     TEXT may hold \\[pause:1.5s] and \\[voice:NAME]...\\[/voice] markup (\\\\[ is a bracket).
     """
-    from chatterbox_cli.models import voices
-    from chatterbox_cli.models.packs import pack_model
+    from chatterbox_cli.models import get, voices
     from chatterbox_cli.runtime.metrics import RunMetrics, rtf
-    from chatterbox_cli.synth.pipeline import RenderOptions
 
-    model = pack_model(model, pack)
     out = Output(quiet=quiet, json=json_out)
     streaming = output == "-" or play
     stream_fmt = check_stream_args(output == "-", fmt, subtype, json_out, play, output)
     if stream_tokens is not None and not streaming:
         raise BadInput("--stream-tokens is for streaming; use it with -o - or --play")
-    knobs = dict(
-        temperature=temperature,
-        top_p=top_p,
-        top_k=top_k,
-        min_p=min_p,
-        repetition_penalty=repetition_penalty,
-        cfg_weight=cfg_weight,
-        exaggeration=exaggeration,
-    )
-    family, sampling, steps = family_options(model, cfm_steps, **knobs)
-    lang = checked_language(family, language, out)
+    name = model.name
+    family = get(name)
     raw = read_text(text, file)
-    groups, words = marked_text(raw, lexicon, model, lang, short_first=streaming)
-    if not groups:
-        raise BadInput("the text is empty after normalization; give some words to speak")
-    RenderOptions(
-        sampling=sampling, max_new_tokens=max_new_tokens, seed=seed, lufs=lufs, pause_s=pause,
-        cfm_steps=steps, stream_tokens=stream_tokens, retries=retries,
-    ).check()  # fmt: skip
+    request = speech.request(raw, streaming, stream_tokens=stream_tokens)
+    plan = request.plan(family, flag)
+    note_language(plan.language, out)
+    check_voices(plan.voices, name)
     audio_fmt = target = None
     if not streaming:
         audio_fmt = audio_format(output, fmt, subtype)
         target = output_target(output, raw, audio_fmt)
-        check_writable(target, overwrite)
-    spec = voices.resolve(voice, model)
-    source, device, runtime = checked_source(
-        model, model_dir, device, threads, quantize, dtype, fast_decode, overlap
-    )
+        check_writable(target, overwrite, flag)
+    spec = voices.resolve(speech.voice, name)
+    source, device, runtime = model.checked(fast_decode)
     if spec.kind == "builtin" and source.has_builtin_voice is False:
         raise VoiceError(
-            f"{model_dir} has no built-in voice (conds.pt); pass --voice REF.wav or a cached voice"
+            f"{model.model_dir} has no built-in voice (conds.pt); pass --voice REF.wav or a "
+            "cached voice"
         )
 
     tts = synthesizer(out, source, device, runtime)
     engine = tts.engine
     t0 = time.perf_counter()
     with out.status(f"Preparing voice {spec.label}…"):
-        tts.voice(voice)
+        tts.voices.get(speech.voice, spec)
     voice_s = time.perf_counter() - t0
 
     metrics = RunMetrics(
-        model=model,
+        model=name,
         model_source=source.describe(),
         device=engine.device,
         voice=spec.label,
         t3_file=source.family.t3_file,
         output=str(target) if target else "speaker" if play else "-",
-        language=lang.code,
+        language=plan.language.code,
         load_s=engine.load_s,
         voice_s=voice_s,
-        lufs_target=lufs,
-        seed=seed,
+        lufs_target=plan.options.lufs,
+        seed=plan.options.seed,
     )
-    asked = dict(
-        language=lang.code, seed=seed, lufs=lufs, pause_s=pause, max_new_tokens=max_new_tokens,
-        cfm_steps=steps, lexicon=words, **knobs,
-    )  # fmt: skip
     if target is None:
-        stream_out(tts, raw, voice, dict(asked, stream_tokens=stream_tokens), stream_fmt, out,
-                   metrics, len(groups))  # fmt: skip
+        stream_out(tts, plan, stream_fmt, out, metrics)
         out.say_report(metrics)
         return
-    with out.progress(len(groups), f"Synthesizing {len(groups)} group(s)") as advance:
-        audio = tts.say(raw, voice, retries=retries, on_chunk=advance, **asked)
+    n_groups = len(plan.groups)
+    with out.progress(n_groups, f"Synthesizing {n_groups} group(s)") as advance:
+        audio = tts.say(plan, on_chunk=advance)
     audio.save(target, audio_fmt.format, overwrite, audio_fmt.subtype)
     metrics.provenance = audio.provenance
     metrics.ttfa_s, metrics.synth_s, metrics.post_s = audio.ttfa_s, audio.synth_s, audio.post_s

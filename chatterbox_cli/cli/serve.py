@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from chatterbox_cli.cli.errors import mapped_errors
-from chatterbox_cli.cli.model import checked_source, load
+from chatterbox_cli.cli.loading import load
 from chatterbox_cli.cli.options import (
     BatchS3GenOpt,
     DeviceOpt,
@@ -19,6 +19,7 @@ from chatterbox_cli.cli.options import (
     QuantizeOpt,
     ThreadsOpt,
     VoiceOpt,
+    flag,
 )
 from chatterbox_cli.cli.output import Output
 from chatterbox_cli.runtime.errors import BadInput
@@ -113,11 +114,14 @@ def serve(
         if not ok:
             raise BadInput(message)
     from chatterbox_cli.models import voices
+    from chatterbox_cli.runtime.device import Runtime
+    from chatterbox_cli.synth.loader import check_source
     from chatterbox_cli.text.markup import Lexicon
 
     words = Lexicon.load(lexicon) if lexicon else None
+    runtime = Runtime(threads, quantize, dtype, batch_s3gen=batch_s3gen)
     checked = [
-        checked_source(name, folder, device, threads, quantize, dtype, batch_s3gen=batch_s3gen)
+        check_source(name, folder, device, runtime, flag)
         for name, folder in served_models(model, pack, model_dir)
     ]
     default_voice = {source.kind: voices.resolve(voice, source.kind) for source, _, _ in checked}

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from chatterbox_cli.cli.errors import mapped_errors
-from chatterbox_cli.cli.model import checked_source, load
+from chatterbox_cli.cli.loading import load
 from chatterbox_cli.cli.options import (
     DeviceOpt,
     JsonOpt,
@@ -18,6 +18,7 @@ from chatterbox_cli.cli.options import (
     OverwriteOpt,
     PackOpt,
     QuietOpt,
+    flag,
 )
 from chatterbox_cli.cli.output import Output
 from chatterbox_cli.runtime.errors import BadInput
@@ -69,6 +70,7 @@ def cache(
         now_iso,
         sha256,
     )
+    from chatterbox_cli.synth.loader import check_source
 
     out = Output(quiet=quiet, json=json_out)
     info = inspect_reference(reference)
@@ -84,7 +86,7 @@ def cache(
         out.warn(
             f"{reference} is {info.duration_s:.1f} s; only the first 10 s (15 s for T3) are used"
         )
-    source, device, _ = checked_source(model, model_dir, device)
+    source, device, _ = check_source(model, model_dir, device, spell=flag)
     engine = load(out, source, device)
     t0 = time.perf_counter()
     meta = VoiceMeta(

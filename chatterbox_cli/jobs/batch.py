@@ -12,47 +12,42 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chatterbox_cli.jobs.inputs import BatchItem, knob_columns
-from chatterbox_cli.models import voices
+from chatterbox_cli.jobs.inputs import BatchItem, row_request
 from chatterbox_cli.post import guard
-from chatterbox_cli.runtime.errors import BadInput
 from chatterbox_cli.runtime.metrics import rtf
 from chatterbox_cli.sinks import provenance
 from chatterbox_cli.sinks.files import write_file
 from chatterbox_cli.sinks.manifest import Manifest, output_path
 from chatterbox_cli.synth.batched import Job, plan_batches, synthesize_batches
-from chatterbox_cli.synth.chunk import auto_max_tokens
-from chatterbox_cli.synth.pipeline import conditionals
 from chatterbox_cli.synth.pipeline import finish as finish_audio
+from chatterbox_cli.synth.request import Plan, SpeechRequest
 from chatterbox_cli.synth.retry import Flagged, retry_flagged
 from chatterbox_cli.synth.seeds import group_seed
-from chatterbox_cli.text.languages import LANGUAGES, spoken_length
-from chatterbox_cli.text.markup import Lexicon, split_marked
-from chatterbox_cli.text.segment import split_groups
+from chatterbox_cli.synth.voices import VoiceStore
+from chatterbox_cli.text.languages import spoken_length
 
 
-def item_groups(item: BatchItem, lexicon: Lexicon | None = None) -> list:
-    """The item's groups: its markup parsed and the lexicon applied (a book's are already)."""
-    lang = LANGUAGES[item.language or "en"]
-    if item.plain:
-        return split_groups(item.text, lang=lang)
-    return split_marked(item.text, lexicon, lang=lang)
+def item_groups(item: BatchItem, base: SpeechRequest, family) -> list:
+    """The item's groups, as its request plans them (a book's are plain text: its markup and
+    lexicon were applied before)."""
+    return list(row_request(item, base).plan(family).groups)
 
 
 @dataclass
 class BatchConfig:
     outdir: Path
     fmt: Any
-    opts: Any
-    voice: str | None = None
+    request: SpeechRequest
+    """The run's options: every row's request starts from it (`jobs.inputs.row_request`)."""
     voice_spec: Any = None
-    """`voice` as the CLI already resolved (and checked) it, so it is not read twice."""
-    seed: int | None = None
+    """The run's voice as the CLI already resolved (and checked) it, so it is not read twice."""
     batch_size: int = 8
     fail_fast: bool = False
-    retries: int = 2
-    """Times a group the guard flags is synthesized again with a derived seed."""
-    lexicon: Lexicon | None = None
+
+    @property
+    def retries(self) -> int:
+        """Times a group the guard flags is synthesized again with a derived seed."""
+        return self.request.retries
 
 
 @dataclass(eq=False)
@@ -62,9 +57,7 @@ class _Pending:
     conds: Any
     voice_label: str
     voice_id: str
-    sampling: Any
-    seed: int | None
-    lufs: float
+    plan: Plan
     chunks: list = field(default_factory=list)
     remaining: int = 0
     failed: bool = False
@@ -92,15 +85,13 @@ def record(item: BatchItem, path: Path, status: str, **fields) -> dict:
 def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifest, on_record):
     """Synthesize `items` in batches of sentence groups; one manifest record per item."""
 
-    voice_cache: dict[str | None, tuple[Any, str, str]] = {}
+    store = VoiceStore.of(engine)
+    base = cfg.request.options(engine.family)
 
     def voice_for(value: str | None):
-        if value not in voice_cache:
-            known = value == cfg.voice and cfg.voice_spec is not None
-            spec = cfg.voice_spec if known else voices.resolve(value, engine.source.kind)
-            voice_id = provenance.voice_id(spec, engine.model_dir)
-            voice_cache[value] = (conditionals(engine, spec), spec.label, voice_id)
-        return voice_cache[value]
+        known = value == cfg.request.voice and cfg.voice_spec is not None
+        voice = store.get(value, cfg.voice_spec if known else None)
+        return voice.conds, voice.spec.label, voice.id
 
     def fail(item: BatchItem, path: Path, exc: Exception) -> None:
         rec = record(item, path, "failed", error=" ".join(str(exc).split()) or type(exc).__name__)
@@ -111,14 +102,15 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
 
     def finish(p: _Pending) -> None:
         t0 = time.perf_counter()
-        marked, _ = finish_audio(engine, p.chunks, cfg.opts.pause_s, p.lufs)
+        opts = p.plan.options
+        marked, _ = finish_audio(engine, p.chunks, opts.pause_s, opts.lufs)
         made = provenance.record(
             engine,
             voice=p.voice_id,
-            seed=p.seed,
-            sampling=p.sampling,
+            seed=opts.seed,
+            sampling=opts.sampling,
             text=p.item.text,
-            cfm_steps=cfg.opts.cfm_steps,
+            cfm_steps=opts.cfm_steps,
         )
         tags = provenance.tags(made)
         write_file(p.path, marked, engine.sample_rate, cfg.fmt, overwrite=True, tags=tags)
@@ -129,7 +121,7 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
             p.path,
             "ok",
             voice=p.voice_label,
-            seed=p.seed,
+            seed=p.plan.options.seed,
             audio_s=round(audio_s, 3),
             synth_s=round(synth_s, 3),
             rtf=round(rtf(synth_s, audio_s) or 0, 4),
@@ -145,48 +137,31 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
     for item in items:
         path = output_path(cfg.outdir, item.name, cfg.fmt.suffix)
         try:
-            conds, label, voice_id = voice_for(item.voice or cfg.voice)
+            conds, label, voice_id = voice_for(item.voice or cfg.request.voice)
         except Exception as exc:  # a bad voice fails this row, not the job
             fail(item, path, exc)
             continue
         try:
-            sampling = engine.family.sampling(cfg.opts.sampling, str, **knob_columns(item))
-        except BadInput as exc:
+            plan = row_request(item, cfg.request).plan(engine.family)
+            marked = {name: voice_for(name)[0] for name in plan.voices}
+        except Exception as exc:  # a bad column or [voice:NAME] fails this row, not the job
             fail(item, path, exc)
             continue
-        groups = item_groups(item, cfg.lexicon)
-        try:
-            marked = {g.voice: voice_for(g.voice)[0] for g in groups if g.voice}
-        except Exception as exc:  # a bad [voice:NAME] fails this row, as a bad voice column
-            fail(item, path, exc)
-            continue
-        seed = item.seed if item.seed is not None else cfg.seed
-        pending = _Pending(
-            item,
-            path,
-            conds,
-            label,
-            voice_id,
-            sampling,
-            seed,
-            item.overrides.get("lufs", cfg.opts.lufs),
-            [],
-            len(groups),
-        )
-        for group in groups:
-            cap = cfg.opts.max_new_tokens or auto_max_tokens(group.text)
-            job = Job(group, marked.get(group.voice, conds), sampling, cap)
-            job.seed = group_seed(seed, group.index)
+        pending = _Pending(item, path, conds, label, voice_id, plan, [], len(plan.groups))
+        for group in plan.groups:
+            opts = plan.options
+            job = Job(group, marked.get(group.voice, conds), opts.sampling, opts.cap(group))
+            job.seed = group_seed(opts.seed, group.index)
             planned.append((pending, job))
 
-    user_cap = cfg.opts.max_new_tokens is not None
+    user_cap = base.user_cap
 
     def run(pairs):
         batches = plan_batches(
             pairs, cfg.batch_size, lambda pair: spoken_length(pair[1].group.text)
         )
         jobs = ([job for _, job in batch] for batch in batches)
-        return zip(batches, synthesize_batches(engine, jobs, cfg.opts.cfm_steps), strict=True)
+        return zip(batches, synthesize_batches(engine, jobs, base.cfm_steps), strict=True)
 
     def settle(pending: _Pending, chunk, found: list[str], retried: int) -> None:
         pending.chunks.append(chunk)
@@ -216,7 +191,7 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
         for (pending, job), chunk in zip(batch, chunks, strict=True):
             found = guard.flags(chunk, user_cap)
             if found and cfg.retries and not pending.failed:
-                flagged.append(Flagged(job, pending.seed, chunk, found, owner=pending))
+                flagged.append(Flagged(job, pending.plan.options.seed, chunk, found, owner=pending))
             else:
                 settle(pending, chunk, found, 0)
     for f in retry_flagged(flagged, redo, cfg.retries, user_cap):

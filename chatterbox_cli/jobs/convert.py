@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from chatterbox_cli.models.voices import AUDIO_SUFFIXES
+from chatterbox_cli.post import DEFAULT_LUFS
 from chatterbox_cli.runtime.errors import BadInput, DiskFull
 from chatterbox_cli.runtime.metrics import rtf
 from chatterbox_cli.sinks import provenance
@@ -127,14 +128,15 @@ class Converted:
 
 def save_converted(
     vc, source, path: Path, fmt, voice: str | None, *, overwrite: bool = False,
-    seed: int | None = None, lufs: float = -27.0, cfm_steps: int | None = None,
+    seed: int | None = None, lufs: float = DEFAULT_LUFS, cfm_steps: int | None = None,
     max_piece_s: float | None = None, on_piece=None,
 ) -> Converted:  # fmt: skip
     """`source` (a path, bytes or a scanned `SourcePlan`) converted into the file `path`, with
     its provenance inside, in memory bounded by `MASTER_WHOLE_S` whatever its length."""
     from chatterbox_cli.sinks.files import open_writer
     from chatterbox_cli.synth.convert import MAX_PIECE_S, SourcePlan, scan_source
-    from chatterbox_cli.synth.pipeline import RenderOptions, StreamLeveler
+    from chatterbox_cli.synth.pipeline import StreamLeveler
+    from chatterbox_cli.synth.request import RenderOptions, check_lufs
 
     limit = max_piece_s or MAX_PIECE_S
     plan = source if isinstance(source, SourcePlan) else scan_source(source, None, limit)
@@ -148,9 +150,8 @@ def save_converted(
         )
     made, run = vc.pieces(plan, voice, **opts)
     sr = vc.sample_rate
-    leveler = StreamLeveler(
-        sr, [], RenderOptions(lufs=lufs, pause_s=0).check(), vc.converter.watermarker
-    )
+    levels = RenderOptions(lufs=check_lufs(lufs), pause_s=0)
+    leveler = StreamLeveler(sr, [], levels, vc.converter.watermarker)
     t0, ttfa, frames = time.perf_counter(), None, 0
     needed = fmt.size(int(plan.duration_s * sr), sr)
     with open_writer(path, sr, fmt, overwrite, provenance.tags(made), needed) as write:

@@ -14,38 +14,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chatterbox_cli.models.sampling import KNOBS, SamplingParams
 from chatterbox_cli.runtime import limits
 from chatterbox_cli.runtime.errors import BadInput, ChatterboxError
+from chatterbox_cli.synth.request import SpeechRequest
 from chatterbox_cli.text.segment import decode_bytes, normalize, slug
 
 FORMATS = ("csv", "tsv", "jsonl", "txt")
 UNITS = ("line", "file")
 MAX_NAME = 100
-KNOWN = (
-    "id",
-    "text",
-    "voice",
-    "language",
-    "seed",
-    "temperature",
-    "top_p",
-    "top_k",
-    "min_p",
-    "repetition_penalty",
-    "cfg_weight",
-    "exaggeration",
-    "lufs",
-)
-NUMERIC = {
-    "temperature": float,
-    "top_p": float,
-    "top_k": int,
-    "min_p": float,
-    "repetition_penalty": float,
-    "cfg_weight": float,
-    "exaggeration": float,
+NUMERIC: dict[str, type] = {
+    **{knob: type(getattr(SamplingParams(), knob)) for knob in KNOBS},
     "lufs": float,
 }
+"""The request's numeric fields a row may set as columns (`row_request`)."""
+KNOWN = ("id", "text", "voice", "language", "seed", *NUMERIC)
 
 
 @dataclass
@@ -194,18 +177,37 @@ def read_inputs(
     return items, invalid
 
 
-def sampling_columns(items: list[BatchItem], family) -> tuple[list[BatchItem], list[InvalidRow]]:
-    """Rows whose sampling columns the model does not use, or out of range, are invalid: the
-    same check as the flags (`Family.sampling`), before anything loads."""
+def row_request(item: BatchItem, base: SpeechRequest) -> SpeechRequest:
+    """The row's request: the run's options, then its own columns (voice, language, seed,
+    sampling knobs, lufs). A book's rows are plain text: its markup and lexicon were applied
+    before."""
+    return base.replace(
+        text=item.text,
+        voice=item.voice or base.voice,
+        language=item.language or base.language,
+        seed=item.seed if item.seed is not None else base.seed,
+        markup=not item.plain,
+        lexicon=None if item.plain else base.lexicon,
+        **item.overrides,
+    )
+
+
+def check_rows(
+    items: list[BatchItem], family, base: SpeechRequest
+) -> tuple[list[BatchItem], list[InvalidRow]]:
+    """Rows whose request does not plan (a knob the model does not use or out of range, a
+    language it can't speak) are invalid: the one check every front-end makes, before
+    anything loads. Sets `item.language` to the code."""
     keep: list[BatchItem] = []
     invalid: list[InvalidRow] = []
     for item in items:
         try:
-            family.sampling(spell=str, **knob_columns(item))
+            plan = row_request(item, base).plan(family)
         except BadInput as exc:
             invalid.append(InvalidRow(item.source, item.line, str(exc)))
-        else:
-            keep.append(item)
+            continue
+        item.language = plan.language.code
+        keep.append(item)
     return keep, invalid
 
 
@@ -226,28 +228,6 @@ def markup(items: list[BatchItem], model: str) -> tuple[list[BatchItem], list[In
             invalid.append(InvalidRow(item.source, item.line, str(exc)))
         else:
             keep.append(item)
-    return keep, invalid
-
-
-def knob_columns(item: BatchItem) -> dict[str, float | int]:
-    """The row's sampling columns (its overrides but `lufs`)."""
-    return {k: v for k, v in item.overrides.items() if k != "lufs"}
-
-
-def languages(
-    items: list[BatchItem], family, default: str | None
-) -> tuple[list[BatchItem], list[InvalidRow]]:
-    """Each row's language (its own column, else --language) checked against the model; rows
-    in a language it can't speak are invalid. Sets `item.language` to the code."""
-    keep: list[BatchItem] = []
-    invalid: list[InvalidRow] = []
-    for item in items:
-        try:
-            item.language = family.language(item.language or default).code
-        except BadInput as exc:
-            invalid.append(InvalidRow(item.source, item.line, str(exc)))
-            continue
-        keep.append(item)
     return keep, invalid
 
 

@@ -203,7 +203,7 @@ def _run(items, cfg, source, device, runtime, manifest, on_record, opts: RayOpti
     ray, started = start(opts)
     try:
         workers, cpus = pool_size(ray, opts)
-        groups = {id(item): len(item_groups(item, cfg.lexicon)) for item in items}
+        groups = {id(item): len(item_groups(item, cfg.request, source.family)) for item in items}
         per_worker = -(-sum(groups.values()) // (2 * workers))
         units = plan_units(
             items,

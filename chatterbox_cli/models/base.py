@@ -9,13 +9,13 @@ over upstream modules) -> `speech_tokens` (what S3Gen may see) + `tail_tokens` -
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from chatterbox_cli.models.sampling import SamplingParams, flag
-from chatterbox_cli.runtime.errors import BadInput
+from chatterbox_cli.models.sampling import SamplingParams
+from chatterbox_cli.runtime.errors import BadInput, Spell, as_field
 
 if TYPE_CHECKING:
     from chatterbox_cli.models.t3.request import Decoding, Row
@@ -83,11 +83,11 @@ class Family:
     def sampling(
         self,
         base: SamplingParams | None = None,
-        spell: Callable[[str], str] = flag,
+        spell: Spell = as_field,
         **given: Any,
     ) -> SamplingParams:
         """`base` (this family's defaults) with the knobs given (None = not given), checked:
-        the one check for CLI flags, batch columns and server fields, each named by `spell`.
+        the one check for every front-end, each knob named by `spell`.
         Knobs this family does not use are refused."""
         for knob, value in given.items():
             if value is not None and knob not in self.knobs:
@@ -103,30 +103,32 @@ class Family:
         made_for = FAMILIES.get(other)
         return made_for is not None and voice_key(made_for) == voice_key(self)
 
-    def language(self, code: str | None):
+    def language(self, code: str | None, spell: Spell = as_field):
         """The `languages.Language` for `code` (None: English), if this family speaks it."""
         from chatterbox_cli.text.languages import language
 
         if code and code.strip().lower() != "en" and self.languages == ("en",):
             raise BadInput(
-                f"the {self.name} model speaks English only; for --language {code} use "
-                "--model multilingual"
+                f"the {self.name} model speaks English only; for {spell('language')} {code} "
+                f"use {spell('model')} multilingual"
             )
         return language(code, self.languages)
 
-    def check_runtime(self, runtime) -> None:
+    def check_runtime(self, runtime, spell: Spell = as_field) -> None:
         if runtime.quantize == "int8" and not self.int8:
-            raise BadInput(f"--quantize int8 is not available for the {self.name} model yet")
+            raise BadInput(
+                f"{spell('quantize')} int8 is not available for the {self.name} model yet"
+            )
         if runtime.fast_decode and not self.fast_decode:
-            raise BadInput(f"--fast-decode is not available for the {self.name} model")
+            raise BadInput(f"{spell('fast_decode')} is not available for the {self.name} model")
 
-    def check_cfm_steps(self, steps: int | None) -> int:
+    def check_cfm_steps(self, steps: int | None, spell: Spell = as_field) -> int:
         if steps is None:
             return self.cfm_steps
         if not 1 <= steps <= self.max_cfm_steps:
             raise BadInput(
-                f"--cfm-steps must be between 1 and {self.max_cfm_steps} for the {self.name} "
-                f"model (upstream uses {self.cfm_steps})"
+                f"{spell('cfm_steps')} must be between 1 and {self.max_cfm_steps} for the "
+                f"{self.name} model (upstream uses {self.cfm_steps})"
             )
         return steps
 

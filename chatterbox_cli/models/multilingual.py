@@ -31,7 +31,7 @@ from chatterbox_cli.models.loading import assign_t3, load_conds, load_s3gen, loa
 from chatterbox_cli.models.sampling import SamplingParams
 from chatterbox_cli.models.standard import Standard, t3_skeleton
 from chatterbox_cli.runtime.device import quiet_upstream_logs
-from chatterbox_cli.runtime.errors import BadInput
+from chatterbox_cli.runtime.errors import BadInput, Spell, as_field
 
 T3_FILE = "t3_mtl23ls_v3.safetensors"
 V2_T3_FILE = "t3_mtl23ls_v2.safetensors"
@@ -123,8 +123,8 @@ class MultilingualV2(Standard):
         "ar da de el en es fi fr he hi it ja ko ms nl no pl pt ru sv sw tr zh".split()
     )
 
-    def language(self, code: str | None):
-        lang = super().language(code)
+    def language(self, code: str | None, spell: Spell = as_field):
+        lang = super().language(code, spell)
         if lang.code == "zh":
             check_pkuseg()
         return lang

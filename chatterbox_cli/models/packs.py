@@ -26,7 +26,7 @@ from chatterbox_cli.models.multilingual import (
     TOKENIZER,
     Multilingual,
 )
-from chatterbox_cli.runtime.errors import BadInput
+from chatterbox_cli.runtime.errors import BadInput, Spell, as_field
 
 PACKS = {
     "zh-cmn": ("zh", "Mandarin Chinese"),
@@ -68,14 +68,15 @@ class Pack(Multilingual):
         missing = super().missing_files(directory)
         return missing if self.s3gen_file(directory) else [*missing, PACK_S3GEN[0]]
 
-    def language(self, code: str | None):
+    def language(self, code: str | None, spell: Spell = as_field):
         spoken = self.languages[0]
         if code and code.strip().lower() != spoken:
             raise BadInput(
-                f"the {self.pack} pack speaks {self.spoken} ({spoken}) only; drop --language "
-                f"{code}, or use --model multilingual for the other languages"
+                f"the {self.pack} pack speaks {self.spoken} ({spoken}) only; drop "
+                f"{spell('language')} {code}, or use {spell('model')} multilingual for the "
+                "other languages"
             )
-        return super().language(spoken)
+        return super().language(spoken, spell)
 
     def load(self, ckpt_dir: Path, device: str, quantize: str = "none"):
         """Its S3Gen loads leniently, as the packs' Spaces load it: public reports say the

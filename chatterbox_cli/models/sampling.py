@@ -7,10 +7,9 @@ ignores them, so a user would think `--top-k` changed a Standard run).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 
-from chatterbox_cli.runtime.errors import BadInput
+from chatterbox_cli.runtime.errors import BadInput, Spell, as_field
 
 
 @dataclass(frozen=True)
@@ -25,10 +24,10 @@ class SamplingParams:
     cfg_weight: float = 0.5
     exaggeration: float = 0.5
 
-    def check(self, spell: Callable[[str], str] | None = None) -> SamplingParams:
-        """Refuse values out of range; `spell` names a knob as the user gave it (CLI flag by
-        default, batch column or request field)."""
-        name = spell or flag
+    def check(self, spell: Spell = as_field) -> SamplingParams:
+        """Refuse values out of range; `spell` names a knob as the caller gave it (a Python
+        keyword, batch column or request field by default; the CLI passes its flags)."""
+        name = spell
         bounds = (
             ("temperature", self.temperature > 0, "must be > 0"),
             ("top_p", 0 < self.top_p <= 1, "must be in (0, 1]"),
@@ -45,7 +44,3 @@ class SamplingParams:
 
 
 KNOBS = tuple(f.name for f in fields(SamplingParams))
-
-
-def flag(knob: str) -> str:
-    return "--" + knob.replace("_", "-")

@@ -108,15 +108,12 @@ class Standard(Family):
     def decode(self, t3, row, run):
         from chatterbox_cli.models.t3.cfg import decode
 
-        return decode(
-            t3, row.t3_cond, row.text_tokens, row.params, row.max_new_tokens, run.stats,
-            run.amp, row.generator, run.cancel, self.align,
-        )  # fmt: skip
+        return decode(t3, row, run, self.align)
 
     def decode_batch(self, t3, rows, run):
         from chatterbox_cli.models.t3.cfg import decode_batch
 
-        return decode_batch(t3, rows, run.stats, run.amp, run.cancel, self.align)
+        return decode_batch(t3, rows, run, self.align)
 
     def speech_tokens(self, tokens: list[int]) -> list[int]:
         """As `generate()`: `drop_invalid_tokens` starts after a sampled start token, then

@@ -154,15 +154,12 @@ class Turbo(Family):
     def decode(self, t3, row, run):
         from chatterbox_cli.models.t3.decode import decode
 
-        return decode(
-            t3, row.t3_cond, row.text_tokens, row.params, row.max_new_tokens, run.stats,
-            run.prefix, run.amp, run.fast, row.generator, run.cancel,
-        )  # fmt: skip
+        return decode(t3, row, run)
 
     def decode_batch(self, t3, rows, run):
         from chatterbox_cli.models.t3.decode import decode_batch
 
-        return decode_batch(t3, rows, run.stats, run.prefix, run.amp, run.cancel)
+        return decode_batch(t3, rows, run)
 
     def generate(self, tts, text: str, params: SamplingParams, language: str = "en"):
         return tts.generate(

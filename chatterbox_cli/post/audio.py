@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from chatterbox_cli.post import DEFAULT_LUFS
 from chatterbox_cli.runtime.device import upstream_quiet
 
-DEFAULT_LUFS = -27.0
-"""Upstream Chatterbox normalizes reference audio to -27 LUFS; outputs match that level."""
 PEAK_DBFS = -1.0
 MIN_LOUDNESS_S = 0.4
 """pyloudnorm needs one 400 ms gating block to measure anything."""

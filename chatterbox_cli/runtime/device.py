@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from chatterbox_cli.runtime.errors import BadInput
+from chatterbox_cli.runtime.errors import BadInput, Spell, as_field
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -109,17 +109,18 @@ def check_device_name(name: str | None) -> str:
     return name
 
 
-def resolve_device(name: str = "auto") -> str:
+def resolve_device(name: str = "auto", spell: Spell = as_field) -> str:
     import torch
 
     name = check_device_name(name)
+    device = spell("device")
     has_mps = getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise BadInput("--device cuda: no CUDA GPU is visible to torch; use --device cpu")
+        raise BadInput(f"{device} cuda: no CUDA GPU is visible to torch; use {device} cpu")
     if name == "mps" and not has_mps:
-        raise BadInput("--device mps: Apple MPS is not available here; use --device cpu")
+        raise BadInput(f"{device} mps: Apple MPS is not available here; use {device} cpu")
     return name
 
 
@@ -235,31 +236,32 @@ class Runtime:
     """Flow and HiFiGAN over a batch's groups at once; None: on CUDA only (on 2 CPU cores it
     was no faster than group by group, measured)."""
 
-    def check_flags(self) -> Runtime:
+    def check_flags(self, spell: Spell = as_field) -> Runtime:
         """What needs no device (nor torch): values out of range or unknown."""
         if self.threads is not None and not 1 <= self.threads <= 1024:
-            raise BadInput("--threads must be >= 1")
+            raise BadInput(f"{spell('threads')} must be between 1 and 1024")
         if self.quantize not in QUANTIZE:
-            raise BadInput(f"--quantize must be one of: {', '.join(QUANTIZE)}")
+            raise BadInput(f"{spell('quantize')} must be one of: {', '.join(QUANTIZE)}")
         if self.dtype.lower() not in DTYPES:
-            raise BadInput(f"--dtype must be one of: {', '.join(DTYPES)}")
+            raise BadInput(f"{spell('dtype')} must be one of: {', '.join(DTYPES)}")
         return self
 
-    def check(self, device: str) -> Runtime:
+    def check(self, device: str, spell: Spell = as_field) -> Runtime:
         """Validate against the resolved device; `auto` dtype becomes a concrete one."""
         import torch
 
-        self.check_flags()
+        self.check_flags(spell)
+        quantize, dtype_, device_ = spell("quantize"), spell("dtype"), spell("device")
         if self.quantize == "int8" and device != "cpu":
-            raise BadInput("--quantize int8 is for CPU; on a GPU use --dtype bfloat16")
+            raise BadInput(f"{quantize} int8 is for CPU; on a GPU use {dtype_} bfloat16")
         dtype = self.dtype.lower()
         if dtype == "auto":
             bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
             dtype = "bfloat16" if bf16 else "float32"
         if dtype == "float16" and device != "cuda":
-            raise BadInput("--dtype float16 needs --device cuda; use bfloat16 or float32")
+            raise BadInput(f"{dtype_} float16 needs {device_} cuda; use bfloat16 or float32")
         if dtype == "bfloat16" and device == "mps":
-            raise BadInput("--dtype bfloat16 is not supported on mps; use float32")
+            raise BadInput(f"{dtype_} bfloat16 is not supported on mps; use float32")
         batch_s3gen = device == "cuda" if self.batch_s3gen is None else self.batch_s3gen
         return Runtime(
             self.threads, self.quantize, dtype, self.fast_decode, self.overlap, batch_s3gen

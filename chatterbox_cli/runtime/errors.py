@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -30,3 +32,12 @@ class VoiceError(BadInput):
 class DiskFull(ChatterboxError):
     """A write ran out of space (or into the file-size limit): nothing half-written is kept,
     and running the same work again once there is room finishes it."""
+
+
+Spell = Callable[[str], str]
+"""How a caller names an option in a message: `as_field` (Python, the server, batch columns)
+by default; the CLI passes its own (`--top-k`)."""
+
+
+def as_field(name: str) -> str:
+    return name

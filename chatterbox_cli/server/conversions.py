@@ -110,7 +110,8 @@ def finish(conv, parts: list, fmt: str, made: dict) -> bytes:
 
 
 async def streamed(s, conv, step, fmt: str, sse: bool):
-    from chatterbox_cli.synth.pipeline import RenderOptions, StreamLeveler
+    from chatterbox_cli.synth.pipeline import StreamLeveler
+    from chatterbox_cli.synth.request import RenderOptions
 
     leveler = StreamLeveler(conv.sample_rate, [], RenderOptions(pause_s=0), conv.watermarker)
     enc = StreamEncoder(fmt, conv.sample_rate)

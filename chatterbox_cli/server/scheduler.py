@@ -41,7 +41,7 @@ _ids = itertools.count(1)
 class Ticket:
     """One request in the scheduler: its groups as batch jobs and where their chunks go.
 
-    `deliver` is called on the worker thread with each AudioChunk in group order, then with
+    `deliver` is called on the worker thread with each Synthesized in group order, then with
     None when all are done, or with an exception (which ends the ticket)."""
 
     jobs: list[Job]

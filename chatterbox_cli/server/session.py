@@ -15,19 +15,18 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, create_model
 
-from chatterbox_cli.models.sampling import KNOBS
+from chatterbox_cli.models.sampling import KNOBS, SamplingParams
 from chatterbox_cli.runtime.errors import BadInput, ChatterboxError, VoiceError
 from chatterbox_cli.server.scheduler import Cancelled, Ticket
 from chatterbox_cli.sinks.provenance import record
 from chatterbox_cli.sinks.stream import StreamEncoder
 from chatterbox_cli.synth.batched import Job
-from chatterbox_cli.synth.chunk import auto_max_tokens
-from chatterbox_cli.synth.pipeline import RenderOptions, conditionals, silence_s
 from chatterbox_cli.synth.pipeline import finish as finish_audio
+from chatterbox_cli.synth.pipeline import silence_s
+from chatterbox_cli.synth.request import SpeechRequest
 from chatterbox_cli.synth.seeds import group_seed
-from chatterbox_cli.text.markup import split_marked
 
 RESPONSE_FORMATS = {"wav": "audio/wav", "mp3": "audio/mpeg", "opus": "audio/ogg",
                     "flac": "audio/flac", "pcm": "audio/pcm"}  # fmt: skip
@@ -53,8 +52,8 @@ class PostThread:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-class Speech(BaseModel):
-    """OpenAI's `/v1/audio/speech` body, plus our extras (seed, sampling, language, cap)."""
+class SpeechBody(BaseModel):
+    """OpenAI's `/v1/audio/speech` body, plus our extras (seed, language, cap)."""
 
     model_config = ConfigDict(extra="forbid")
     input: str
@@ -66,14 +65,15 @@ class Speech(BaseModel):
     instructions: str | None = None
     language: str | None = None
     seed: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    top_k: int | None = None
-    min_p: float | None = None
-    repetition_penalty: float | None = None
-    exaggeration: float | None = None
-    cfg_weight: float | None = None
     max_new_tokens: int | None = None
+
+
+Speech = create_model(
+    "Speech",
+    __base__=SpeechBody,
+    **{k: (type(getattr(SamplingParams(), k)) | None, None) for k in KNOBS},
+)
+"""The body with every sampling knob as a field (named as `SamplingParams` names it)."""
 
 
 class Timeout(ChatterboxError):
@@ -92,49 +92,38 @@ class Plan:
 
 
 class Voices:
-    """Cached voices by name, loaded once each (reloaded when the file changes) and kept on
-    the engine's device with their T3 prefix, with the id provenance gives them; never a path,
-    so clients can't read files."""
+    """The server's view of the voice store: a request names a cached voice (never a path, so
+    clients can't read files) or the default (`serve --voice`, else the built-in)."""
 
     def __init__(self, engine, default=None):
+        from chatterbox_cli.synth.voices import VoiceStore
+
         self.engine = engine
         self.default = default
-        self.loaded: dict[str, tuple[float, object, str]] = {}
-        self.default_voice: tuple[object, str] | None = None
+        self.store = VoiceStore.of(engine)
 
     def get(self, name: str | None, lock) -> tuple[object, str]:
-        """(conditionals, provenance voice id) for a request's `voice`."""
+        """(conditionals, provenance voice id) for a request's `voice`, prepared under the
+        engine's `lock`."""
         from chatterbox_cli.models import voices
 
         name = (name or "").strip()
         if name.lower() in DEFAULT_VOICES:
-            if self.default_voice is not None:
-                return self.default_voice
-            with lock:
-                if self.default_voice is None:
-                    spec = self.default or voices.resolve(None, self.engine.source.kind)
-                    self.default_voice = self._prepare(spec)
-                return self.default_voice
+            spec = self.default
+            voice = self.store.get(spec.path if spec else None, spec, lock)
+            return voice.conds, voice.id
         path = voices.voices_dir() / f"{name}.pt"
         if "/" in name or "\\" in name or name.startswith(".") or not path.is_file():
             raise VoiceError(f"unknown voice {name!r}; GET /v1/audio/voices lists the voices")
-        mtime = path.stat().st_mtime
-        if name not in self.loaded or self.loaded[name][0] != mtime:
-            with lock:
-                spec = voices.resolve(str(path), self.engine.source.kind)
-                self.loaded[name] = (mtime, *self._prepare(spec))
-        return self.loaded[name][1:]
-
-    def _prepare(self, spec) -> tuple[object, str]:
-        from chatterbox_cli.sinks.provenance import voice_id
-
-        return conditionals(self.engine, spec), voice_id(spec, self.engine.model_dir)
+        voice = self.store.get(path, None, lock)
+        return voice.conds, voice.id
 
 
 def plan(engine, req: Speech, voices: Voices, options, lock, streaming=False) -> Plan:
-    """Check a request and cut it into batch jobs (one per sentence group), as `batch` does:
-    a seeded request gives the same audio alone or among others. A stream starts with one
-    short sentence, as `say -o -` does, so its first audio comes sooner."""
+    """Check a request (the one `SpeechRequest.plan`, fields named as the client sent them)
+    and cut it into batch jobs (one per sentence group), as `batch` does: a seeded request
+    gives the same audio alone or among others. A stream starts with one short sentence, as
+    `say -o -` does, so its first audio comes sooner."""
 
     fmt = req.response_format.lower()
     if fmt not in RESPONSE_FORMATS:
@@ -147,31 +136,30 @@ def plan(engine, req: Speech, voices: Voices, options, lock, streaming=False) ->
         )
     if len(req.input) > options.max_text_chars:
         raise TooLong(f"input is longer than {options.max_text_chars} characters; split it")
-    if req.max_new_tokens is not None and not 1 <= req.max_new_tokens <= 1000:
-        raise BadInput("max_new_tokens must be between 1 and 1000")
-    family = engine.family
-    lang = family.language(req.language)
-    groups = split_marked(req.input, options.lexicon, short_first=streaming, lang=lang)
-    if not groups:
-        raise BadInput("input is empty; give some words to speak")
-    sampling = family.sampling(spell=str, **{k: getattr(req, k) for k in KNOBS})
+    asked = SpeechRequest(
+        req.input, voice=req.voice, language=req.language, seed=req.seed,
+        max_new_tokens=req.max_new_tokens, lexicon=options.lexicon, streaming=streaming,
+        **{k: getattr(req, k) for k in KNOBS},
+    )  # fmt: skip
+    checked = asked.plan(engine.family)
+    opts = checked.options
     conds, voice_id = voices.get(req.voice, lock)
-    marked = {g.voice: voices.get(g.voice, lock)[0] for g in groups if g.voice}
+    marked = {name: voices.get(name, lock)[0] for name in checked.voices}
     jobs = [
         Job(
             g,
             marked.get(g.voice, conds),
-            sampling,
-            req.max_new_tokens or auto_max_tokens(g.text),
-            group_seed(req.seed, g.index),
+            opts.sampling,
+            opts.cap(g),
+            group_seed(opts.seed, g.index),
         )
-        for g in groups
+        for g in checked.groups
     ]
-    opts = RenderOptions(sampling=sampling, seed=req.seed).check()
     made = record(
-        engine, voice=voice_id, seed=req.seed, sampling=sampling, text=req.input, cfm_steps=None
-    )
-    return Plan(fmt, groups, jobs, opts, made)
+        engine, voice=voice_id, seed=req.seed, sampling=opts.sampling, text=req.input,
+        cfm_steps=None,
+    )  # fmt: skip
+    return Plan(fmt, list(checked.groups), jobs, opts, made)
 
 
 class TooLong(BadInput):
@@ -206,7 +194,7 @@ class Synthesis:
     async def chunks(
         self, disconnected: Callable[[], Awaitable[bool]] | None = None
     ) -> AsyncIterator:
-        """Each AudioChunk as the scheduler makes it; polls `disconnected` while waiting and
+        """Each Synthesized as the scheduler makes it; polls `disconnected` while waiting and
         cancels the work when it says so (or on a timeout, or when the caller stops)."""
         try:
             while True:

@@ -8,11 +8,13 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from chatterbox_cli.runtime.atomic import atomic_write
-from chatterbox_cli.runtime.errors import BadInput
+from chatterbox_cli.runtime.errors import BadInput, Spell, as_field
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FORMATS = ("wav", "flac", "mp3", "opus", "ogg")
 SUBTYPES = ("PCM_16", "FLOAT")
@@ -32,16 +34,19 @@ class AudioFormat:
     format: str = "wav"
     subtype: str = "PCM_16"
 
-    def check(self) -> AudioFormat:
+    def check(self, spell: Spell = as_field) -> AudioFormat:
         fmt, sub = self.format.lower(), self.subtype.upper()
         if fmt not in FORMATS:
             raise BadInput(f"unknown format {self.format!r}; use one of: {', '.join(FORMATS)}")
         if sub not in SUBTYPES:
             raise BadInput(f"unknown subtype {self.subtype!r}; use one of: {', '.join(SUBTYPES)}")
         if fmt == "flac" and sub == "FLOAT":
-            raise BadInput("FLAC stores integer samples; use --subtype PCM_16 or --format wav")
+            raise BadInput(
+                f"FLAC stores integer samples; use {spell('subtype')} PCM_16 or "
+                f"{spell('format')} wav"
+            )
         if fmt not in ("wav", "flac") and sub != "PCM_16":
-            raise BadInput(f"--subtype applies to WAV only; {fmt} is a compressed format")
+            raise BadInput(f"{spell('subtype')} applies to WAV only; {fmt} is a compressed format")
         return AudioFormat(fmt, sub)
 
     @property
@@ -60,12 +65,12 @@ class AudioFormat:
         return {"format": container, "subtype": codec or self.subtype}
 
 
-def check_writable(path: Path, overwrite: bool) -> None:
+def check_writable(path: Path, overwrite: bool, spell: Spell = as_field) -> None:
     """Refuse early (before loading a model) what the final rename would refuse later."""
     if path.exists() and path.is_dir():
         raise BadInput(f"{path} is a directory; give a file name or end -o with '/'")
     if path.exists() and not overwrite:
-        raise BadInput(f"{path} already exists; pass --overwrite to replace it")
+        raise BadInput(f"{path} already exists; pass {spell('overwrite')} to replace it")
     parent = path.parent
     if parent.exists() and not parent.is_dir():
         raise BadInput(f"cannot write {path}: {parent} is not a directory")
@@ -117,7 +122,7 @@ def open_writer(
             if guarded.error:
                 raise guarded.error
     except FileExistsError:
-        raise BadInput(f"{path} already exists; pass --overwrite to replace it") from None
+        raise BadInput(f"{path} already exists; ask to overwrite it to replace it") from None
 
 
 class _Guarded:
@@ -192,6 +197,8 @@ class Playback:
                 return
 
     def write(self, samples: np.ndarray) -> None:
+        import numpy as np
+
         self.queue.put(np.ascontiguousarray(samples, dtype=np.float32))
         self.frames += len(samples)
 

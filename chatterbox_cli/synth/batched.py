@@ -17,7 +17,7 @@ from chatterbox_cli.models.s3gen import batch as s3gen_batch
 from chatterbox_cli.models.sampling import SamplingParams
 from chatterbox_cli.models.t3.request import DecodeStats, Decoding, Row
 from chatterbox_cli.runtime.device import prefetch, seeded, sync
-from chatterbox_cli.synth.chunk import AudioChunk
+from chatterbox_cli.synth.chunk import Synthesized
 from chatterbox_cli.synth.engine import Engine
 from chatterbox_cli.text.segment import TextGroup
 
@@ -61,7 +61,7 @@ class Job:
 
 def synthesize_batch(
     engine: Engine, jobs: list[Job], cfm_steps: int | None = None
-) -> list[AudioChunk]:
+) -> list[Synthesized]:
     """T3 for all jobs in one batched decode, then S3Gen per job.
 
     A job with a seed gets its own T3 generator and a seeded S3Gen, so its audio does not
@@ -170,7 +170,7 @@ def render_rows(engine: Engine, jobs: list[Job], tokens, share, text_s: float, c
     flow_s, hifigan_s = (t1 - t0) / n, (t2 - t1) / n
     t3_s = text_s + share.prefill_s + share.decode_s
     return [
-        AudioChunk(
+        Synthesized(
             group=job.group,
             audio=a,
             sample_rate=engine.sample_rate,

@@ -10,14 +10,13 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from chatterbox_cli.models import SPEECH_VOCAB, Family
 from chatterbox_cli.models.loading import release_speech_tokenizer
-from chatterbox_cli.models.sampling import SamplingParams
 from chatterbox_cli.models.source import ModelSource
 from chatterbox_cli.models.t3.request import DecodeStats, Decoding, Row
 from chatterbox_cli.runtime.device import (
@@ -26,7 +25,8 @@ from chatterbox_cli.runtime.device import (
     sync,
     upstream_quiet,
 )
-from chatterbox_cli.synth.chunk import AudioChunk, auto_max_tokens
+from chatterbox_cli.synth.chunk import Synthesized
+from chatterbox_cli.synth.request import RenderOptions
 from chatterbox_cli.synth.seeds import group_seed
 from chatterbox_cli.text.segment import TextGroup
 
@@ -153,17 +153,16 @@ class Engine:
         self,
         groups: Iterable[TextGroup],
         conds,
-        params: SamplingParams | None = None,
-        max_new_tokens: int | Sequence[int] | None = None,
-        seed: int | None = None,
-        cfm_steps: int | None = None,
-        stream_tokens: int | None = None,
+        opts: RenderOptions | None = None,
+        *,
+        streaming: bool = False,
         overlap: bool | None = None,
-    ) -> Iterator[AudioChunk]:
-        """Yield one `AudioChunk` per group, as soon as it is ready; with `stream_tokens` N,
-        several per group (audio every N speech tokens, see `models/s3gen/stream.py`).
+    ) -> Iterator[Synthesized]:
+        """Yield one `Synthesized` per group, as soon as it is ready; when `streaming` with
+        `opts.stream_tokens` N, several per group (audio every N speech tokens, see
+        `models/s3gen/stream.py`).
 
-        `max_new_tokens`: one cap for every group, one cap per group, or None (sized from text).
+        `opts` are a request's checked options, taken whole (None: the family's defaults).
         `conds`: one voice for every group, or a list with one per group (`[voice]` markup).
         With `overlap`, T3 runs ahead in a thread (its own RNG) while S3Gen renders in this
         one; without, the RNG calls follow upstream `generate()` exactly.
@@ -172,8 +171,10 @@ class Engine:
 
         from chatterbox_cli.models.s3gen.stream import TokenStreamer
 
-        params = params or self.family.defaults
-        cfm_steps = cfm_steps or self.family.cfm_steps
+        opts = opts or RenderOptions()
+        seed = opts.seed
+        cfm_steps = opts.cfm_steps or self.family.cfm_steps
+        stream_tokens = opts.stream_tokens if streaming else None
         overlap = self.overlap if overlap is None else overlap
         if seed is not None:
             seed_everything(seed)
@@ -184,9 +185,8 @@ class Engine:
             t3_seed = seed if seed is not None else random.getrandbits(62)
             generator = torch.Generator(device=self.device).manual_seed(t3_seed)
             stop, first_out = threading.Event(), threading.Event()
-        events = self._t3_events(
-            list(groups), conds, params, max_new_tokens, generator, stop, first_out, stream_tokens
-        )
+        events = self._t3_events(list(groups), conds, opts, generator, stop, first_out,
+                                 stream_tokens)  # fmt: skip
         if overlap:
             events = prefetch(events, stop=stop)
         streamer = None
@@ -234,17 +234,8 @@ class Engine:
                     first_out.set()
                 yield chunk
 
-    def _t3_events(
-        self,
-        groups,
-        conds,
-        params,
-        max_new_tokens,
-        generator,
-        stop=None,
-        first_out=None,
-        stream_tokens=None,
-    ):
+    def _t3_events(self, groups, conds, opts, generator, stop=None, first_out=None,
+                   stream_tokens=None):  # fmt: skip
         """T3 for every group: a `GroupStart`, a `Token` per sampled token, a `GroupEnd`.
 
         With `first_out` (overlap), T3 waits for the first audio before going past what it
@@ -260,13 +251,13 @@ class Engine:
 
         hold_at = stream_tokens + 3 if stream_tokens else None
         t3 = self.tts.t3
+        params = opts.sampling or self.family.defaults
         for i, group in enumerate(groups):
             if i == 1 and not hold():
                 return
             t0 = time.perf_counter()
             stats = DecodeStats()
-            cap = max_new_tokens[i] if isinstance(max_new_tokens, Sequence) else max_new_tokens
-            cap = cap or auto_max_tokens(group.text)
+            cap = opts.cap(group)
             with torch.inference_mode():
                 ids = self.text_tokens(group.text, group.language)
                 t3_cond = self.family.t3_cond(voice_of(conds, i), params)
@@ -284,7 +275,7 @@ class Engine:
             yield GroupEnd()
 
     def _piece(self, group, streamer, stats, text_s, t0, audio, offset, last=False):
-        return AudioChunk(
+        return Synthesized(
             group=group,
             audio=audio,
             sample_rate=self.sample_rate,
@@ -311,7 +302,7 @@ class Engine:
             audio = audio[: max(0, keep - offset)]
         return self._piece(group, streamer, stats, text_s, t0, audio, offset, last=True)
 
-    def to_audio(self, group, tokens, conds, cfm_steps, stats, text_s, t0) -> AudioChunk:
+    def to_audio(self, group, tokens, conds, cfm_steps, stats, text_s, t0) -> Synthesized:
         """Upstream's tail of `generate()`: the tokens S3Gen may see, the family's silence
         tokens, S3Gen."""
         import torch
@@ -327,7 +318,7 @@ class Engine:
             audio = self._vocode(mels).squeeze(0).float().cpu().numpy()
         audio = audio[: self.family.kept_samples(len(kept))]
         end = time.perf_counter()
-        return AudioChunk(
+        return Synthesized(
             group=group,
             audio=audio,
             sample_rate=self.sample_rate,

@@ -16,7 +16,7 @@ from chatterbox_cli.runtime.device import (
     resolve_device,
     upstream_quiet,
 )
-from chatterbox_cli.runtime.errors import ModelUnavailable
+from chatterbox_cli.runtime.errors import ModelUnavailable, Spell, as_field
 from chatterbox_cli.synth.engine import Engine
 
 
@@ -36,19 +36,20 @@ LOADED: dict[tuple[ModelSource, str, str], Loaded] = {}
 
 
 def check_source(
-    model: str, model_dir: Path | None, device: str, runtime: Runtime | None = None
-) -> tuple[ModelSource, str, Runtime]:
-    """Validate the model, its weights, the device and the runtime flags before anything heavy
-    (every front-end's one check): the flags' values first, then the weights (before torch
+    model: str, model_dir: Path | None, device: str, runtime: Runtime | None = None,
+    spell: Spell = as_field,
+) -> tuple[ModelSource, str, Runtime]:  # fmt: skip
+    """Validate the model, its weights, the device and the runtime settings before anything
+    heavy (every front-end's one check): the values first, then the weights (before torch
     loads: seconds), then the device."""
 
     source = ModelSource(model, model_dir)
-    asked = (runtime or Runtime()).check_flags()
-    source.family.check_runtime(asked)
+    asked = (runtime or Runtime()).check_flags(spell)
+    source.family.check_runtime(asked, spell)
     check_device_name(device)
     source.check()
-    device = resolve_device(device)
-    return source, device, asked.check(device)
+    device = resolve_device(device, spell)
+    return source, device, asked.check(device, spell)
 
 
 def load_engine(

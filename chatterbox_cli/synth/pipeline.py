@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from chatterbox_cli.models.sampling import SamplingParams
 from chatterbox_cli.models.voices import VoiceSpec
 from chatterbox_cli.post import guard
 from chatterbox_cli.post.audio import (
-    DEFAULT_LUFS,
     PEAK_DBFS,
     LoudnessInfo,
     join,
@@ -23,49 +21,14 @@ from chatterbox_cli.post.audio import (
     silence,
     watermark,
 )
-from chatterbox_cli.runtime.errors import BadInput, VoiceError
+from chatterbox_cli.runtime.errors import VoiceError
 from chatterbox_cli.runtime.metrics import GroupMetrics, rtf
 from chatterbox_cli.synth.batched import Job
-from chatterbox_cli.synth.chunk import AudioChunk, auto_max_tokens
+from chatterbox_cli.synth.chunk import Synthesized
 from chatterbox_cli.synth.engine import Engine, voice_of
+from chatterbox_cli.synth.request import RenderOptions
 from chatterbox_cli.synth.retry import Flagged, retry_flagged
 from chatterbox_cli.text.segment import TextGroup
-
-DEFAULT_PAUSE_S = 0.2
-DEFAULT_STREAM_TOKENS = 25
-"""bench's `stream-tokens` default: 1 s pieces; seams measured at 47 dB SNR (10 tokens: 44)."""
-
-
-@dataclass(frozen=True)
-class RenderOptions:
-    sampling: SamplingParams | None = None
-    """None: the family's defaults."""
-    max_new_tokens: int | Sequence[int] | None = None
-    """One cap for every group, one per group, or None (sized from each group's text)."""
-    seed: int | None = None
-    lufs: float = DEFAULT_LUFS
-    pause_s: float = DEFAULT_PAUSE_S
-    cfm_steps: int | None = None
-    """None: the family's own (turbo 2, standard 10)."""
-    stream_tokens: int | None = None
-    """Streaming sinks only: audio every N speech tokens instead of every group."""
-    retries: int = 0
-    """Files only: a group the guard flags is synthesized again, up to this many times."""
-
-    def check(self) -> RenderOptions:
-        if self.sampling is not None:
-            self.sampling.check()
-        if isinstance(self.max_new_tokens, int) and self.max_new_tokens < 1:
-            raise BadInput("--max-new-tokens must be >= 1")
-        if not -70 <= self.lufs <= -5:
-            raise BadInput("--lufs must be between -70 and -5 (LUFS)")
-        if not 0 <= self.retries <= 10:
-            raise BadInput("--retries must be between 0 and 10")
-        if not 0 <= self.pause_s <= 5:
-            raise BadInput("--pause must be between 0 and 5 seconds")
-        if self.stream_tokens is not None and not 4 <= self.stream_tokens <= 500:
-            raise BadInput("--stream-tokens must be between 4 and 500 (25 tokens = 1 s)")
-        return self
 
 
 @dataclass
@@ -101,7 +64,7 @@ def conditionals(engine: Engine, spec: VoiceSpec):
     return conds
 
 
-def group_metrics(chunk: AudioChunk) -> GroupMetrics:
+def group_metrics(chunk: Synthesized) -> GroupMetrics:
     return GroupMetrics(
         index=chunk.group.index,
         text=chunk.group.text,
@@ -119,33 +82,18 @@ def group_metrics(chunk: AudioChunk) -> GroupMetrics:
     )
 
 
-def synthesize(
-    engine: Engine, groups: list[TextGroup], conds, opts: RenderOptions, streaming: bool = False
-):
-    """`Engine.synthesize` with the options of a render (token streaming only when streaming)."""
-    return engine.synthesize(
-        groups,
-        conds,
-        opts.sampling,
-        max_new_tokens=opts.max_new_tokens,
-        seed=opts.seed,
-        cfm_steps=opts.cfm_steps,
-        stream_tokens=opts.stream_tokens if streaming else None,
-    )
-
-
 def render(
     engine: Engine,
     groups: list[TextGroup],
     conds,
     opts: RenderOptions,
-    on_chunk: Callable[[AudioChunk], None] | None = None,
+    on_chunk: Callable[[Synthesized], None] | None = None,
 ) -> Rendered:
     """Synthesize every group, then post-process the whole (loudness needs the whole)."""
     t0 = time.perf_counter()
     ttfa = None
-    chunks: list[AudioChunk] = []
-    for chunk in synthesize(engine, groups, conds, opts):
+    chunks: list[Synthesized] = []
+    for chunk in engine.synthesize(groups, conds, opts):
         if ttfa is None:
             ttfa = time.perf_counter() - t0
         chunks.append(chunk)
@@ -167,7 +115,7 @@ def render(
 
 
 def finish(
-    engine: Engine, chunks: list[AudioChunk], pause_s: float, lufs: float
+    engine: Engine, chunks: list[Synthesized], pause_s: float, lufs: float
 ) -> tuple[np.ndarray, LoudnessInfo]:
     """The one path from a text's chunks to its finished audio (files, batch items, buffered
     server replies, bench): in group order, joined with pauses, loudness-normalized with the
@@ -204,29 +152,23 @@ def group_voices(groups: list[TextGroup], conds, voice: Callable[[str], Any]):
     return [voice(g.voice) if g.voice else conds for g in groups]
 
 
-def guarded(engine: Engine, chunks: list[AudioChunk], conds, opts: RenderOptions):
+def guarded(engine: Engine, chunks: list[Synthesized], conds, opts: RenderOptions):
     """Flag each group (`post.guard`) and retry the flagged ones (`synth.retry`), keeping the
     best attempt in place in `chunks`. Their metrics."""
 
-    user_cap = opts.max_new_tokens is not None
+    user_cap = opts.user_cap
     params = opts.sampling or engine.family.defaults
     flagged = []
     for i, chunk in enumerate(chunks):
         found = guard.flags(chunk, user_cap)
         if found:
-            cap = opts.max_new_tokens
-            cap = cap[chunk.group.index] if cap is not None and not isinstance(cap, int) else cap
-            voice = voice_of(conds, i)
-            job = Job(chunk.group, voice, params, cap or auto_max_tokens(chunk.group.text))
+            job = Job(chunk.group, voice_of(conds, i), params, opts.cap(chunk.group))
             flagged.append(Flagged(job, opts.seed, chunk, found))
 
     def redo(jobs):
         for job in jobs:
-            again = engine.synthesize(
-                [job.group], job.conds, params, max_new_tokens=job.max_new_tokens, seed=job.seed,
-                cfm_steps=opts.cfm_steps,
-            )  # fmt: skip
-            yield list(again)[-1]
+            again = replace(opts, max_new_tokens=job.max_new_tokens, seed=job.seed)
+            yield list(engine.synthesize([job.group], job.conds, again))[-1]
 
     settled = {f.job.group.index: f for f in retry_flagged(flagged, redo, opts.retries, user_cap)}
     metrics = []
@@ -244,15 +186,18 @@ def stream(
     groups: list[TextGroup],
     conds,
     opts: RenderOptions,
-    on_chunk: Callable[[AudioChunk], None] | None = None,
-) -> Iterator[np.ndarray]:
-    """Post-processed audio, one piece per group or per `stream_tokens` tokens (pauses as
-    their own pieces), as it is made. `on_chunk` sees each group's last piece."""
+    on_chunk: Callable[[Synthesized], None] | None = None,
+) -> Iterator[tuple[Synthesized, np.ndarray]]:
+    """The one streaming path (`Synthesizer.stream`, `say -o -`, bench's stream modes): each
+    engine chunk (one per group, or per `stream_tokens` tokens) with its post-processed
+    samples, the silence before it at its start, as it is made. `on_chunk` sees each
+    group's last piece."""
     leveler = StreamLeveler(engine.sample_rate, groups, opts, engine.watermarker)
-    for chunk in synthesize(engine, groups, conds, opts, streaming=True):
+    for chunk in engine.synthesize(groups, conds, opts, streaming=True):
         if on_chunk and chunk.last:
             on_chunk(chunk)
-        yield from leveler.pieces(chunk)
+        pieces = leveler.pieces(chunk)
+        yield chunk, np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
 
 
 class StreamLeveler:
@@ -267,7 +212,7 @@ class StreamLeveler:
         self.sr, self.groups, self.opts, self.watermarker = sample_rate, groups, opts, watermarker
         self.gain: float | None = None
 
-    def pieces(self, chunk: AudioChunk) -> list[np.ndarray]:
+    def pieces(self, chunk: Synthesized) -> list[np.ndarray]:
         """This chunk's audio, leveled and watermarked, after the silence that precedes it
         (and, for the text's last group, the `[pause]` that ends it)."""
         sr, i, groups, pause_s = self.sr, chunk.group.index, self.groups, self.opts.pause_s

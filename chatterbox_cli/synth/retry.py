@@ -10,7 +10,7 @@ from typing import Any
 
 from chatterbox_cli.post import guard
 from chatterbox_cli.synth.batched import Job
-from chatterbox_cli.synth.chunk import AudioChunk
+from chatterbox_cli.synth.chunk import Synthesized
 from chatterbox_cli.synth.seeds import retry_seed
 
 
@@ -21,14 +21,14 @@ class Flagged:
     job: Job
     seed: int | None
     """The seed of the text the group belongs to (retry seeds derive from it)."""
-    best: AudioChunk
+    best: Synthesized
     found: list[str]
     owner: Any = None
     """Whom the group belongs to (a batch item), for the caller."""
     tries: int = 0
 
 
-Redo = Callable[[list[Job]], Iterable[AudioChunk | Exception]]
+Redo = Callable[[list[Job]], Iterable[Synthesized | Exception]]
 """Synthesizes jobs again: a chunk, or the exception that ended it, per job in order."""
 
 

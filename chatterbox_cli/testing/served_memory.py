@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from chatterbox_cli.synth.request import RenderOptions
+
 
 def main(families: list[str]) -> None:
     from chatterbox_cli.models.source import ModelSource
@@ -36,7 +38,11 @@ def main(families: list[str]) -> None:
         report("loaded", model=name, load_s=slot.load_s, weights_mb=slot.weights_mb)
         conds, _ = slot.voices.get(None, slot.scheduler.lock)
         with slot.scheduler.lock:
-            list(slot.engine.synthesize(split_groups("One short line."), conds, max_new_tokens=10))
+            list(
+                slot.engine.synthesize(
+                    split_groups("One short line."), conds, RenderOptions(max_new_tokens=10)
+                )
+            )
         report("spoke", model=name)
         slots.append(slot)
     for slot in slots:

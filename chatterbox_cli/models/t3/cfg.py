@@ -15,7 +15,6 @@ tests/test_standard.py and tests/test_multilingual*.py prove it against upstream
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -30,7 +29,7 @@ from transformers.generation.logits_process import (
 from chatterbox_cli.models.sampling import SamplingParams
 from chatterbox_cli.models.t3 import kv
 from chatterbox_cli.models.t3.prefix import Amp
-from chatterbox_cli.models.t3.request import DecodeStats, Row
+from chatterbox_cli.models.t3.request import Decoding, Row
 from chatterbox_cli.models.t3.sample import LlamaSampler, draw
 from chatterbox_cli.runtime.device import sync
 
@@ -109,23 +108,18 @@ def _step_embeds(t3, tokens: torch.Tensor, step: int) -> torch.Tensor:
 
 @torch.inference_mode()
 def decode(
-    t3,
-    t3_cond,
-    text_tokens: torch.Tensor,
-    params: SamplingParams,
-    max_new_tokens: int,
-    stats: DecodeStats | None = None,
-    amp: Amp = contextlib.nullcontext,
-    generator: torch.Generator | None = None,
-    cancel: threading.Event | None = None,
-    align: bool = False,
+    t3, row: Row, run: Decoding | None = None, align: bool = False
 ) -> Iterator[torch.Tensor]:
-    """Yield sampled speech tokens, shape (1,), until stop or `max_new_tokens` samples.
+    """Yield `row`'s sampled speech tokens, shape (1,), until stop or its cap.
 
-    `text_tokens` is (1, L) with SOT/EOT already added (the family does that, as `generate()`).
-    `align` runs upstream's alignment analyzer on the guided logits (Multilingual).
+    `row.text_tokens` is (1, L) with SOT/EOT already added (the family does that, as
+    `generate()`). `align` runs upstream's alignment analyzer on the guided logits
+    (Multilingual).
     """
-    stats = stats if stats is not None else DecodeStats()
+    run = run or Decoding()
+    t3_cond, text_tokens, params = row.t3_cond, row.text_tokens, row.params
+    max_new_tokens, generator = row.max_new_tokens, row.generator
+    stats, amp, cancel = run.stats, run.amp, run.cancel
     stop = t3.hp.stop_speech_token
     rows = _rows(params)
     t0 = time.perf_counter()
@@ -183,18 +177,14 @@ def _aligner(t3, spy, text_slice: tuple[int, int], row: int = 0, pad: int = 0):
 
 @torch.inference_mode()
 def decode_batch(
-    t3,
-    rows: list[Row],
-    stats: DecodeStats | None = None,
-    amp: Amp = contextlib.nullcontext,
-    cancel: threading.Event | None = None,
-    align: bool = False,
+    t3, rows: list[Row], run: Decoding | None = None, align: bool = False
 ) -> list[list[int]]:
     """Several logical rows at once: left padding, attention mask, RoPE positions from the mask
     (each row sees the positions it would alone), per-row CFG, stop, cap, params, generator,
     and with `align` a per-row alignment analyzer."""
+    run = run or Decoding()
     with _spying(t3, align) as spy:
-        return _decode_batch(t3, rows, stats or DecodeStats(), amp, cancel, spy)
+        return _decode_batch(t3, rows, run.stats, run.amp, run.cancel, spy)
 
 
 def _decode_batch(t3, rows, stats, amp, cancel, spy) -> list[list[int]]:

@@ -9,8 +9,6 @@ Tensors keep a leading batch dimension so batch size > 1 can be added without a 
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
 from collections.abc import Iterator
 
@@ -26,8 +24,8 @@ from transformers.generation.logits_process import (
 
 from chatterbox_cli.models.sampling import SamplingParams
 from chatterbox_cli.models.t3 import kv
-from chatterbox_cli.models.t3.prefix import Amp, Prefix
-from chatterbox_cli.models.t3.request import DecodeStats, Row
+from chatterbox_cli.models.t3.prefix import Prefix
+from chatterbox_cli.models.t3.request import Decoding, Row
 from chatterbox_cli.models.t3.sample import TurboSampler, draw
 from chatterbox_cli.runtime.device import sync
 
@@ -93,30 +91,20 @@ class FastStep:
 
 
 @torch.inference_mode()
-def decode(
-    t3,
-    t3_cond,
-    text_tokens: torch.Tensor,
-    params: SamplingParams,
-    max_new_tokens: int,
-    stats: DecodeStats | None = None,
-    prefix: Prefix | None = None,
-    amp: Amp = contextlib.nullcontext,
-    fast: FastStep | None = None,
-    generator: torch.Generator | None = None,
-    cancel: threading.Event | None = None,
-) -> Iterator[torch.Tensor]:
-    """Yield sampled speech tokens, shape (B,), until stop or `max_new_tokens` samples.
+def decode(t3, row: Row, run: Decoding | None = None) -> Iterator[torch.Tensor]:
+    """Yield `row`'s sampled speech tokens, shape (B,), until stop or its cap.
 
     The stop token is not yielded, except as the first sample: upstream checks for it only
     from the second on (S3Gen never sees it: `Family.speech_tokens` keeps speech ids only).
-    `max_new_tokens` counts every sample, so it equals
-    upstream's `max_gen_len + 1` (upstream samples once before its loop). With a `prefix`
-    only the text and start token are prefilled (same result up to float rounding); with
-    `fast`, a static KV cache is used where the sequence fits. Setting `cancel` ends the loop
-    at the next step.
+    The cap counts every sample, so it equals upstream's `max_gen_len + 1` (upstream samples
+    once before its loop). With the run's `prefix` only the text and start token are
+    prefilled (same result up to float rounding); with its `fast` step, a static KV cache is
+    used where the sequence fits. Setting its `cancel` ends the loop at the next step.
     """
-    stats = stats if stats is not None else DecodeStats()
+    run = run or Decoding()
+    t3_cond, text_tokens, params = row.t3_cond, row.text_tokens, row.params
+    max_new_tokens, generator = row.max_new_tokens, row.generator
+    stats, prefix, amp, fast, cancel = run.stats, run.prefix, run.amp, run.fast, run.cancel
     procs = logits_processors(params)
     stop = t3.hp.stop_speech_token
     device = t3.device
@@ -175,22 +163,16 @@ def decode(
 
 
 @torch.inference_mode()
-def decode_batch(
-    t3,
-    rows: list[Row],
-    stats: DecodeStats | None = None,
-    prefix: Prefix | None = None,
-    amp: Amp = contextlib.nullcontext,
-    cancel: threading.Event | None = None,
-) -> list[list[int]]:
+def decode_batch(t3, rows: list[Row], run: Decoding | None = None) -> list[list[int]]:
     """Decode several rows at once: left padding, attention mask, absolute positions from the
     mask (GPT-2 has learned absolute positions), per-row stop, cap, sampling and generator.
 
     Each row sees exactly what it would alone (same positions, pads masked out); with a per-row
-    generator its samples do not depend on the batch's composition. A `prefix` (every row of
-    one voice) is shared: rows then read [voice prefix, pads, text, start], pads masked.
+    generator its samples do not depend on the batch's composition. The run's `prefix` (every
+    row of one voice) is shared: rows then read [voice prefix, pads, text, start], pads masked.
     """
-    stats = stats if stats is not None else DecodeStats()
+    run = run or Decoding()
+    stats, prefix, amp, cancel = run.stats, run.prefix, run.amp, run.cancel
     device = t3.device
     stop = t3.hp.stop_speech_token
     if prefix is not None and any(row.t3_cond is not prefix.cond for row in rows):
