@@ -165,6 +165,8 @@ class Synthesizer:
         if isinstance(text, Plan):
             if text.family is not self.engine.family:
                 raise BadInput(f"the plan is for the {text.family.name} model, not this one")
+            if options or voice is not None:
+                raise BadInput("a plan is checked already; give its options to plan()")
             return text
         if "lexicon" in options:
             options["lexicon"] = Lexicon.of(options["lexicon"])

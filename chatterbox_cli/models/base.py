@@ -143,7 +143,7 @@ class Family:
             return None
         return max(1, n_tokens - 1) * SAMPLES_PER_TOKEN
 
-    def lacks(self, directory: Path, where: str, then: str) -> str | None:
+    def lacks(self, directory: Path, where: str, then: str, spell: Spell = as_field) -> str | None:
         """The one-line refusal for a checkpoint folder that lacks files (None: it is whole);
         `where` names the folder, `then` says how to get them. When only our T3 is missing and
         the fallback's T3 is there, the line names the fallback."""
@@ -156,7 +156,10 @@ class Family:
         text += f" ({self.label}'s T3)"
         other = FAMILIES.get(self.fallback or "")
         if other is not None and not other.missing_files(directory):
-            return f"{text}; {then}, or use --model {other.name} ({other.label}, which is there)"
+            return (
+                f"{text}; {then}, or use {spell('model')} {other.name} ({other.label}, "
+                "which is there)"
+            )
         return f"{text}; {then}"
 
     def missing_files(self, directory: Path) -> list[str]:

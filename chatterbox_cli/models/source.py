@@ -11,7 +11,7 @@ from pathlib import Path
 
 from chatterbox_cli.models import Family, get
 from chatterbox_cli.models.loading import cache_dir
-from chatterbox_cli.runtime.errors import ModelUnavailable
+from chatterbox_cli.runtime.errors import ModelUnavailable, Spell, as_field
 
 RANDOM_MARKER = "RANDOM_WEIGHTS.json"
 """What a random-weight test checkpoint (`testing/checkpoints.py`) holds: it speaks noise, and
@@ -34,18 +34,18 @@ class ModelSource:
     def describe(self) -> str:
         return str(self.model_dir) if self.model_dir else f"hf://{self.family.hub_repo}"
 
-    def check(self) -> None:
+    def check(self, spell: Spell = as_field) -> None:
         """Fail fast (before any heavy import) when the weights can't be had: a model dir that
         can't be a checkpoint, or hub weights neither in the cache nor downloadable."""
         family = self.family
         if self.model_dir is None:
-            hub_available(self.kind)
+            hub_available(self.kind, spell)
             return
-        d = self.model_dir
+        d, option = self.model_dir, spell("model_dir")
         if not d.is_dir():
-            raise ModelUnavailable(f"model dir {d} does not exist; pass --model-dir DIR")
+            raise ModelUnavailable(f"model dir {d} does not exist; pass {option} DIR")
         lacking = family.lacks(
-            d, f"model dir {d}", f"point --model-dir at a Chatterbox {self.kind} checkpoint"
+            d, f"model dir {d}", f"point {option} at a Chatterbox {self.kind} checkpoint", spell
         )
         if lacking:
             raise ModelUnavailable(lacking)
@@ -56,21 +56,22 @@ class ModelSource:
         return (self.model_dir / "conds.pt").is_file() if self.model_dir else None
 
 
-def _hub_error(exc: BaseException, source: ModelSource) -> ModelUnavailable:
+def _hub_error(exc: BaseException, source: ModelSource, spell: Spell = as_field):
     repo = source.family.hub_repo
     name = type(exc).__name__
+    option = spell("model_dir")
     if "GatedRepo" in name or "RepositoryNotFound" in name:
         return ModelUnavailable(
             f"the Hugging Face Hub refused {repo} ({name}); log in (`hf auth login` or HF_TOKEN) "
-            "or pass --model-dir DIR"
+            f"or pass {option} DIR"
         )
-    partial = _partial_cache(source)
+    partial = _partial_cache(source, spell)
     if partial is not None:
         return partial
     return ModelUnavailable(
         f"model weights for {repo} are not in the Hugging Face cache and the hub can't be "
         f"reached ({name}); go online once to download them, point HF_HOME at a cache that has "
-        "them, or pass --model-dir DIR (env CHATTERBOX_MODEL_DIR)"
+        f"them, or pass {option} DIR (env CHATTERBOX_MODEL_DIR)"
     )
 
 
@@ -135,7 +136,7 @@ def hub_errors() -> tuple[type[BaseException], ...]:
 
 
 @functools.cache
-def hub_available(kind: str) -> None:
+def hub_available(kind: str, spell: Spell = as_field) -> None:
     """Raise at once (no torch imported yet) unless the family's hub weights are cached whole or
     the hub answers for them: offline with nothing cached, a newcomer hears so in a second,
     not after the model libraries load. Remembered per process once it passes."""
@@ -147,16 +148,14 @@ def hub_available(kind: str) -> None:
     if constants.HF_HUB_OFFLINE:
         from huggingface_hub.errors import OfflineModeIsEnabled
 
-        raise _hub_error(OfflineModeIsEnabled("HF_HUB_OFFLINE is set"), source)
+        raise _hub_error(OfflineModeIsEnabled("HF_HUB_OFFLINE is set"), source, spell)
     try:
         model_info(source.family.hub_repo, token=os.getenv("HF_TOKEN") or None, timeout=10)
-    except hub_errors() as exc:
-        raise _hub_error(exc, source) from exc
-    except OSError as exc:
-        raise _hub_error(exc, source) from exc
+    except (*hub_errors(), OSError) as exc:
+        raise _hub_error(exc, source, spell) from exc
 
 
-def _partial_cache(source: ModelSource) -> ModelUnavailable | None:
+def _partial_cache(source: ModelSource, spell: Spell = as_field) -> ModelUnavailable | None:
     """Offline with the repo cached but files missing (say, a V2 cache asked for V3): name them."""
     snapshot = cached_snapshot(source.kind)
     if snapshot is None:
@@ -165,7 +164,8 @@ def _partial_cache(source: ModelSource) -> ModelUnavailable | None:
     line = family.lacks(
         snapshot,
         f"the Hugging Face cache of {family.hub_repo}",
-        "go online once to download it (or pass --model-dir DIR)",
+        f"go online once to download it (or pass {spell('model_dir')} DIR)",
+        spell,
     )
     return ModelUnavailable(line) if line else None
 

@@ -122,7 +122,9 @@ def open_writer(
             if guarded.error:
                 raise guarded.error
     except FileExistsError:
-        raise BadInput(f"{path} already exists; ask to overwrite it to replace it") from None
+        raise BadInput(
+            f"{path} already exists; to replace it pass overwrite=True (--overwrite in the CLI)"
+        ) from None
 
 
 class _Guarded:

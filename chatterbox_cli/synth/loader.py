@@ -47,7 +47,7 @@ def check_source(
     asked = (runtime or Runtime()).check_flags(spell)
     source.family.check_runtime(asked, spell)
     check_device_name(device)
-    source.check()
+    source.check(spell)
     device = resolve_device(device, spell)
     return source, device, asked.check(device, spell)
 
