@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from chatterbox_cli.models.t3.request import Decoding, Row
 from chatterbox_cli.cli.options import flag
+from chatterbox_cli.models.t3.request import Decoding, Row
 from chatterbox_cli.runtime.device import Runtime
 from chatterbox_cli.runtime.errors import BadInput
 from chatterbox_cli.synth.request import RenderOptions
