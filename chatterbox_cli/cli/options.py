@@ -12,7 +12,7 @@ import typer
 
 from chatterbox_cli.synth.request import DEFAULT_LUFS, DEFAULT_PAUSE_S, RETRIES, SpeechRequest
 
-FLAGS = {"pause_s": "--pause", "max_piece_s": "--max-piece", "text": "TEXT"}
+FLAGS = {"pause_s": "--pause", "max_piece_s": "--max-piece"}
 """Request fields whose flag is not the field's name with dashes."""
 
 

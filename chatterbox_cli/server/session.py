@@ -98,7 +98,6 @@ class Voices:
     def __init__(self, engine, default=None):
         from chatterbox_cli.synth.voices import VoiceStore
 
-        self.engine = engine
         self.default = default
         self.store = VoiceStore.of(engine)
 

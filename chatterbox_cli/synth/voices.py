@@ -113,6 +113,3 @@ class VoiceStore:
         while total > self.max_bytes and len(self.kept) > 1:
             _, dropped = self.kept.popitem(last=False)
             total -= dropped.nbytes
-
-    def __len__(self) -> int:
-        return len(self.kept)
