@@ -7,7 +7,7 @@ MODEL ?= turbo
 CKPT ?= .cache/random-$(MODEL)
 PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
 
-.PHONY: install browser test test-fast lint bench bench-decode bench-convert load checkpoint clean
+.PHONY: install browser test test-fast lint bench bench-decode bench-convert bench-text load checkpoint clean
 
 install: $(STAMP)
 
@@ -71,6 +71,11 @@ CONVERT_ARGS ?= --seconds 10 --minutes 1,2
 bench-convert: install
 	$(BIN)/python -m chatterbox_cli.testing.checkpoints $(CKPT) $(MODEL) >/dev/null
 	$(BIN)/python -m chatterbox_cli.testing.convert_bench --model $(MODEL) --model-dir $(CKPT) $(CONVERT_ARGS)
+
+# The text front-end (chatterbox_cli/testing/text_bench.py): normalization and grouping of
+# 100-400 KB of number-dense text per language; the 400/100 KB ratio shows it stays linear.
+bench-text: install
+	$(BIN)/python -m chatterbox_cli.testing.text_bench $(TEXT_ARGS)
 
 # The server under load (docs/serving.md): `chatterbox serve` on the random Turbo checkpoint,
 # time to first byte, throughput at 1/4/16 clients, RSS over many requests (LOAD_ARGS: --help).

@@ -38,6 +38,7 @@ from chatterbox_cli.synth.request import (
     SpeechRequest,
     check_lufs,
     check_max_piece,
+    check_speed,
 )
 from chatterbox_cli.synth.voices import VoiceStore
 from chatterbox_cli.text.markup import Lexicon
@@ -196,9 +197,11 @@ class Synthesizer:
         """The whole text, finished. `options` are `SpeechRequest`'s fields: `language`,
         `seed`, the model's knobs (temperature, top_p, top_k, min_p, repetition_penalty,
         cfg_weight, exaggeration), `max_new_tokens`, `cfm_steps`, `retries`, `lufs`,
-        `pause_s`, `lexicon` (a TSV file that rewrites words first). The text may hold
-        `[pause:1.5s]` and `[voice:NAME]…[/voice]` markup. `on_chunk` sees each group's
-        engine record (tokens, timings) as it is synthesized (progress)."""
+        `pause_s`, `speed` (0.5-2, pitch kept), `lexicon` (a TSV file that rewrites words
+        first), `normalize` (False: numbers, dates and symbols are not put into words).
+        The text may hold `[pause:1.5s]` and `[voice:NAME]…[/voice]` markup.
+        `on_chunk` sees each group's engine record (tokens, timings) as it is synthesized
+        (progress)."""
         from chatterbox_cli.sinks import provenance
 
         plan = self.plan(text, voice, **options)
@@ -212,6 +215,7 @@ class Synthesizer:
             sampling=opts.sampling,
             text=plan.request.text,
             cfm_steps=opts.cfm_steps,
+            said=plan.groups,
         )
         return Audio(
             samples=rendered.audio,
@@ -335,13 +339,17 @@ class VoiceConverter:
         self, source: str | Path | bytes, voice: str | Path | None = None, *,
         seed: int | None = None, lufs: float = DEFAULT_LUFS, cfm_steps: int | None = None,
         max_piece_s: float | None = None, on_piece: Callable[[Any], None] | None = None,
+        speed: float = 1.0,
     ) -> Audio:  # fmt: skip
-        """The whole recording converted, loudness-normalized and watermarked."""
+        """The whole recording converted, at `speed` (0.5-2, pitch kept), loudness-normalized
+        and watermarked."""
         import time
 
         from chatterbox_cli.post.audio import master
+        from chatterbox_cli.post.tempo import Stretcher
 
         check_lufs(lufs)
+        stretcher = Stretcher(self.sample_rate, check_speed(speed))
         made, run = self.pieces(
             source, voice, seed=seed, cfm_steps=cfm_steps, max_piece_s=max_piece_s
         )
@@ -353,6 +361,7 @@ class VoiceConverter:
             if on_piece:
                 on_piece(piece)
         t1 = time.perf_counter()
+        parts = [stretcher.push(p, last=i == len(parts) - 1) for i, p in enumerate(parts)]
         cuts = np.cumsum([len(p) for p in parts])[:-1].tolist()  # Perth a piece at a time
         wm = self.converter.watermarker
         out, loud = master(np.concatenate(parts), self.sample_rate, wm, lufs, cuts)
@@ -366,10 +375,14 @@ class VoiceConverter:
         self, source: str | Path | bytes, voice: str | Path | None = None, *,
         seed: int | None = None, lufs: float = DEFAULT_LUFS, cfm_steps: int | None = None,
         max_piece_s: float | None = None, on_piece: Callable[[Any], None] | None = None,
+        speed: float = 1.0,
     ) -> Iterator[np.ndarray]:  # fmt: skip
         """Leveled, watermarked audio piece by piece as each is converted (gain fixed by the
-        first piece, as `Synthesizer.stream`)."""
+        first piece, as `Synthesizer.stream`), the pieces stretched as one signal."""
+        from chatterbox_cli.post.tempo import Stretcher
+
         opts = RenderOptions(lufs=check_lufs(lufs), pause_s=0)
+        stretcher = Stretcher(self.sample_rate, check_speed(speed))
         _made, run = self.pieces(
             source, voice, seed=seed, cfm_steps=cfm_steps, max_piece_s=max_piece_s
         )
@@ -377,4 +390,4 @@ class VoiceConverter:
         for piece in run:
             if on_piece:
                 on_piece(piece)
-            yield leveler.level(piece.audio)
+            yield leveler.level(stretcher.push(piece.audio, last=piece.last))

@@ -57,6 +57,8 @@ def test_say_returns_finished_audio_equal_to_the_cli(tts, checkpoint, cli, tmp_p
     assert audio.provenance["seed"] == 3 and audio.provenance["voice"].startswith("builtin:")
     saved = audio.save(tmp_path / "api.flac")
     assert provenance.read(saved)["text_sha256"] == audio.provenance["text_sha256"]
+    said = "\n".join(g.text for g in audio.groups)
+    assert audio.provenance["spoken_sha256"] == provenance.text_hash(said)
     with pytest.raises(BadInput, match="exists"):
         audio.save(saved)
     r = cli("say", TEXT, "-o", tmp_path / "cli.wav", "--model-dir", checkpoint,

@@ -186,6 +186,25 @@ def test_convert_pipes_stdin_to_stdout(cli, checkpoint, clips):
     assert sr == 24000 and abs(len(wav) / sr - 2.0) < 0.1
 
 
+def test_speed_stretches_a_conversion_whole_or_streamed(turbo_vc, clips, tmp_path, detector):
+    """`speed` on a 2 s recording: the file `convert` writes (`save_converted`) at 2x and the
+    stream at 0.5x are 1/speed as long, and marked."""
+    from chatterbox_cli.jobs.convert import save_converted
+    from chatterbox_cli.sinks.files import AudioFormat
+
+    buf = io.BytesIO()
+    sf.write(buf, speech(2.0, 30), SR, format="WAV")
+    source, target = buf.getvalue(), clips / "target.wav"
+    out = tmp_path / "fast.wav"
+    done = save_converted(turbo_vc, source, out, AudioFormat("wav", "PCM_16"), target, speed=2.0)
+    wav, sr = sf.read(out, dtype="float32")
+    assert abs(len(wav) / sr - 1.0) < 0.05 and done.audio_s == pytest.approx(len(wav) / sr)
+    slow = np.concatenate(list(turbo_vc.stream(source, target, seed=1, speed=0.5)))
+    assert abs(len(slow) / sr - 4.0) < 0.1
+    for audio in (wav, slow):
+        assert detector.get_watermark(audio, sample_rate=sr) > 0.5
+
+
 @pytest.mark.parametrize(
     "case, needle",
     [

@@ -41,6 +41,20 @@ def test_speech_in_each_format_is_watermarked_and_says_what_made_it(server, fmt,
     assert made["text_sha256"] == hashlib.sha256(BODY["input"].encode()).hexdigest()[:16]
 
 
+def test_numbers_are_said_unless_normalize_is_false(server):
+    """The spoken text's hash beside the written one's: equal only when nothing was put into
+    words."""
+    made = {}
+    for normalize in (True, False):
+        body = {**BODY, "input": "Room 101.", "normalize": normalize, "response_format": "wav"}
+        r = server.post("/v1/audio/speech", json=body)
+        assert r.status_code == 200, r.text
+        made[normalize] = json.loads(r.headers["x-chatterbox-provenance"])
+    assert made[False]["spoken_sha256"] == made[False]["text_sha256"]
+    assert made[True]["spoken_sha256"] == provenance.text_hash("Room one hundred and one.")
+    assert made[True]["text_sha256"] == made[False]["text_sha256"]
+
+
 def test_a_reply_carries_what_say_records_and_verify_reads_it(server, cli, checkpoint, tmp_path):
     r = server.post("/v1/audio/speech", json={**BODY, "response_format": "wav"})
     reply = tmp_path / "reply.wav"
@@ -78,7 +92,7 @@ def test_health_is_open_and_the_rest_needs_the_token(server):
         ({**BODY, "input": "x" * 201}, 413, "longer than 200"),
         ({**BODY, "input": "   "}, 400, "empty"),
         ({**BODY, "response_format": "aac"}, 400, "response_format"),
-        ({**BODY, "speed": 1.5}, 400, "speed"),
+        ({**BODY, "speed": 4.5}, 400, "speed must be between 0.25 and 4"),
         ({**BODY, "instructions": "Speak softly."}, 400, "instructions"),
         ({**BODY, "voice": "ghost"}, 400, "ghost"),
         ({**BODY, "model": "tts-9"}, 400, "not loaded"),
@@ -173,8 +187,15 @@ def test_the_openai_client_gets_audio(server):
     )  # fmt: skip
     audio, sr = sf.read(io.BytesIO(reply.content), dtype="float32")
     assert sr == 24000 and detector().get_watermark(audio, sample_rate=sr) >= WATERMARK_MIN
-    with pytest.raises(BadRequestError, match="speed"):
-        client.audio.speech.create(model="chatterbox", voice="default", input="Hi.", speed=2.0)
+    fast = client.audio.speech.create(
+        model="chatterbox", voice="default", input="Hello from the client.", speed=2.0,
+        response_format="flac", extra_body={"seed": 3, "max_new_tokens": 30},
+    )  # fmt: skip
+    fast, _ = sf.read(io.BytesIO(fast.content), dtype="float32")
+    assert len(fast) == pytest.approx(len(audio) / 2, abs=0.03 * sr)  # Perth keeps 20 ms frames
+    assert detector().get_watermark(fast, sample_rate=sr) >= WATERMARK_MIN
+    with pytest.raises(BadRequestError, match="speed must be between 0.25 and 4"):
+        client.audio.speech.create(model="chatterbox", voice="default", input="Hi.", speed=5.0)
 
 
 @pytest.mark.parametrize("fmt", ["wav", "mp3", "opus", "flac", "pcm"])

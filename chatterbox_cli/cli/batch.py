@@ -19,6 +19,7 @@ from chatterbox_cli.cli.options import (
     ModelFlags,
     OverwriteOpt,
     QuietOpt,
+    ShowTextOpt,
     SpeechFlags,
     SubtypeOpt,
     flag,
@@ -52,6 +53,7 @@ def batch(
     fmt: Annotated[str, typer.Option("--format", help="wav|flac|mp3|opus|ogg.")] = "wav",
     subtype: SubtypeOpt = "PCM_16",
     overwrite: OverwriteOpt = False,
+    show_text: ShowTextOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -82,6 +84,11 @@ def batch(
         out.warn(f"skipping {len(invalid)} invalid row(s)")
     if not items:
         raise BadInput("no rows to synthesize")
+    if show_text:
+        plans = (batch_inputs.row_request(i, request).plan(family) for i in items)
+        out.spoken(((i.id or f"{i.source}:{i.line}", p.language.code, i.text, p.groups)
+                   for i, p in zip(items, plans, strict=True)))  # fmt: skip
+        return
     for code in dict.fromkeys(item.language for item in items):
         note_language(family.language(code), out)
     for warning in batch_inputs.assign_names(items):

@@ -22,6 +22,7 @@ from chatterbox_cli.cli.options import (
     ModelFlags,
     OverwriteOpt,
     QuietOpt,
+    ShowTextOpt,
     SpeechFlags,
     SubtypeOpt,
     flag,
@@ -62,6 +63,7 @@ def book(
     model: ModelFlags = ModelFlags(),
     job_flags: JobFlags = JobFlags(),
     overwrite: OverwriteOpt = False,
+    show_text: ShowTextOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -81,6 +83,12 @@ def book(
         _list(out, read, picked)
         return
     from chatterbox_cli.jobs import book as job
+
+    if show_text:
+        code = _language(out, family, request.language, read.language)
+        planned = job.plan(read, picked, {}, code, request.lexicon, 0, request.normalize)
+        _show(out, read, code, planned)
+        return
     from chatterbox_cli.sinks.files import AudioFormat, check_writable
 
     chapter_fmt = AudioFormat(fmt, subtype).check(flag)
@@ -101,9 +109,11 @@ def book(
         "model": name, "model_dir": str(model.model_dir or ""), "voice": request.voice,
         "seed": opts.seed, "sampling": repr(opts.sampling), "cfm_steps": opts.cfm_steps,
         "lufs": opts.lufs, "cap": opts.max_new_tokens, "quantize": model.quantize,
-        "dtype": model.dtype,
+        "dtype": model.dtype, **({"speed": opts.speed} if opts.speed != 1 else {}),
     }  # fmt: skip
-    planned = job.plan(read, picked, identity, code, request.lexicon, opts.pause_s)
+    planned = job.plan(
+        read, picked, identity, code, request.lexicon, opts.pause_s, request.normalize
+    )
     todo = job.items(planned, path.name, code, opts.seed)
     check_voices({item.voice for item in todo}, name)
     status = _chapter_status(planned)
@@ -162,6 +172,19 @@ def _chapter_status(planned):
         return f"chapters {done}/{len(left)}"
 
     return status
+
+
+def _show(out: Output, book, code: str, planned) -> None:
+    """`--show-text`: each chapter's spoken groups (pauses left out)."""
+    from chatterbox_cli.text.segment import TextGroup
+
+    rows = []
+    for chapter in planned:
+        said = [p for p in chapter.pieces if p.name]
+        groups = [TextGroup(k, p.text, 0, voice=p.voice) for k, p in enumerate(said)]
+        label = f"chapter {chapter.number}: {chapter.title}"
+        rows.append((label, code, book.chapters[chapter.number - 1].text, groups))
+    out.spoken(rows)
 
 
 def _list(out: Output, book, picked: list[int]) -> None:

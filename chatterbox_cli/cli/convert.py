@@ -21,6 +21,7 @@ from chatterbox_cli.cli.options import (
     OverwriteOpt,
     QuietOpt,
     SeedOpt,
+    SpeedOpt,
     SubtypeOpt,
     ThreadsOpt,
     VoiceOpt,
@@ -79,6 +80,7 @@ def convert(
         typer.Option("--max-piece", help="Longest stretch rendered in one pass, seconds (5-60)."),
     ] = 20.0,
     lufs: LufsOpt = DEFAULT_LUFS,
+    speed: SpeedOpt = 1.0,
     fmt: Annotated[
         str | None,
         typer.Option("--format", help="wav|flac|mp3|opus|ogg (wav|raw with -o -)."),
@@ -95,13 +97,14 @@ def convert(
     from chatterbox_cli.runtime.device import Runtime, check_device_name
     from chatterbox_cli.sinks.files import check_writable
     from chatterbox_cli.synth.convert import check_model
-    from chatterbox_cli.synth.request import check_lufs, check_max_piece
+    from chatterbox_cli.synth.request import check_lufs, check_max_piece, check_speed
 
     out = Output(quiet=quiet, json=json_out)
     family = check_model(model)
     steps = family.check_cfm_steps(cfm_steps, flag)
     check_lufs(lufs, flag)
     check_max_piece(max_piece, flag)
+    check_speed(speed, flag)
     Runtime(threads=threads, dtype=dtype).check_flags(flag)
     check_device_name(device)
     several = outdir is not None or len(sources) > 1 or any(Path(s).is_dir() for s in sources)
@@ -127,7 +130,9 @@ def convert(
             raise BadInput("several sources need -d OUTDIR")
         if outdir.exists() and not outdir.is_dir():
             raise BadInput(f"--outdir {outdir} is not a directory")
-        cfg = job.ConvertConfig(outdir, audio_fmt, voice, seed, lufs, steps, max_piece, overwrite)
+        cfg = job.ConvertConfig(
+            outdir, audio_fmt, voice, seed, lufs, steps, max_piece, overwrite, speed
+        )
         outdir.mkdir(parents=True, exist_ok=True)
         todo = job.pending(items, cfg)
         if len(todo) < len(items):
@@ -159,7 +164,7 @@ def convert(
     if several:
         _run_many(out, vc, todo, cfg, json_out)
         return
-    opts = dict(seed=seed, lufs=lufs, cfm_steps=steps, max_piece_s=max_piece)
+    opts = dict(seed=seed, lufs=lufs, cfm_steps=steps, max_piece_s=max_piece, speed=speed)
     report = {
         "source": sources[0],
         "model": model,

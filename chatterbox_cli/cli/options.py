@@ -118,8 +118,27 @@ LexiconOpt = Annotated[
     Path | None,
     typer.Option("--lexicon", help="TSV file: word or phrase, a tab, how to say it (whole words)."),
 ]
+NormalizeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--normalize/--no-normalize",
+        help="Say numbers, money, dates, units and symbols in words (see --show-text).",
+    ),
+]
+ShowTextOpt = Annotated[
+    bool,
+    typer.Option(
+        "--show-text", help="Print what will be spoken, group by group, and exit (no model)."
+    ),
+]
 PauseOpt = Annotated[
     float, typer.Option("--pause", help="Silence between sentence groups (s); 0 crossfades.")
+]
+SpeedOpt = Annotated[
+    float,
+    typer.Option(
+        "--speed", help="Faster or slower at the same pitch, 0.5-2 (a time-stretch of the speech)."
+    ),
 ]
 StreamTokensOpt = Annotated[
     int | None,
@@ -227,6 +246,7 @@ class SpeechFlags:
     voice: VoiceOpt = None
     language: LanguageOpt = None
     lexicon: LexiconOpt = None
+    normalize: NormalizeOpt = True
     seed: SeedOpt = None
     temperature: TemperatureOpt = None
     top_p: TopPOpt = None
@@ -240,6 +260,7 @@ class SpeechFlags:
     retries: RetriesOpt = RETRIES
     lufs: LufsOpt = DEFAULT_LUFS
     pause: PauseOpt = DEFAULT_PAUSE_S
+    speed: SpeedOpt = 1.0
 
     def request(self, text: str = "", streaming: bool = False, **more) -> SpeechRequest:
         """The request these flags ask for (the lexicon read here, once)."""

@@ -51,6 +51,23 @@ class Output:
         sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
         sys.stdout.flush()
 
+    def spoken(self, rows) -> None:
+        """`--show-text`: each row is (label, language, written text, its groups), shown as
+        one group a line under the row's label, or one JSON document a row."""
+        from chatterbox_cli.text.segment import spoken, text_hash
+
+        for label, language, text, groups in rows:
+            if not self.json:
+                if label:
+                    print(f"# {label}")
+                for g in groups:
+                    print(f"{g.index}\t{f'[voice:{g.voice}] ' if g.voice else ''}{g.text}")
+                continue
+            said = [{"index": g.index, "text": g.text, "voice": g.voice} for g in groups]
+            self.data({"id": label, "language": language, "text_sha256": text_hash(text),
+                       "spoken_sha256": text_hash(spoken(groups)), "groups": said})  # fmt: skip
+        sys.stdout.flush()
+
     @contextlib.contextmanager
     def status(self, message: str) -> Iterator[None]:
         if self.quiet or not self.console.is_terminal:

@@ -19,6 +19,7 @@ from chatterbox_cli.cli.options import (
     ModelFlags,
     OverwriteOpt,
     QuietOpt,
+    ShowTextOpt,
     SpeechFlags,
     StreamTokensOpt,
     SubtypeOpt,
@@ -133,7 +134,7 @@ def stream_out(tts, plan, fmt: str, out: Output, metrics) -> None:
         with out.progress(n_groups, f"Streaming {n_groups} group(s)") as advance:
 
             def on_chunk(chunk) -> None:
-                metrics.groups.append(group_metrics(chunk))
+                metrics.groups.append(group_metrics(chunk, plan.options.speed))
                 advance()
 
             for chunk in tts.stream(plan, on_chunk=on_chunk):
@@ -181,6 +182,7 @@ def say(
     stream_tokens: StreamTokensOpt = None,
     subtype: SubtypeOpt = "PCM_16",
     overwrite: OverwriteOpt = False,
+    show_text: ShowTextOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -201,6 +203,9 @@ def say(
     raw = read_text(text, file)
     request = speech.request(raw, streaming, stream_tokens=stream_tokens)
     plan = request.plan(family, flag)
+    if show_text:
+        out.spoken([("", plan.language.code, raw, plan.groups)])
+        return
     note_language(plan.language, out)
     check_voices(plan.voices, name)
     audio_fmt = target = None

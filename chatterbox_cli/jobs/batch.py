@@ -103,7 +103,7 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
     def finish(p: _Pending) -> None:
         t0 = time.perf_counter()
         opts = p.plan.options
-        marked, _ = finish_audio(engine, p.chunks, opts.pause_s, opts.lufs)
+        marked, _ = finish_audio(engine, p.chunks, opts.pause_s, opts.lufs, opts.speed)
         made = provenance.record(
             engine,
             voice=p.voice_id,
@@ -111,6 +111,7 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
             sampling=opts.sampling,
             text=p.item.text,
             cfm_steps=opts.cfm_steps,
+            said=p.plan.groups,
         )
         tags = provenance.tags(made)
         write_file(p.path, marked, engine.sample_rate, cfg.fmt, overwrite=True, tags=tags)

@@ -65,9 +65,11 @@ def plan(
     language: str,
     lexicon: Lexicon | None,
     pause_s: float,
+    normalize: bool = True,
 ) -> list[PlannedChapter]:
-    """The chapters in `picked`, as pieces. `identity` holds what shapes the audio besides the
-    text, voice and language (model, checkpoint, sampling, seed, loudness)."""
+    """The chapters in `picked`, as pieces of spoken text (markup, lexicon and normalization
+    applied). `identity` holds what shapes the audio besides the text, voice and language
+    (model, checkpoint, sampling, seed, loudness)."""
     lang = LANGUAGES[language]
     planned = []
     for index in picked:
@@ -76,7 +78,7 @@ def plan(
         if _spoken_title(chapter.title, text):
             text = f"{chapter.title}.\n\n{text}"
         out = PlannedChapter(index + 1, chapter.title)
-        for part in prepare(text, lexicon):
+        for part in prepare(text, lexicon, language if normalize else None):
             if isinstance(part, Pause):
                 if out.pieces:
                     out.pieces[-1].after_s = 0.0
@@ -163,16 +165,19 @@ def chapter_audio(chapter: PlannedChapter, work: Path, sr: int, records: dict, r
 
 
 def book_provenance(records: dict, planned: list[PlannedChapter], book: Book, seed) -> dict | None:
-    """The groups' provenance lifted to the book: same model, checkpoint and flags, the text
-    digest over every chapter read."""
+    """The groups' provenance lifted to the book: same model, checkpoint and flags, digests of
+    the chapters' text as written and as spoken (normalized, lexicon applied)."""
+    from chatterbox_cli.text.segment import spoken, text_hash
+
     made = next((r.get("provenance") for r in records.values() if r.get("provenance")), None)
     if made is None:
         return None
-    digest = hashlib.sha256()
-    for chapter in planned:
-        for piece in chapter.pieces:
-            digest.update(piece.text.encode("utf-8"))
-    return made | {"task": "book", "seed": seed, "text_sha256": digest.hexdigest()[:16]}
+    written = "\n".join(book.chapters[c.number - 1].text for c in planned)
+    said = spoken(p for c in planned for p in c.pieces if p.name)
+    return made | {
+        "task": "book", "seed": seed, "text_sha256": text_hash(written),
+        "spoken_sha256": text_hash(said),
+    }  # fmt: skip
 
 
 def chapter_tags(book: Book, chapter: PlannedChapter, total: int, base: dict) -> dict:

@@ -62,6 +62,7 @@ class ConvertConfig:
     cfm_steps: int | None = None
     max_piece_s: float | None = None
     overwrite: bool = False
+    speed: float = 1.0
 
 
 def pending(items: list[SourceItem], cfg: ConvertConfig) -> list[SourceItem]:
@@ -91,6 +92,7 @@ def run_convert(vc, items: list[SourceItem], cfg: ConvertConfig, manifest: Manif
             done = save_converted(
                 vc, item.path, path, cfg.fmt, cfg.voice, overwrite=True, seed=cfg.seed,
                 lufs=cfg.lufs, cfm_steps=cfg.cfm_steps, max_piece_s=cfg.max_piece_s,
+                speed=cfg.speed,
             )  # fmt: skip
         except DiskFull:
             raise
@@ -129,20 +131,21 @@ class Converted:
 def save_converted(
     vc, source, path: Path, fmt, voice: str | None, *, overwrite: bool = False,
     seed: int | None = None, lufs: float = DEFAULT_LUFS, cfm_steps: int | None = None,
-    max_piece_s: float | None = None, on_piece=None,
+    max_piece_s: float | None = None, on_piece=None, speed: float = 1.0,
 ) -> Converted:  # fmt: skip
     """`source` (a path, bytes or a scanned `SourcePlan`) converted into the file `path`, with
     its provenance inside, in memory bounded by `MASTER_WHOLE_S` whatever its length."""
+    from chatterbox_cli.post.tempo import Stretcher
     from chatterbox_cli.sinks.files import open_writer
     from chatterbox_cli.synth.convert import MAX_PIECE_S, SourcePlan, scan_source
     from chatterbox_cli.synth.pipeline import StreamLeveler
-    from chatterbox_cli.synth.request import RenderOptions, check_lufs
+    from chatterbox_cli.synth.request import RenderOptions, check_lufs, check_speed
 
     limit = max_piece_s or MAX_PIECE_S
     plan = source if isinstance(source, SourcePlan) else scan_source(source, None, limit)
     opts = dict(seed=seed, cfm_steps=cfm_steps, max_piece_s=limit)
     if plan.duration_s <= MASTER_WHOLE_S:
-        audio = vc.convert(plan, voice, lufs=lufs, on_piece=on_piece, **opts)
+        audio = vc.convert(plan, voice, lufs=lufs, on_piece=on_piece, speed=speed, **opts)
         tags = provenance.tags(audio.provenance)
         write_file(path, audio.samples, audio.sample_rate, fmt, overwrite=overwrite, tags=tags)
         return Converted(
@@ -152,13 +155,14 @@ def save_converted(
     sr = vc.sample_rate
     levels = RenderOptions(lufs=check_lufs(lufs), pause_s=0)
     leveler = StreamLeveler(sr, [], levels, vc.converter.watermarker)
+    stretcher = Stretcher(sr, check_speed(speed))
     t0, ttfa, frames = time.perf_counter(), None, 0
-    needed = fmt.size(int(plan.duration_s * sr), sr)
+    needed = fmt.size(int(plan.duration_s / speed * sr), sr)
     with open_writer(path, sr, fmt, overwrite, provenance.tags(made), needed) as write:
         for piece in run:
             if on_piece:
                 on_piece(piece)
-            audio = leveler.level(piece.audio)
+            audio = leveler.level(stretcher.push(piece.audio, last=piece.last))
             write(audio)
             frames += len(audio)
             ttfa = ttfa if ttfa is not None else time.perf_counter() - t0

@@ -13,6 +13,12 @@ from chatterbox_cli.runtime.device import upstream_quiet
 PEAK_DBFS = -1.0
 MIN_LOUDNESS_S = 0.4
 """pyloudnorm needs one 400 ms gating block to measure anything."""
+PERTH_FLOOR = (1024, 32000)
+"""Perth's STFT needs more than 1024 samples at its 32 kHz (more than 768 at 24 kHz, measured):
+anything shorter raised."""
+MIN_MARK_S = 0.05
+"""Audio shorter than Perth's floor is padded with silence to this for the mark and cut back;
+a stretched stream's pieces wait until they are this long (`post/tempo.py`)."""
 
 
 @dataclass
@@ -130,9 +136,15 @@ def watermark(wav: np.ndarray, sr: int, watermarker) -> np.ndarray:
     are the same either way."""
     import torch
 
+    n = len(wav)
+    if not n:
+        return np.zeros(0, dtype=np.float32)
+    floor, floor_sr = PERTH_FLOOR
+    if n * floor_sr <= floor * sr:
+        wav = np.pad(np.asarray(wav, dtype=np.float32), (0, int(MIN_MARK_S * sr) - n))
     with upstream_quiet(), torch.inference_mode():
         marked = watermarker.apply_watermark(wav, sample_rate=sr)
-    return np.asarray(marked, dtype=np.float32)
+    return np.asarray(marked, dtype=np.float32)[:n]
 
 
 def master(

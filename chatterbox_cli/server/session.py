@@ -25,7 +25,7 @@ from chatterbox_cli.sinks.stream import StreamEncoder
 from chatterbox_cli.synth.batched import Job
 from chatterbox_cli.synth.pipeline import finish as finish_audio
 from chatterbox_cli.synth.pipeline import silence_s
-from chatterbox_cli.synth.request import SpeechRequest
+from chatterbox_cli.synth.request import OPENAI_SPEEDS, SpeechRequest
 from chatterbox_cli.synth.seeds import group_seed
 
 RESPONSE_FORMATS = {"wav": "audio/wav", "mp3": "audio/mpeg", "opus": "audio/ogg",
@@ -66,6 +66,8 @@ class SpeechBody(BaseModel):
     language: str | None = None
     seed: int | None = None
     max_new_tokens: int | None = None
+    normalize: bool = True
+    """Numbers, money, dates, units and symbols said in words (false: read as written)."""
 
 
 Speech = create_model(
@@ -127,8 +129,6 @@ def plan(engine, req: Speech, voices: Voices, options, lock, streaming=False) ->
     fmt = req.response_format.lower()
     if fmt not in RESPONSE_FORMATS:
         raise BadInput(f"response_format must be one of: {', '.join(RESPONSE_FORMATS)}")
-    if req.speed != 1.0:
-        raise BadInput("speed is not supported: Chatterbox has no speed control")
     if req.instructions:
         raise BadInput(
             "instructions are not supported: use exaggeration (standard model) or a voice"
@@ -136,11 +136,11 @@ def plan(engine, req: Speech, voices: Voices, options, lock, streaming=False) ->
     if len(req.input) > options.max_text_chars:
         raise TooLong(f"input is longer than {options.max_text_chars} characters; split it")
     asked = SpeechRequest(
-        req.input, voice=req.voice, language=req.language, seed=req.seed,
+        req.input, voice=req.voice, language=req.language, seed=req.seed, speed=req.speed,
         max_new_tokens=req.max_new_tokens, lexicon=options.lexicon, streaming=streaming,
-        **{k: getattr(req, k) for k in KNOBS},
+        normalize=req.normalize, **{k: getattr(req, k) for k in KNOBS},
     )  # fmt: skip
-    checked = asked.plan(engine.family)
+    checked = asked.plan(engine.family, speeds=OPENAI_SPEEDS)
     opts = checked.options
     conds, voice_id = voices.get(req.voice, lock)
     marked = {name: voices.get(name, lock)[0] for name in checked.voices}
@@ -156,7 +156,7 @@ def plan(engine, req: Speech, voices: Voices, options, lock, streaming=False) ->
     ]
     made = record(
         engine, voice=voice_id, seed=req.seed, sampling=opts.sampling, text=req.input,
-        cfm_steps=None,
+        cfm_steps=None, said=checked.groups,
     )  # fmt: skip
     return Plan(fmt, list(checked.groups), jobs, opts, made)
 
@@ -230,7 +230,7 @@ class Synthesis:
     def stats(self) -> dict:
         """What `say --json` reports, for this request so far."""
         chunks = self.chunks_seen
-        audio_s = sum(c.duration_s for c in chunks)
+        audio_s = sum(c.duration_s for c in chunks) / self.plan.opts.speed
         pauses = silence_s([c.group for c in chunks], self.plan.opts.pause_s)
         elapsed = time.perf_counter() - self.t0
         t = self.ticket
@@ -250,7 +250,8 @@ class Synthesis:
 def finish(engine, plan: Plan, chunks: list) -> np.ndarray:
     """Buffered: the whole request as `say` writes a file (join, loudness, watermark)."""
 
-    return finish_audio(engine, chunks, plan.opts.pause_s, plan.opts.lufs)[0]
+    opts = plan.opts
+    return finish_audio(engine, chunks, opts.pause_s, opts.lufs, opts.speed)[0]
 
 
 def level(leveler, enc: StreamEncoder, chunk) -> bytes:

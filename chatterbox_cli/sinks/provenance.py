@@ -15,6 +15,7 @@ from typing import Any
 from chatterbox_cli.models.loading import cache_dir, torch_load
 from chatterbox_cli.runtime.atomic import atomic_write
 from chatterbox_cli.runtime.errors import DiskFull
+from chatterbox_cli.text.segment import spoken, text_hash
 
 KEY = "chatterbox-cli"
 """The comment's JSON is {KEY: record}: tells our files from others' comments."""
@@ -82,8 +83,11 @@ def voice_id(spec, model_dir: Path | None) -> str:
     return f"clip:{file_hash(Path(spec.path))}"
 
 
-def record(engine, *, voice: str, seed, sampling, text: str, cfm_steps, stream_tokens=None):
-    """The provenance record of one output."""
+def record(
+    engine, *, voice: str, seed, sampling, text: str, cfm_steps, stream_tokens=None, said=None
+):
+    """The provenance record of one output; `said` is its groups (for the spoken text's hash
+    next to the written text's)."""
     return {
         **versions(),  # a copy: the cached dict is never handed out
         "model": engine.source.kind,
@@ -92,7 +96,8 @@ def record(engine, *, voice: str, seed, sampling, text: str, cfm_steps, stream_t
         "voice": voice,
         "seed": seed,
         "sampling": asdict(sampling) if sampling is not None else None,
-        "text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()[:16],
+        "text_sha256": text_hash(text),
+        "spoken_sha256": text_hash(spoken(said)) if said is not None else None,
         "flags": {
             "quantize": engine.quantize,
             "dtype": engine.dtype,

@@ -164,6 +164,10 @@ class ConvertedPiece:
     flow_s: float = 0.0
     hifigan_s: float = 0.0
 
+    @property
+    def last(self) -> bool:
+        return self.index == self.of - 1
+
 
 @dataclass
 class Converter:

@@ -12,6 +12,7 @@ import numpy as np
 from chatterbox_cli.models.voices import VoiceSpec
 from chatterbox_cli.post import guard
 from chatterbox_cli.post.audio import (
+    MIN_MARK_S,
     PEAK_DBFS,
     LoudnessInfo,
     join,
@@ -21,6 +22,7 @@ from chatterbox_cli.post.audio import (
     silence,
     watermark,
 )
+from chatterbox_cli.post.tempo import Stretcher, stretch
 from chatterbox_cli.runtime.errors import VoiceError
 from chatterbox_cli.runtime.metrics import GroupMetrics, rtf
 from chatterbox_cli.synth.batched import Job
@@ -64,21 +66,23 @@ def conditionals(engine: Engine, spec: VoiceSpec):
     return conds
 
 
-def group_metrics(chunk: Synthesized) -> GroupMetrics:
+def group_metrics(chunk: Synthesized, speed: float = 1.0) -> GroupMetrics:
+    """A group's metrics; its audio as long as it is at `speed` (stretched, `post/tempo.py`)."""
+    audio_s = chunk.duration_s / speed
     return GroupMetrics(
         index=chunk.group.index,
         text=chunk.group.text,
         chars=len(chunk.group.text),
         speech_tokens=len(chunk.speech_tokens),
         stopped=chunk.stopped,
-        audio_s=chunk.duration_s,
+        audio_s=audio_s,
         synth_s=chunk.synth_s,
         text_s=chunk.text_s,
         t3_prefill_s=chunk.t3_prefill_s,
         t3_decode_s=chunk.t3_decode_s,
         flow_s=chunk.flow_s,
         hifigan_s=chunk.hifigan_s,
-        rtf=rtf(chunk.synth_s, chunk.duration_s),
+        rtf=rtf(chunk.synth_s, audio_s),
     )
 
 
@@ -101,7 +105,7 @@ def render(
             on_chunk(chunk)
     metrics = guarded(engine, chunks, conds, opts)
     t1 = time.perf_counter()
-    marked, loudness = finish(engine, chunks, opts.pause_s, opts.lufs)
+    marked, loudness = finish(engine, chunks, opts.pause_s, opts.lufs, opts.speed)
     t2 = time.perf_counter()
     return Rendered(
         audio=marked,
@@ -115,21 +119,22 @@ def render(
 
 
 def finish(
-    engine: Engine, chunks: list[Synthesized], pause_s: float, lufs: float
+    engine: Engine, chunks: list[Synthesized], pause_s: float, lufs: float, speed: float = 1.0
 ) -> tuple[np.ndarray, LoudnessInfo]:
     """The one path from a text's chunks to its finished audio (files, batch items, buffered
-    server replies, bench): in group order, joined with pauses, loudness-normalized with the
-    peak guard, watermarked last."""
+    server replies, bench): in group order, each group stretched to `speed`, joined with
+    pauses (their length as asked), loudness-normalized with the peak guard, watermarked last."""
     ordered = sorted(chunks, key=lambda c: c.group.index)
     groups = [c.group for c in ordered]
+    sr = engine.sample_rate
     joined = join(
-        [c.audio for c in ordered],
-        engine.sample_rate,
+        [stretch(c.audio, sr, speed) for c in ordered],
+        sr,
         gaps=[gap_before(g, pause_s) for g in groups[1:]],
         lead_s=groups[0].lead_s or 0.0 if groups else 0.0,
         tail_s=groups[-1].tail_s if groups else 0.0,
     )
-    return master(joined, engine.sample_rate, engine.watermarker, lufs)
+    return master(joined, sr, engine.watermarker, lufs)
 
 
 def gap_before(group: TextGroup, pause_s: float) -> float:
@@ -175,7 +180,7 @@ def guarded(engine: Engine, chunks: list[Synthesized], conds, opts: RenderOption
     for i, chunk in enumerate(chunks):
         f = settled.get(chunk.group.index)
         chunks[i] = f.best if f else chunk
-        m = group_metrics(chunks[i])
+        m = group_metrics(chunks[i], opts.speed)
         m.flags, m.retries = (f.found, f.tries) if f else ([], 0)
         metrics.append(m)
     return metrics
@@ -205,12 +210,14 @@ class StreamLeveler:
 
     The whole's loudness is unknown until the end, so the gain is fixed from the first piece
     (bounded to +-24 dB) and kept; a piece whose peaks would pass -1 dBFS is scaled down alone.
-    Every piece is watermarked, so the concatenated stream carries the watermark.
+    Every piece is watermarked, so the concatenated stream carries the watermark. At a speed
+    other than 1 a group's pieces go through one `Stretcher` first, stretched as one signal.
     """
 
     def __init__(self, sample_rate: int, groups: list[TextGroup], opts: RenderOptions, watermarker):
         self.sr, self.groups, self.opts, self.watermarker = sample_rate, groups, opts, watermarker
         self.gain: float | None = None
+        self.stretcher = self.stretcher_for(opts.speed)
 
     def pieces(self, chunk: Synthesized) -> list[np.ndarray]:
         """This chunk's audio, leveled and watermarked, after the silence that precedes it
@@ -221,12 +228,20 @@ class StreamLeveler:
         last_group = i == len(groups) - 1
         after = chunk.group.tail_s if last_group else gap_before(groups[i + 1], pause_s)
         after = after if chunk.last else 0.0
+        if first:
+            self.stretcher = self.stretcher_for(self.opts.speed)
         part = shape_edges(chunk.audio, sr, lead > 0, after > 0)
+        part = self.stretcher.push(part, last=chunk.last)
         out = [silence(lead, sr)] if lead > 0 else []
-        out.append(self.level(part))
+        out.append(self.level(part) if len(part) else part)
         if last_group and after > 0:
             out.append(silence(after, sr))
         return out
+
+    def stretcher_for(self, speed: float) -> Stretcher:
+        """A group's stretcher: its pieces are stretched as one signal, none too short to
+        watermark."""
+        return Stretcher(self.sr, speed, int(MIN_MARK_S * self.sr))
 
     def level(self, part: np.ndarray) -> np.ndarray:
         """One piece at the stream's gain (fixed by the first), peak-guarded, watermarked."""

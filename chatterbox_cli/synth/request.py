@@ -68,6 +68,8 @@ class RenderOptions:
     """Streaming sinks only: audio every N speech tokens instead of every group."""
     retries: int = 0
     """Files only: a group the guard flags is synthesized again, up to this many times."""
+    speed: float = 1.0
+    """Each group's audio time-stretched by this (`post/tempo.py`; pauses keep their length)."""
 
     def cap(self, group: TextGroup) -> int:
         """The group's token cap: the one asked for (per group or for all), else from its text."""
@@ -103,6 +105,22 @@ def check_max_new_tokens(cap: int | None, spell: Spell = as_field) -> int | None
     return cap
 
 
+SPEEDS = (0.5, 2.0)
+"""`speed` in the CLI and the Python API: the range where a time-stretch still sounds like
+natural speech."""
+OPENAI_SPEEDS = (0.25, 4.0)
+"""`speed` on the server: OpenAI's speech API's range, so its clients' values are taken."""
+
+
+def check_speed(
+    speed: float, spell: Spell = as_field, bounds: tuple[float, float] = SPEEDS
+) -> float:
+    low, high = bounds
+    if not low <= speed <= high:
+        raise BadInput(f"{spell('speed')} must be between {low:g} and {high:g} (1: as spoken)")
+    return float(speed)
+
+
 def check_max_piece(seconds: float, spell: Spell = as_field) -> float:
     """A conversion's longest piece (`synth/convert.py` cuts at pauses up to it)."""
     if not 5 <= seconds <= 60:
@@ -131,13 +149,16 @@ class SpeechRequest:
     retries: int = RETRIES
     lufs: float = DEFAULT_LUFS
     pause_s: float = DEFAULT_PAUSE_S
+    speed: float = 1.0
     stream_tokens: int | None = None
     lexicon: Lexicon | None = None
     streaming: bool = False
     """Audio is sent as it is made: the first group is kept short (sooner first audio)."""
+    normalize: bool = True
+    """Numbers, money, dates, units and symbols said in words in the text's language."""
     markup: bool = True
     """The text may hold `[pause]`/`[voice]` markup; False: brackets are text (a book's
-    groups, markup and lexicon applied before)."""
+    groups, markup, lexicon and normalization applied before)."""
 
     @classmethod
     def of(cls, text: str = "", spell: Spell = as_field, **given: Any) -> SpeechRequest:
@@ -160,9 +181,11 @@ class SpeechRequest:
         """The sampling knobs as given (None: the model's default)."""
         return {k: getattr(self, k) for k in KNOBS}
 
-    def options(self, family: Family, spell: Spell = as_field) -> RenderOptions:
+    def options(
+        self, family: Family, spell: Spell = as_field, speeds: tuple[float, float] = SPEEDS
+    ) -> RenderOptions:
         """Every check that needs no text, once: the knobs against the family (a knob it does
-        not use is refused), ranges, the shared limits."""
+        not use is refused), ranges, the shared limits (`speeds`: the front-end's range)."""
         if self.stream_tokens is not None:
             if not self.streaming:
                 raise BadInput(f"{spell('stream_tokens')} is for streaming; stream the audio")
@@ -181,18 +204,23 @@ class SpeechRequest:
             cfm_steps=family.check_cfm_steps(self.cfm_steps, spell),
             stream_tokens=self.stream_tokens,
             retries=check_retries(self.retries, spell),
+            speed=check_speed(self.speed, spell, speeds),
         )
 
-    def plan(self, family: Family, spell: Spell = as_field) -> Plan:
+    def plan(
+        self, family: Family, spell: Spell = as_field, speeds: tuple[float, float] = SPEEDS
+    ) -> Plan:
         """The checked request: its options, language and groups (markup parsed, the lexicon
-        applied, every group bounded)."""
+        applied, the rest normalized, every group bounded)."""
         from chatterbox_cli.text.markup import split_marked
         from chatterbox_cli.text.segment import split_groups
 
-        opts = self.options(family, spell)
+        opts = self.options(family, spell, speeds)
         lang = family.language(self.language, spell)
         if self.markup:
-            groups = split_marked(self.text, self.lexicon, short_first=self.streaming, lang=lang)
+            groups = split_marked(
+                self.text, self.lexicon, self.streaming, lang, normalize=self.normalize
+            )
         else:
             groups = split_groups(self.text, short_first=self.streaming, lang=lang)
         if not groups:

@@ -4,6 +4,9 @@
 - `[voice:NAME]…[/voice]`: a cached voice (or a clip) for a stretch, e.g. a character's lines.
 - `\\[` is a literal `[`; any other bracket (Turbo's `[laugh]`, `[chuckle]`…) passes through.
 
+Then numbers, money, dates and symbols are said in words (`text.normalize`), except what the
+lexicon produced: the user's lexicon wins.
+
 A lexicon (`--lexicon FILE`, TSV: word or phrase, a tab, how to say it) rewrites whole words
 before synthesis. An all-lowercase entry matches any case; one with capitals matches exactly
 that case ("US" -> "United States" leaves "us" alone). Longer entries win over shorter ones.
@@ -12,7 +15,9 @@ that case ("US" -> "United States" leaves "us" alone). Longer entries win over s
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from chatterbox_cli.runtime import limits
@@ -115,10 +120,18 @@ class Lexicon:
         """A lexicon given as one, or as its file's path."""
         return value if value is None or isinstance(value, Lexicon) else cls.load(Path(value))
 
-    def apply(self, text: str) -> str:
+    def apply(self, text: str, between: Callable[[str], str] | None = None) -> str:
+        """The entries said their way; `between` (normalization) reads only the text around
+        them, so what the lexicon produced is never read again."""
         if self.pattern is None:
-            return text
-        return self.pattern.sub(self._say, text)
+            return between(text) if between else text
+        if between is None:
+            return self.pattern.sub(self._say, text)
+        out, cursor = [], 0
+        for m in self.pattern.finditer(text):
+            out += [between(text[cursor : m.start()]), self._say(m)]
+            cursor = m.end()
+        return "".join([*out, between(text[cursor:])])
 
     def _say(self, m: re.Match) -> str:
         said = " ".join(m[0].split())
@@ -130,12 +143,30 @@ def _folded(key: str) -> str:
     return r"(?i:" + r"\s+".join(map(re.escape, key.split())) + ")"
 
 
-def prepare(text: str, lexicon: Lexicon | None = None) -> list[Span | Pause]:
-    """Markup parsed, the lexicon applied to what is spoken (never to voice names)."""
+def prepare(
+    text: str, lexicon: Lexicon | None = None, normalize: str | None = None
+) -> list[Span | Pause]:
+    """Markup parsed, then the lexicon applied to what is spoken (never to voice names), then
+    what it left normalized in the language `normalize` names (None: as written)."""
     parts = parse(text)
-    if lexicon is None:
+    if lexicon is None and normalize is None:
         return parts
-    return [Span(lexicon.apply(p.text), p.voice) if isinstance(p, Span) else p for p in parts]
+    return [
+        Span(speak(p.text, lexicon, normalize), p.voice) if isinstance(p, Span) else p
+        for p in parts
+    ]
+
+
+def speak(text: str, lexicon: Lexicon | None = None, normalize: str | None = None) -> str:
+    """One stretch of text as it will be said: the lexicon first, normalization around it."""
+    between = None
+    if normalize is not None:
+        from chatterbox_cli.text.normalize import normalize as normalized
+
+        between = partial(normalized, lang=normalize)
+    if lexicon is None:
+        return between(text) if between else text
+    return lexicon.apply(text, between)
 
 
 def split_marked(
@@ -143,6 +174,7 @@ def split_marked(
     lexicon: Lexicon | None = None,
     short_first: bool = False,
     lang: Language = ENGLISH,
+    normalize: bool = True,
 ) -> list[TextGroup]:
     """`split_groups` for text with markup (`say`, `batch`, the server): each voice stretch is
     grouped on its own, a group carries its voice, and a `[pause]` sets the silence before the
@@ -150,7 +182,7 @@ def split_marked(
     groups: list[TextGroup] = []
     pending: float | None = None
     paragraph = 0
-    for part in prepare(text, lexicon):
+    for part in prepare(text, lexicon, lang.code if normalize else None):
         if isinstance(part, Pause):
             pending = (pending or 0.0) + part.seconds
             continue

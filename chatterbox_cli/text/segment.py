@@ -8,6 +8,7 @@ sentences are grouped and where an over-long sentence may be cut.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -66,6 +67,15 @@ class TextGroup:
     groups (and nothing before the first)."""
     tail_s: float = 0.0
     """Silence after this group from a `[pause]` that ends the text (last group only)."""
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def spoken(groups) -> str:
+    """What is said, group by group (normalized, lexicon applied): hashed next to the text."""
+    return "\n".join(g.text for g in groups)
 
 
 def decode_bytes(data: bytes, source: str) -> str:
