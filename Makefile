@@ -14,7 +14,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_FLAGS) -q 'pip>=23' 'setuptools<81' wheel
-	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev,ray]'
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev,ray,asr]'
 	touch $(STAMP)
 
 test: install browser

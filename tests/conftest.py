@@ -139,6 +139,15 @@ def voices_dir(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture(scope="session")
+def whisper_model() -> Path:
+    """A tiny random-weight faster-whisper model (`testing/whisper.py`): ~5 s to build, kept in
+    .cache for later sessions. It hears noise; its code path and cost are a real model's."""
+    from chatterbox_cli.testing import whisper
+
+    return whisper.build(REPO / ".cache" / "random-whisper")
+
+
+@pytest.fixture(scope="session")
 def detector():
     """Perth's detector, to prove an output is watermarked (`get_watermark` > 0.5)."""
     import perth

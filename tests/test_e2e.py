@@ -35,7 +35,7 @@ def test_say_writes_leveled_watermarked_wav(cli, checkpoint, tmp_path, detector,
     wav = assert_watermarked_at_target(out, detector)
     report = json.loads(r.stdout)
     assert [g["text"] for g in report["groups"]] == [
-        "Hello there. Dr. Smith arrived at 5 p.m. today.",
+        "Hello there. Dr. Smith arrived at five p.m. today.",
         "A second paragraph follows.",
     ]
     assert all(g["speech_tokens"] == 40 for g in report["groups"])

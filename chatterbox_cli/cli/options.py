@@ -131,6 +131,20 @@ ShowTextOpt = Annotated[
         "--show-text", help="Print what will be spoken, group by group, and exit (no model)."
     ),
 ]
+AsrOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--asr",
+        envvar="CHATTERBOX_ASR",
+        help="Listen back with this faster-whisper model (tiny, base.en, small, "
+        "large-v3-turbo... or a CTranslate2 folder; needs chatterbox-cli[asr]).",
+        show_default=False,
+    ),
+]
+AsrMaxWerOpt = Annotated[
+    float,
+    typer.Option("--asr-max-wer", help="Word error rate over which the audio is flagged."),
+]
 PauseOpt = Annotated[
     float, typer.Option("--pause", help="Silence between sentence groups (s); 0 crossfades.")
 ]

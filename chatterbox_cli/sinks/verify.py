@@ -32,6 +32,8 @@ class FileReport:
     peak_dbfs: float | None = None
     provenance: dict | None = None
     problems: list[str] = field(default_factory=list)
+    heard: dict | None = None
+    """With a script and a recognizer: its transcript and error rate (`post.asr.Heard`)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -153,3 +155,22 @@ def targets(paths: list[Path]) -> tuple[list[Path], list[Path]]:
         else:
             files.append(p)
     return files, dirs
+
+
+def decoded(path: Path):
+    """(mono pieces, sample rate) of any file `check_file` reads, decoded as they are used
+    (`verify --asr` listens to all of it)."""
+    if path.suffix.lower() in MP4_SUFFIXES:
+        from chatterbox_cli.sinks import m4b
+
+        pieces, sr, _ = m4b.decode(path)
+        return pieces, sr
+    import soundfile as sf
+
+    f = sf.SoundFile(str(path))
+
+    def blocks():
+        with f:
+            yield from (b.mean(axis=1) for b in f.blocks(65536, dtype="float32", always_2d=True))
+
+    return blocks(), f.samplerate
