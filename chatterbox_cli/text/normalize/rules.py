@@ -103,7 +103,7 @@ def normalize(text: str, lang: str = "en") -> str:
 
 
 def _say(m: re.Match, lang: str) -> str:
-    kind, text = next(k for k, v in m.groupdict().items() if v is not None), m[0]
+    kind, text = m.lastgroup, m[0]  # the outer group: an inner one (`dsep`) closes before it
     if kind in ("tag", "code"):
         return text
     return READERS[kind](lang, text)
@@ -139,12 +139,8 @@ def _clock(lang: str, text: str) -> str:
 
 def _money(lang: str, text: str) -> str:
     num = _number_in(lang, text)
-    head, _, tail = text.partition(num)
-    symbol = (head.strip() or tail.strip().split(" ")[0]) if head.strip() else tail.strip()
-    scale = None
-    if head.strip() and tail.strip():
-        scale = tail.strip()
-    return readers.money(lang, symbol, num, scale, text)
+    head, tail = (part.strip() for part in text.partition(num)[::2])
+    return readers.money(lang, head or tail, num, tail if head and tail else None, text)
 
 
 def _range(lang: str, text: str) -> str:
