@@ -7,7 +7,7 @@ MODEL ?= turbo
 CKPT ?= .cache/random-$(MODEL)
 PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
 
-.PHONY: install browser test test-fast lint bench bench-decode bench-convert bench-text load checkpoint clean
+.PHONY: install browser test test-fast lint bench bench-decode bench-convert bench-text bench-asr load checkpoint clean
 
 install: $(STAMP)
 
@@ -76,6 +76,11 @@ bench-convert: install
 # 100-400 KB of number-dense text per language; the 400/100 KB ratio shows it stays linear.
 bench-text: install
 	$(BIN)/python -m chatterbox_cli.testing.text_bench $(TEXT_ARGS)
+
+# Listening back (chatterbox_cli/testing/asr_bench.py): transcription time per audio second
+# for Whisper tiny- and base-sized models, int8 on this CPU (random weights, real sizes).
+bench-asr: install
+	$(BIN)/python -m chatterbox_cli.testing.asr_bench $(ASR_ARGS)
 
 # The server under load (docs/serving.md): `chatterbox serve` on the random Turbo checkpoint,
 # time to first byte, throughput at 1/4/16 clients, RSS over many requests (LOAD_ARGS: --help).

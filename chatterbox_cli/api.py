@@ -124,12 +124,19 @@ class Synthesizer:
         *,
         pack: str | None = None,
         runtime: Runtime | None = None,
+        asr: str | Path | None = None,
     ):
+        """`asr`: a faster-whisper model name or CTranslate2 folder that hears every group
+        back (a group off its text by more than `asr_max_wer` is retried, `post/asr.py`)."""
+        from chatterbox_cli.post.asr import Listener, resolve
 
         source, device, runtime = check_source(
             pack_model(model, pack), Path(model_dir) if model_dir else None, device, runtime
         )
+        heard = resolve(str(asr)) if asr is not None else None
         self._attach(load_engine(source, device, runtime))
+        if heard is not None:
+            self.engine.listener = Listener(heard, self.engine.device)
 
     @classmethod
     def of(cls, engine) -> Synthesizer:

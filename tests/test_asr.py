@@ -108,3 +108,68 @@ def test_an_uncached_model_offline_fails_at_once_without_torch(tmp_path, marked_
     assert "exit 0" not in r.stdout
     errors = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(errors) == 1 and "base.en" in errors[0] and "HF_HUB_OFFLINE" in errors[0], errors
+
+
+@pytest.mark.checkpoint
+def test_say_listens_back_flags_retries_and_reports_what_it_heard(
+    cli, checkpoint, whisper_model, tmp_path
+):
+    """Random speech heard by a random recognizer: every group is off its text, so each is
+    retried once and kept flagged `asr-mismatch`, its transcript and error rate reported."""
+    out = tmp_path / "heard.wav"
+    r = cli("say", "Hello there. This is a test.", "--model-dir", checkpoint, "-o", out,
+            "--max-new-tokens", 12, "--seed", 3, "--retries", 1, "--asr", whisper_model,
+            "--json")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout.splitlines()[0])
+    for group in report["groups"]:
+        assert group["transcript"] and group["wer"] > 0.3
+        assert "asr-mismatch" in group["flags"] and group["retries"] == 1
+    r = cli("say", "Hello.", "--model-dir", checkpoint, "-o", tmp_path / "again.wav",
+            "--max-new-tokens", 12, "--retries", 0, "--asr", whisper_model,
+            "--fail-on-flag")  # fmt: skip
+    assert r.exit_code == 1 and "asr-mismatch" in r.output
+    r = cli("say", "Hello.", "--model-dir", checkpoint, "-o", "-", "--asr", whisper_model)
+    assert r.exit_code == 2 and "--asr checks files" in r.output
+
+
+@pytest.mark.checkpoint
+def test_a_batch_records_what_each_group_was_heard_saying(cli, checkpoint, whisper_model, tmp_path):
+    rows = tmp_path / "rows.csv"
+    rows.write_text("id,text\na,First row here.\nb,Second row here.\n")
+    out = tmp_path / "out"
+    r = cli("batch", rows, "-d", out, "--model-dir", checkpoint, "--max-new-tokens", 10,
+            "--retries", 0, "--asr", whisper_model, "--fail-on-flag")  # fmt: skip
+    assert r.exit_code == 1, r.output  # written, but flagged: random speech says nothing
+    records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert len(records) == 2 and all(rec["status"] == "ok" for rec in records)
+    for rec in records:
+        [heard] = rec["heard"]
+        assert heard["index"] == 0 and heard["transcript"] and heard["wer"] > 0.3
+        assert rec["flags"] == ["group 0: asr-mismatch"]
+
+
+@pytest.mark.checkpoint
+def test_a_group_is_heard_while_the_next_one_is_synthesized(checkpoint, whisper_model):
+    """The overlap, from timestamps: group 0's transcription starts before group 1 exists."""
+    import threading
+    import time
+
+    from chatterbox_cli import Synthesizer
+
+    tts = Synthesizer("turbo", model_dir=checkpoint, device="cpu", asr=whisper_model)
+    real, started, arrived = tts.engine.listener.hear, {}, {}
+
+    def hear(samples, sr, text, language="en", bounded=True):
+        started.setdefault(text, (time.perf_counter(), threading.current_thread().name))
+        return real(samples, sr, text, language, bounded)
+
+    tts.engine.listener.hear = hear
+    text = "One paragraph here.\n\nAnother paragraph there.\n\nA third one follows."
+    audio = tts.say(text, max_new_tokens=30, seed=1, retries=0, pause_s=0.1,
+                    on_chunk=lambda c: arrived.setdefault(c.group.index,
+                                                          time.perf_counter()))  # fmt: skip
+    groups = audio.groups
+    assert len(groups) >= 2 and all(g.transcript is not None for g in groups)
+    first = started[groups[0].text]
+    assert first[1].startswith("asr") and first[0] < arrived[1]

@@ -14,6 +14,7 @@ from chatterbox_cli.cli.groups import grouped
 from chatterbox_cli.cli.jobrun import ItemRun, run_items
 from chatterbox_cli.cli.loading import note_language
 from chatterbox_cli.cli.options import (
+    FailOnFlagOpt,
     JobFlags,
     JsonOpt,
     ModelFlags,
@@ -54,6 +55,7 @@ def batch(
     subtype: SubtypeOpt = "PCM_16",
     overwrite: OverwriteOpt = False,
     show_text: ShowTextOpt = False,
+    fail_on_flag: FailOnFlagOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -107,5 +109,8 @@ def batch(
     tally, skipped = run_items(out, items, spec, json_out)
     if tally is None:
         return
-    out.info(f"{tally.ok} written, {tally.failed} failed, {skipped} skipped -> {outdir}")
-    tally.exit_if_failed()
+    out.info(
+        f"{tally.ok} written ({tally.flagged} flagged), {tally.failed} failed, {skipped} "
+        f"skipped -> {outdir}"
+    )
+    tally.exit_if_failed(fail_on_flag)

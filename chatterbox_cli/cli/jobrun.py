@@ -22,13 +22,15 @@ from chatterbox_cli.runtime.errors import EXIT_FAILURE, EXIT_INTERRUPTED, BadInp
 class Tally:
     done: int = 0
     failed: int = 0
+    flagged: int = 0
+    """Written, but with a group the guard (or listening) still flagged after its retries."""
 
     @property
     def ok(self) -> int:
         return self.done - self.failed
 
-    def exit_if_failed(self) -> None:
-        if self.failed:
+    def exit_if_failed(self, fail_on_flag: bool = False) -> None:
+        if self.failed or (fail_on_flag and self.flagged):
             raise typer.Exit(EXIT_FAILURE)
 
 
@@ -55,6 +57,7 @@ def recording(
             def on_record(rec: dict) -> None:
                 tally.done += 1
                 tally.failed += rec["status"] != "ok"
+                tally.flagged += bool(rec.get("flags"))
                 if json_out:
                     out.data(rec)
                 if rec["status"] != "ok":
@@ -140,6 +143,7 @@ def run_items(out: Output, items: list, spec: ItemRun, json_out: bool) -> tuple[
     request, model = spec.request, spec.model
     voice_spec = voices.resolve(request.voice, model.name) if request.voice else None
     source, device, runtime = model.checked(batch_s3gen=spec.job.batch_s3gen)
+    asr = model.recognizer()
     voiceless = [item for item in todo if not item.voice] if request.voice is None else []
     if voiceless and source.has_builtin_voice is False:
         raise VoiceError(
@@ -155,6 +159,7 @@ def run_items(out: Output, items: list, spec: ItemRun, json_out: bool) -> tuple[
         voice_spec=voice_spec,
         batch_size=spec.job.batch_size or default_batch_size(spec.family),
         fail_fast=spec.fail_fast,
+        asr=str(asr) if asr else None,
     )
     run = recording(
         out, spec.outdir, len(todo), json_out, spec.where, spec.noun, status=spec.status

@@ -17,11 +17,18 @@ def load(out: Output, source, device: str, runtime=None, share: bool = False):
         return load_engine(source, device, runtime, share=share)
 
 
-def synthesizer(out: Output, source, device: str, runtime):
-    """The Python API's `Synthesizer` for checked flags, loaded under a status line."""
+def synthesizer(out: Output, source, device: str, runtime, asr=None):
+    """The Python API's `Synthesizer` for checked flags, loaded under a status line; with
+    `asr` (a resolved recognizer folder) it listens back to every group."""
     from chatterbox_cli.api import Synthesizer
 
-    return Synthesizer.of(load(out, source, device, runtime))
+    engine = load(out, source, device, runtime)
+    if asr is not None:
+        from chatterbox_cli.post.asr import Listener
+
+        with out.status(f"Loading the recognizer {asr.name}…"):
+            engine.listener = Listener(asr, engine.device)
+    return Synthesizer.of(engine)
 
 
 def note_language(lang, out: Output) -> None:

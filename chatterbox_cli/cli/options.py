@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from chatterbox_cli.post.asr import DEFAULT_MAX_WER
 from chatterbox_cli.synth.request import DEFAULT_LUFS, DEFAULT_PAUSE_S, RETRIES, SpeechRequest
 
 FLAGS = {"pause_s": "--pause", "max_piece_s": "--max-piece"}
@@ -145,6 +146,13 @@ AsrMaxWerOpt = Annotated[
     float,
     typer.Option("--asr-max-wer", help="Word error rate over which the audio is flagged."),
 ]
+FailOnFlagOpt = Annotated[
+    bool,
+    typer.Option(
+        "--fail-on-flag",
+        help="Exit 1 when a group is still flagged after its retries (asr-mismatch, runaway...).",
+    ),
+]
 PauseOpt = Annotated[
     float, typer.Option("--pause", help="Silence between sentence groups (s); 0 crossfades.")
 ]
@@ -275,6 +283,7 @@ class SpeechFlags:
     lufs: LufsOpt = DEFAULT_LUFS
     pause: PauseOpt = DEFAULT_PAUSE_S
     speed: SpeedOpt = 1.0
+    asr_max_wer: AsrMaxWerOpt = DEFAULT_MAX_WER
 
     def request(self, text: str = "", streaming: bool = False, **more) -> SpeechRequest:
         """The request these flags ask for (the lexicon read here, once)."""
@@ -299,6 +308,13 @@ class ModelFlags:
     quantize: QuantizeOpt = "none"
     dtype: DtypeOpt = "auto"
     overlap: OverlapOpt = False
+    asr: AsrOpt = None
+
+    def recognizer(self):
+        """`--asr`'s model folder, resolved before anything heavy loads (None: no listening)."""
+        from chatterbox_cli.post.asr import resolve
+
+        return resolve(self.asr, flag) if self.asr else None
 
     @property
     def name(self) -> str:

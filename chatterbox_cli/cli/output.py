@@ -194,6 +194,11 @@ class Output:
                 escape(", ".join(g.flags)) or "-",
             )
         self.console.print(table)
+        for g in m.groups:
+            if g.transcript is not None:
+                self.console.print(
+                    f"#{g.index + 1} heard ({g.wer:.0%} off): {escape(g.transcript)}"
+                )
         totals = Table.grid(padding=(0, 2))
         totals.add_column(style="bold")
         totals.add_column()

@@ -14,6 +14,7 @@ from chatterbox_cli.cli.errors import mapped_errors
 from chatterbox_cli.cli.groups import grouped
 from chatterbox_cli.cli.loading import check_voices, note_language, synthesizer
 from chatterbox_cli.cli.options import (
+    FailOnFlagOpt,
     FastDecodeOpt,
     JsonOpt,
     ModelFlags,
@@ -27,7 +28,7 @@ from chatterbox_cli.cli.options import (
 )
 from chatterbox_cli.cli.output import Output
 from chatterbox_cli.runtime import limits
-from chatterbox_cli.runtime.errors import BadInput, VoiceError
+from chatterbox_cli.runtime.errors import EXIT_FAILURE, BadInput, VoiceError
 from chatterbox_cli.sinks.files import FORMATS, AudioFormat, check_writable, sounddevice
 from chatterbox_cli.text.segment import decode_bytes, slug
 
@@ -183,6 +184,7 @@ def say(
     subtype: SubtypeOpt = "PCM_16",
     overwrite: OverwriteOpt = False,
     show_text: ShowTextOpt = False,
+    fail_on_flag: FailOnFlagOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -215,13 +217,16 @@ def say(
         check_writable(target, overwrite, flag)
     spec = voices.resolve(speech.voice, name)
     source, device, runtime = model.checked(fast_decode)
+    asr = model.recognizer()
+    if asr is not None and streaming:
+        raise BadInput("--asr checks files (it may retry a group); drop -o -/--play, or --asr")
     if spec.kind == "builtin" and source.has_builtin_voice is False:
         raise VoiceError(
             f"{model.model_dir} has no built-in voice (conds.pt); pass --voice REF.wav or a "
             "cached voice"
         )
 
-    tts = synthesizer(out, source, device, runtime)
+    tts = synthesizer(out, source, device, runtime, asr)
     engine = tts.engine
     t0 = time.perf_counter()
     with out.status(f"Preparing voice {spec.label}…"):
@@ -259,3 +264,5 @@ def say(
     out.say_report(metrics)
     if metrics.flags:
         out.warn(f"still flagged after {metrics.retries} retries: {'; '.join(metrics.flags)}")
+        if fail_on_flag:
+            raise typer.Exit(EXIT_FAILURE)

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from chatterbox_cli.jobs.inputs import BatchItem, row_request
-from chatterbox_cli.post import guard
 from chatterbox_cli.runtime.metrics import rtf
 from chatterbox_cli.sinks import provenance
 from chatterbox_cli.sinks.files import write_file
 from chatterbox_cli.sinks.manifest import Manifest, output_path
 from chatterbox_cli.synth.batched import Job, plan_batches, synthesize_batches
+from chatterbox_cli.synth.judge import Judge
 from chatterbox_cli.synth.pipeline import finish as finish_audio
 from chatterbox_cli.synth.request import Plan, SpeechRequest
 from chatterbox_cli.synth.retry import Flagged, retry_flagged
@@ -43,6 +43,8 @@ class BatchConfig:
     """The run's voice as the CLI already resolved (and checked) it, so it is not read twice."""
     batch_size: int = 8
     fail_fast: bool = False
+    asr: str | None = None
+    """A recognizer (name or folder, checked by the CLI) that hears every group back."""
 
     @property
     def retries(self) -> int:
@@ -87,6 +89,10 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
 
     store = VoiceStore.of(engine)
     base = cfg.request.options(engine.family)
+    if cfg.asr and getattr(engine, "listener", None) is None:
+        from chatterbox_cli.post.asr import Listener, resolve
+
+        engine.listener = Listener(resolve(cfg.asr), engine.device)  # once per engine (worker)
 
     def voice_for(value: str | None):
         known = value == cfg.request.voice and cfg.voice_spec is not None
@@ -130,6 +136,7 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
             retries=p.retried,
             flags=p.flags,
             provenance=made,
+            **heard_of(p.chunks),
         )
         manifest.append(rec)
         on_record(rec)
@@ -181,22 +188,43 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
                 out[i] = result
         return out
 
+    def heard_of(chunks) -> dict:
+        """Each group's transcript, error rate and word timings, when listened to."""
+        if judge.listener is None:
+            return {}
+        heard = {c.group.index: judge.heard(c) for c in chunks}
+        return {"heard": [{"index": i, **heard[i].to_dict()} for i in sorted(heard)]}
+
     flagged = []
-    for batch, chunks in run(planned):
-        if isinstance(chunks, Exception):
-            for pending in dict.fromkeys(p for p, _ in batch):
-                if not pending.failed:
-                    pending.failed = True
-                    fail(pending.item, pending.path, chunks)
-            continue
-        for (pending, job), chunk in zip(batch, chunks, strict=True):
-            found = guard.flags(chunk, user_cap)
+    judge = Judge(user_cap, getattr(engine, "listener", None), base.asr_max_wer)
+
+    def judged(done) -> None:
+        """A batch's verdicts, taken once the next batch is decoding (it was heard meanwhile)."""
+        for (pending, job), chunk in done:
+            found = judge.flags(chunk)
             if found and cfg.retries and not pending.failed:
                 flagged.append(Flagged(job, pending.plan.options.seed, chunk, found, owner=pending))
             else:
                 settle(pending, chunk, found, 0)
-    for f in retry_flagged(flagged, redo, cfg.retries, user_cap):
-        settle(f.owner, f.best, f.found, f.tries)
+
+    try:
+        previous: list = []
+        for batch, chunks in run(planned):
+            if isinstance(chunks, Exception):
+                for pending in dict.fromkeys(p for p, _ in batch):
+                    if not pending.failed:
+                        pending.failed = True
+                        fail(pending.item, pending.path, chunks)
+                continue
+            for chunk in chunks:
+                judge.listen(chunk)
+            judged(previous)
+            previous = list(zip(batch, chunks, strict=True))
+        judged(previous)
+        for f in retry_flagged(flagged, redo, cfg.retries, judge):
+            settle(f.owner, f.best, f.found, f.tries)
+    finally:
+        judge.close()
 
 
 class StopBatch(Exception):

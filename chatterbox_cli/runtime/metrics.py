@@ -28,6 +28,12 @@ class GroupMetrics:
     flags: list[str] = field(default_factory=list)
     """What the guard still found in the kept attempt (`post/guard.py`)."""
     retries: int = 0
+    transcript: str | None = None
+    """With `asr`: what the recognizer heard in the kept attempt."""
+    wer: float | None = None
+    """Its word (or character) error rate against `text`."""
+    words: tuple = ()
+    """The recognizer's word timings (`post.asr.Word`), seconds from the group's start."""
 
 
 @dataclass

@@ -87,6 +87,8 @@ class Engine:
     prefixes: Any = field(default=None, repr=False)
     """This engine's `PrefixCache` (made on first use)."""
     _checkpoint: str | None = field(default=None, repr=False)
+    listener: Any = field(default=None, repr=False)
+    """A `post.asr.Listener` that hears every group back (`asr`), or None."""
 
     def amp(self):
         """A fresh autocast context (one per forward call, so it never leaks past a yield)."""

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from chatterbox_cli.models.voices import VoiceSpec
-from chatterbox_cli.post import guard
 from chatterbox_cli.post.audio import (
     MIN_MARK_S,
     PEAK_DBFS,
@@ -28,6 +27,7 @@ from chatterbox_cli.runtime.metrics import GroupMetrics, rtf
 from chatterbox_cli.synth.batched import Job
 from chatterbox_cli.synth.chunk import Synthesized
 from chatterbox_cli.synth.engine import Engine, voice_of
+from chatterbox_cli.synth.judge import Judge
 from chatterbox_cli.synth.request import RenderOptions
 from chatterbox_cli.synth.retry import Flagged, retry_flagged
 from chatterbox_cli.text.segment import TextGroup
@@ -97,13 +97,18 @@ def render(
     t0 = time.perf_counter()
     ttfa = None
     chunks: list[Synthesized] = []
-    for chunk in engine.synthesize(groups, conds, opts):
-        if ttfa is None:
-            ttfa = time.perf_counter() - t0
-        chunks.append(chunk)
-        if on_chunk:
-            on_chunk(chunk)
-    metrics = guarded(engine, chunks, conds, opts)
+    judge = judge_for(engine, opts)
+    try:
+        for chunk in engine.synthesize(groups, conds, opts):
+            if ttfa is None:
+                ttfa = time.perf_counter() - t0
+            chunks.append(chunk)
+            judge.listen(chunk)  # heard while the next group is synthesized
+            if on_chunk:
+                on_chunk(chunk)
+        metrics = guarded(engine, chunks, conds, opts, judge)
+    finally:
+        judge.close()
     t1 = time.perf_counter()
     marked, loudness = finish(engine, chunks, opts.pause_s, opts.lufs, opts.speed)
     t2 = time.perf_counter()
@@ -157,15 +162,26 @@ def group_voices(groups: list[TextGroup], conds, voice: Callable[[str], Any]):
     return [voice(g.voice) if g.voice else conds for g in groups]
 
 
-def guarded(engine: Engine, chunks: list[Synthesized], conds, opts: RenderOptions):
-    """Flag each group (`post.guard`) and retry the flagged ones (`synth.retry`), keeping the
-    best attempt in place in `chunks`. Their metrics."""
+def judge_for(engine: Engine, opts: RenderOptions) -> Judge:
+    """The verdict on each group: the guard, and the engine's recognizer if it has one."""
+    return Judge(opts.user_cap, getattr(engine, "listener", None), opts.asr_max_wer)
 
-    user_cap = opts.user_cap
+
+def guarded(
+    engine: Engine,
+    chunks: list[Synthesized],
+    conds,
+    opts: RenderOptions,
+    judge: Judge | None = None,
+):
+    """Flag each group (`synth.judge`: the guard, and listening) and retry the flagged ones
+    (`synth.retry`), keeping the best attempt in place in `chunks`. Their metrics."""
+
+    judge = judge or Judge(opts.user_cap)
     params = opts.sampling or engine.family.defaults
     flagged = []
     for i, chunk in enumerate(chunks):
-        found = guard.flags(chunk, user_cap)
+        found = judge.flags(chunk)
         if found:
             job = Job(chunk.group, voice_of(conds, i), params, opts.cap(chunk.group))
             flagged.append(Flagged(job, opts.seed, chunk, found))
@@ -175,13 +191,16 @@ def guarded(engine: Engine, chunks: list[Synthesized], conds, opts: RenderOption
             again = replace(opts, max_new_tokens=job.max_new_tokens, seed=job.seed)
             yield list(engine.synthesize([job.group], job.conds, again))[-1]
 
-    settled = {f.job.group.index: f for f in retry_flagged(flagged, redo, opts.retries, user_cap)}
+    settled = {f.job.group.index: f for f in retry_flagged(flagged, redo, opts.retries, judge)}
     metrics = []
     for i, chunk in enumerate(chunks):
         f = settled.get(chunk.group.index)
         chunks[i] = f.best if f else chunk
         m = group_metrics(chunks[i], opts.speed)
         m.flags, m.retries = (f.found, f.tries) if f else ([], 0)
+        heard = judge.heard(chunks[i])
+        if heard is not None:
+            m.transcript, m.wer, m.words = heard.transcript, round(heard.wer, 4), heard.words
         metrics.append(m)
     return metrics
 

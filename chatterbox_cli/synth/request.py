@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatterbox_cli.models.sampling import KNOBS, SamplingParams
 from chatterbox_cli.post import DEFAULT_LUFS
+from chatterbox_cli.post.asr import DEFAULT_MAX_WER, check_max_wer
 from chatterbox_cli.runtime.errors import BadInput, Spell, as_field
 
 if TYPE_CHECKING:
@@ -68,6 +69,8 @@ class RenderOptions:
     """Streaming sinks only: audio every N speech tokens instead of every group."""
     retries: int = 0
     """Files only: a group the guard flags is synthesized again, up to this many times."""
+    asr_max_wer: float = DEFAULT_MAX_WER
+    """With a recognizer: a group heard with more errors than this is flagged and retried."""
     speed: float = 1.0
     """Each group's audio time-stretched by this (`post/tempo.py`; pauses keep their length)."""
 
@@ -150,6 +153,7 @@ class SpeechRequest:
     lufs: float = DEFAULT_LUFS
     pause_s: float = DEFAULT_PAUSE_S
     speed: float = 1.0
+    asr_max_wer: float = DEFAULT_MAX_WER
     stream_tokens: int | None = None
     lexicon: Lexicon | None = None
     streaming: bool = False
@@ -205,6 +209,7 @@ class SpeechRequest:
             stream_tokens=self.stream_tokens,
             retries=check_retries(self.retries, spell),
             speed=check_speed(self.speed, spell, speeds),
+            asr_max_wer=check_max_wer(self.asr_max_wer, spell),
         )
 
     def plan(

@@ -1,6 +1,6 @@
 """The one guard-and-retry path (files and batches): a group the guard flags is synthesized
 again with the seed scheme's retry seeds, up to `retries` times, and the best attempt is kept
-(the fewest flags; the first of equals)."""
+(the fewest flags, then the lowest error rate when listened to; the first of equals)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from chatterbox_cli.post import guard
 from chatterbox_cli.synth.batched import Job
 from chatterbox_cli.synth.chunk import Synthesized
+from chatterbox_cli.synth.judge import Judge
 from chatterbox_cli.synth.seeds import retry_seed
 
 
@@ -33,7 +33,7 @@ Redo = Callable[[list[Job]], Iterable[Synthesized | Exception]]
 
 
 def retry_flagged(
-    flagged: list[Flagged], redo: Redo, retries: int, user_cap: bool
+    flagged: list[Flagged], redo: Redo, retries: int, judge: Judge
 ) -> Iterator[Flagged]:
     """Each group once it is settled: clean, out of retries, or failed (its best attempt so far
     kept). Attempt k of every group still flagged runs together, so a batch job retries in
@@ -47,8 +47,8 @@ def retry_flagged(
                 yield f
                 continue
             f.tries = attempt
-            found = guard.flags(chunk, user_cap)
-            if guard.score(found) < guard.score(f.found):
+            found = judge.flags(chunk)
+            if judge.rank(chunk, found) < judge.rank(f.best, f.found):
                 f.best, f.found = chunk, found
             if f.found and attempt < retries:
                 later.append(f)
