@@ -17,6 +17,7 @@ from chatterbox_cli.cli.groups import grouped
 from chatterbox_cli.cli.jobrun import ItemRun, run_items
 from chatterbox_cli.cli.loading import check_voices, note_language
 from chatterbox_cli.cli.options import (
+    FailOnFlagOpt,
     JobFlags,
     JsonOpt,
     ModelFlags,
@@ -64,6 +65,7 @@ def book(
     job_flags: JobFlags = JobFlags(),
     overwrite: OverwriteOpt = False,
     show_text: ShowTextOpt = False,
+    fail_on_flag: FailOnFlagOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -140,7 +142,11 @@ def book(
             opts.seed,
             advance,
         )
-    _report(out, read, reports, output, per_chapter, len(todo), reused, time.perf_counter() - t0)
+    flagged = _report(
+        out, read, reports, output, per_chapter, len(todo), reused, time.perf_counter() - t0
+    )
+    if flagged and fail_on_flag:
+        raise typer.Exit(EXIT_FAILURE)
 
 
 def _language(out: Output, family, given: str | None, from_book: str | None) -> str:
@@ -216,7 +222,7 @@ def _clock(seconds: float) -> str:
     return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
 
 
-def _report(out: Output, book, reports, output, per_chapter, groups, reused, wall) -> None:
+def _report(out: Output, book, reports, output, per_chapter, groups, reused, wall) -> list[dict]:
     audio = sum(r.duration_s for r in reports)
     chars = sum(len(book.chapters[r.number - 1].text) for r in reports)
     flagged = [f | {"chapter": r.number} for r in reports for f in r.flagged]
@@ -237,9 +243,11 @@ def _report(out: Output, book, reports, output, per_chapter, groups, reused, wal
     if out.json:
         out.data(summary)
     for f in flagged:
-        out.warn(f"chapter {f['chapter']} at {_clock(f['at_s'])}: {', '.join(f['flags'])}")
+        heard = f" (heard {f['transcript']!r}, {f['wer']:.0%} off)" if "transcript" in f else ""
+        out.warn(f"chapter {f['chapter']} at {_clock(f['at_s'])}: {', '.join(f['flags'])}{heard}")
     where = output or per_chapter
     out.info(
         f"{len(reports)} chapter(s), {_clock(audio)} of audio -> {where} "
         f"({groups - reused} group(s) synthesized, {reused} reused, {wall:.0f} s)"
     )
+    return flagged

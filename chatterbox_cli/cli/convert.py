@@ -12,9 +12,12 @@ import typer
 from chatterbox_cli.cli.errors import mapped_errors
 from chatterbox_cli.cli.jobrun import recording
 from chatterbox_cli.cli.options import (
+    AsrMaxWerOpt,
+    AsrOpt,
     CfmStepsOpt,
     DeviceOpt,
     DtypeOpt,
+    FailOnFlagOpt,
     JsonOpt,
     LufsOpt,
     ModelDirOpt,
@@ -29,7 +32,8 @@ from chatterbox_cli.cli.options import (
 )
 from chatterbox_cli.cli.output import Output
 from chatterbox_cli.post import DEFAULT_LUFS
-from chatterbox_cli.runtime.errors import BadInput
+from chatterbox_cli.post.asr import DEFAULT_MAX_WER
+from chatterbox_cli.runtime.errors import EXIT_FAILURE, BadInput
 
 HELP_MODEL = (
     "Whose S3Gen renders: standard (default: upstream's voice-conversion weights, "
@@ -87,13 +91,18 @@ def convert(
     ] = None,
     subtype: SubtypeOpt = "PCM_16",
     overwrite: OverwriteOpt = False,
+    asr: AsrOpt = None,
+    asr_max_wer: AsrMaxWerOpt = DEFAULT_MAX_WER,
+    fail_on_flag: FailOnFlagOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Speak recordings again in another voice (cached voice or a 5-10 s clip)."""
+    """Speak recordings again in another voice (cached voice or a 5-10 s clip); with --asr,
+    each output is heard back against what its source is heard saying."""
     from chatterbox_cli.cli.say import audio_format, check_stream_args
     from chatterbox_cli.jobs import convert as job
     from chatterbox_cli.models import voices
+    from chatterbox_cli.post.asr import check_max_wer, resolve
     from chatterbox_cli.runtime.device import Runtime, check_device_name
     from chatterbox_cli.sinks.files import check_writable
     from chatterbox_cli.synth.convert import check_model
@@ -114,6 +123,10 @@ def convert(
         raise BadInput("stdin ('-') is one source; convert it alone, with -o")
     streaming = output == "-"
     stream_fmt = check_stream_args(streaming, fmt, subtype, json_out)
+    check_max_wer(asr_max_wer, flag)
+    heard_by = resolve(asr, flag) if asr else None
+    if heard_by is not None and streaming:
+        raise BadInput("--asr checks files; drop -o -, or --asr")
     items = job.collect_sources(sources) if several else None
     if not several and sources[0] != "-" and not Path(sources[0]).is_file():
         raise BadInput(f"source file {sources[0]} does not exist")
@@ -131,7 +144,7 @@ def convert(
         if outdir.exists() and not outdir.is_dir():
             raise BadInput(f"--outdir {outdir} is not a directory")
         cfg = job.ConvertConfig(
-            outdir, audio_fmt, voice, seed, lufs, steps, max_piece, overwrite, speed
+            outdir, audio_fmt, voice, seed, lufs, steps, max_piece, overwrite, speed, asr_max_wer
         )
         outdir.mkdir(parents=True, exist_ok=True)
         todo = job.pending(items, cfg)
@@ -157,12 +170,13 @@ def convert(
         pieces = len(source.cuts) - 1
 
     vc = _load(out, model, model_dir, device, threads, dtype)
+    listener = _listener(out, heard_by, vc.converter.device)
     t0 = time.perf_counter()
     with out.status(f"Preparing voice {voice or 'built-in'}…"):
         vc.voice(voice)
     voice_s = time.perf_counter() - t0
     if several:
-        _run_many(out, vc, todo, cfg, json_out)
+        _run_many(out, vc, todo, cfg, json_out, listener, fail_on_flag)
         return
     opts = dict(seed=seed, lufs=lufs, cfm_steps=steps, max_piece_s=max_piece, speed=speed)
     report = {
@@ -192,7 +206,31 @@ def convert(
             rtf=done.synth_s / done.audio_s,
             provenance=done.provenance,
         )
+        if listener is not None:
+            with out.status("Listening back…"):
+                report |= job.listened(listener, source.source, target, asr_max_wer)
     out.convert_report(report)
+    if report.get("flags"):
+        out.warn(f"{target}: {_heard(report['heard'])}")
+        if fail_on_flag:
+            raise typer.Exit(EXIT_FAILURE)
+
+
+def _listener(out: Output, path, device: str):
+    """The recognizer `--asr` named (resolved already), loaded; None without one."""
+    if path is None:
+        return None
+    from chatterbox_cli.post.asr import Listener
+
+    with out.status(f"Loading the recognizer {path.name}…"):
+        return Listener(path, device)
+
+
+def _heard(heard: dict) -> str:
+    return (
+        f"asr-mismatch: heard {heard['transcript']!r} where the source says "
+        f"{heard['source_transcript']!r} ({heard['wer']:.0%} off)"
+    )
 
 
 def _load(out: Output, model, model_dir, device, threads, dtype):
@@ -224,13 +262,20 @@ def _stream(out: Output, vc, source, voice, opts: dict, fmt: str, report: dict) 
     report.update(output="-", ttfa_s=ttfa, synth_s=synth_s, audio_s=audio_s, rtf=rate)
 
 
-def _run_many(out: Output, vc, todo, cfg, json_out: bool) -> None:
+def _run_many(out: Output, vc, todo, cfg, json_out: bool, listener, fail_on_flag: bool) -> None:
     from chatterbox_cli.jobs import convert as job
     from chatterbox_cli.sinks import manifest as manifests
 
     manifests.clean_temp_files(cfg.outdir)
     run = recording(out, cfg.outdir, len(todo), json_out, "{source}", "files", "Converting")
+
+    def noted(rec: dict) -> None:
+        if rec.get("flags"):
+            out.warn(f"{rec['source']}: {_heard(rec['heard'])}")
+        on_record(rec)
+
     with run as (manifest, on_record, tally):
-        job.run_convert(vc, todo, cfg, manifest, on_record)
-    out.info(f"{tally.ok} converted, {tally.failed} failed -> {cfg.outdir}")
-    tally.exit_if_failed()
+        job.run_convert(vc, todo, cfg, manifest, noted, listener)
+    flagged = f" ({tally.flagged} flagged)" if listener is not None else ""
+    out.info(f"{tally.ok} converted{flagged}, {tally.failed} failed -> {cfg.outdir}")
+    tally.exit_if_failed(fail_on_flag)

@@ -243,6 +243,10 @@ class Output:
             ("RTF", _fmt(r.get("rtf"), 3)),
         ):
             totals.add_row(key, escape(str(value)))
+        if r.get("heard"):
+            h = r["heard"]
+            totals.add_row("source says", escape(h["source_transcript"]))
+            totals.add_row("heard", escape(f"{h['transcript']} ({h['wer']:.0%} off)"))
         self.console.print(totals)
 
     def verify_table(self, reports: list) -> None:

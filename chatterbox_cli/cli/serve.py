@@ -79,6 +79,16 @@ def serve(
         int, typer.Option("--max-text-chars", help="Longest input accepted (413 beyond).")
     ] = 4096,
     lexicon: LexiconOpt = None,
+    asr: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--asr",
+            envvar="CHATTERBOX_ASR",
+            help="Listen back to replies with this faster-whisper model: NAME (every model) or "
+            "MODEL=NAME; repeatable (needs chatterbox-cli[asr]).",
+            show_default=False,
+        ),
+    ] = None,
     api_token_file: Annotated[
         Path | None,
         typer.Option(
@@ -120,10 +130,9 @@ def serve(
 
     words = Lexicon.load(lexicon) if lexicon else None
     runtime = Runtime(threads, quantize, dtype, batch_s3gen=batch_s3gen)
-    checked = [
-        check_source(name, folder, device, runtime, flag)
-        for name, folder in served_models(model, pack, model_dir)
-    ]
+    served = served_models(model, pack, model_dir)
+    heard_by = recognizers(asr, [name for name, _ in served])
+    checked = [check_source(name, folder, device, runtime, flag) for name, folder in served]
     default_voice = {source.kind: voices.resolve(voice, source.kind) for source, _, _ in checked}
     engines = [load(out, source, dev, runtime, share=True) for source, dev, runtime in checked]
     options = ServeOptions(
@@ -135,6 +144,7 @@ def serve(
         max_convert_s=max_convert_s,
         batch_size=batch_size,
         lexicon=words,
+        asr=heard_by,
     )
     app = create_app(engines, options, default_voice)
     kinds = ", ".join(e.source.kind for e in engines)
@@ -176,6 +186,24 @@ def served_models(
             raise BadInput(f"--model-dir {entry}: {name!r} is not a --model of this server")
         folders[name] = Path(folder)
     return [(n, folders.get(n)) for n in names]
+
+
+def recognizers(entries: list[str] | None, ids: list[str]) -> dict[str, Path]:
+    """`--asr NAME` (every model) or `--asr MODEL=NAME` (that one), each resolved now: model
+    id -> recognizer folder."""
+    from chatterbox_cli.post.asr import resolve
+
+    chosen: dict[str, str] = {}
+    for entry in entries or []:
+        name, eq, recognizer = entry.partition("=")
+        if not eq:
+            chosen |= dict.fromkeys(ids, entry)
+            continue
+        name = name.strip().lower()
+        if name not in ids:
+            raise BadInput(f"--asr {entry}: {name!r} is not a --model of this server")
+        chosen[name] = recognizer
+    return {name: resolve(recognizer, flag) for name, recognizer in chosen.items()}
 
 
 def graceful_server_class():

@@ -31,6 +31,8 @@ PARAGRAPH_S = 0.6
 CHAPTER_S = 2.0
 """Silence after each chapter, so chapters do not run into each other."""
 WORK_FORMAT = "flac"
+HEARD = ("transcript", "wer", "unit")
+"""What the report keeps of a group's listening (word timings stay in the work manifest)."""
 
 
 @dataclass
@@ -130,9 +132,11 @@ class ChapterReport:
     duration_s: float
     groups: int
     flagged: list[dict] = field(default_factory=list)
+    heard: list[dict] = field(default_factory=list)
+    """With listening: each group's transcript and error rate, and where it starts."""
 
     def to_dict(self) -> dict:
-        return self.__dict__ | {"flagged": list(self.flagged)}
+        return self.__dict__ | {"flagged": list(self.flagged), "heard": list(self.heard)}
 
 
 def _silence(seconds: float, sr: int) -> np.ndarray:
@@ -151,10 +155,12 @@ def chapter_audio(chapter: PlannedChapter, work: Path, sr: int, records: dict, r
             if file_sr != sr:
                 raise ValueError(f"{piece.name}: {file_sr} Hz in a {sr} Hz book")
             rec = records.get(f"{piece.name}.{WORK_FORMAT}", {})
+            where = {"at_s": round(at, 2), "text": piece.text}
+            said = {k: v for h in rec.get("heard", ()) for k, v in h.items() if k in HEARD}
+            if said:
+                report.heard.append(where | said)
             if rec.get("flags"):
-                report.flagged.append(
-                    {"at_s": round(at, 2), "text": piece.text, "flags": rec["flags"]}
-                )
+                report.flagged.append(where | {"flags": rec["flags"]} | said)
             report.groups += 1
             yield audio
             at += len(audio) / sr

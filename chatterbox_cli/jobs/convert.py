@@ -11,6 +11,7 @@ from typing import Any
 
 from chatterbox_cli.models.voices import AUDIO_SUFFIXES
 from chatterbox_cli.post import DEFAULT_LUFS
+from chatterbox_cli.post.asr import DEFAULT_MAX_WER, MISMATCH
 from chatterbox_cli.runtime.errors import BadInput, DiskFull
 from chatterbox_cli.runtime.metrics import rtf
 from chatterbox_cli.sinks import provenance
@@ -63,6 +64,8 @@ class ConvertConfig:
     max_piece_s: float | None = None
     overwrite: bool = False
     speed: float = 1.0
+    max_wer: float = DEFAULT_MAX_WER
+    """With a listener: an output heard this far off its source's words is flagged."""
 
 
 def pending(items: list[SourceItem], cfg: ConvertConfig) -> list[SourceItem]:
@@ -82,9 +85,26 @@ def _unchanged(rec: dict, path: Path) -> bool:
     return rec.get("source_sha256") == provenance.file_hash(path)
 
 
-def run_convert(vc, items: list[SourceItem], cfg: ConvertConfig, manifest: Manifest, on_record):
+def listened(listener, source, output: Path, max_wer: float) -> dict:
+    """A conversion heard back: the source's words (its own transcript, since a recording
+    comes without a script) against what the output is heard saying; `asr-mismatch` past
+    `max_wer`. Both are read a window at a time (`Listener.hear_all`)."""
+    from chatterbox_cli.runtime.recordings import resampled
+    from chatterbox_cli.sinks.verify import decoded
+
+    pieces, sr = decoded(output)
+    said, heard = listener.echo(resampled(source, 16000), 16000, pieces, sr)
+    found = {"source_transcript": said.transcript, "language": said.language}
+    flags = [MISMATCH] if heard.wer > max_wer else []
+    return {"heard": found | heard.to_dict(), "flags": flags}
+
+
+def run_convert(
+    vc, items: list[SourceItem], cfg: ConvertConfig, manifest: Manifest, on_record, listener=None
+):
     """Convert each source in turn; one manifest record per source (a bad one fails alone; a
-    full disk ends the run, which a rerun finishes)."""
+    full disk ends the run, which a rerun finishes). With a `listener`, each output is heard
+    back against its source (`listened`)."""
     for item in items:
         path = output_path(cfg.outdir, item.name, cfg.fmt.suffix)
         base = {"name": item.name, "source": str(item.path), "output": str(path)}
@@ -109,6 +129,8 @@ def run_convert(vc, items: list[SourceItem], cfg: ConvertConfig, manifest: Manif
                 "rtf": round(rtf(done.synth_s, done.audio_s) or 0, 4),
                 "provenance": done.provenance,
             }
+            if listener is not None:
+                rec |= listened(listener, item.path, path, cfg.max_wer)
         manifest.append(rec)
         on_record(rec)
 

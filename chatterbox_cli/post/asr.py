@@ -24,6 +24,8 @@ WER on clean read speech is 4-8% for tiny/base (LibriSpeech test-clean; Radford 
 table 2), and TTS evaluations with Whisper land at 2-5% for good output. A sentence group is
 ~10-40 words, so two or three recognition slips on a short group stay under 30%, while a
 skipped or repeated clause (a third of a group) or babble goes over it."""
+MISMATCH = "asr-mismatch"
+"""The flag of audio that does not say its text."""
 SAMPLE_RATE = 16000
 WINDOW_S = 300.0
 """A long recording is transcribed this much at a time (`hear_all`)."""
@@ -49,6 +51,8 @@ class Heard:
     unit: str = "word"
     words: tuple[Word, ...] = field(default=())
     """Word timings from the recognizer (seconds from the piece's start)."""
+    language: str | None = None
+    """The language it was heard in (detected when none was given)."""
 
     def to_dict(self) -> dict:
         return {"transcript": self.transcript, "wer": round(self.wer, 4), "unit": self.unit,
@@ -121,12 +125,17 @@ class Listener:
         )
 
     def hear(
-        self, samples, sample_rate: int, text: str, language: str = "en", bounded: bool = True
+        self,
+        samples,
+        sample_rate: int,
+        text: str,
+        language: str | None = "en",
+        bounded: bool = True,
     ) -> Heard:
-        """`samples` transcribed in `language` and scored against `text`. `bounded`: decoding
-        stops at three tokens a reference word (a group's babble costs no more than that);
-        else at CTranslate2's own cap of a window, so the transcript does not depend on the
-        text (a whole file's)."""
+        """`samples` transcribed in `language` (None: the one Whisper detects) and scored
+        against `text`. `bounded`: decoding stops at three tokens a reference word (a group's
+        babble costs no more than that); else at CTranslate2's own cap of a window, so the
+        transcript does not depend on the text (a whole file's)."""
         import numpy as np
         import soxr
 
@@ -136,8 +145,8 @@ class Listener:
         if sample_rate != SAMPLE_RATE:
             audio = soxr.resample(audio, sample_rate, SAMPLE_RATE).astype(np.float32)
         lang = language if language in self.model.supported_languages else None
-        reference = wer.tokens(text, language)
-        segments, _ = self.model.transcribe(
+        reference = wer.tokens(text, language or "")
+        segments, info = self.model.transcribe(
             audio, language=lang, beam_size=1, temperature=0.0, word_timestamps=True,
             condition_on_previous_text=False, vad_filter=False,
             max_new_tokens=min(MAX_TOKENS, 20 + 3 * len(reference)) if bounded else MAX_TOKENS,
@@ -148,13 +157,14 @@ class Listener:
             words += [Word(w.word.strip(), round(w.start, 3), round(w.end, 3),
                            round(w.probability, 3)) for w in segment.words or ()]  # fmt: skip
         transcript = " ".join(s for s in said if s)
+        language = language or info.language
         score = wer.score(text, transcript, language)
-        return Heard(transcript, score.rate, score.unit, tuple(words))
+        return Heard(transcript, score.rate, score.unit, tuple(words), language)
 
-    def hear_all(self, pieces, sample_rate: int, text: str, language: str = "en") -> Heard:
+    def hear_all(self, pieces, sample_rate: int, text: str, language: str | None = "en") -> Heard:
         """A whole recording, given in pieces, transcribed `WINDOW_S` at a time (an hour is
         never held at once) and scored against `text` (no word timings: the windows' would
-        not line up)."""
+        not line up). Without a `language`, the first window's detected one is kept."""
         import itertools
 
         import numpy as np
@@ -169,7 +179,14 @@ class Listener:
             if held and (piece is None or size >= WINDOW_S * sample_rate):
                 heard = self.hear(np.concatenate(held), sample_rate, text, language, False)
                 said.append(heard.transcript)
+                language = heard.language
                 held, size = [], 0
         transcript = " ".join(s for s in said if s)
-        score = wer.score(text, transcript, language)
-        return Heard(transcript, score.rate, score.unit)
+        score = wer.score(text, transcript, language or "")
+        return Heard(transcript, score.rate, score.unit, language=language)
+
+    def echo(self, source, source_rate: int, output, output_rate: int) -> tuple[Heard, Heard]:
+        """What `source` says (its language detected), and `output` heard against it: a voice
+        conversion keeps the words, so its output should say what its source says."""
+        said = self.hear_all(source, source_rate, "", None)
+        return said, self.hear_all(output, output_rate, said.transcript, said.language)

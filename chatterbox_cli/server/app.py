@@ -41,6 +41,11 @@ def create_app(engines, options: ServeOptions = ServeOptions(), default_voice=No
         scheduler = Scheduler(
             engine, options.max_queue, options.batch_size, s.metrics.cancelled.inc
         )
+        heard_by = options.asr.get(engine.source.kind)
+        if heard_by is not None:
+            from chatterbox_cli.post.asr import Listener
+
+            scheduler.listener = Listener(heard_by, engine.device)
         return Voices(engine, voice), scheduler
 
     def voice_for(kind: str):

@@ -168,7 +168,14 @@ class ModelSlot:
             "rss_at_load_mb": self.rss_at_load_mb,
             "rss_freed_mb": self.rss_freed_mb,
             "queue": self.scheduler.depth if self.scheduler is not None else 0,
+            "asr": _listener_name(self.scheduler),
         }
+
+
+def _listener_name(scheduler) -> str | None:
+    """The recognizer that hears a loaded model's replies (`serve --asr`)."""
+    listener = getattr(scheduler, "listener", None)
+    return listener.path.name if listener is not None else None
 
 
 class Models:

@@ -66,6 +66,9 @@ class Scheduler:
     """The worker thread and its queue. `lock` is held while the model runs; hold it for other
     model work (preparing a voice) so that it happens between batches."""
 
+    listener = None
+    """`post.asr.Listener` that hears this model's replies (`serve --asr`), else None."""
+
     def __init__(self, engine, max_queue=64, batch_size=None, on_cancel=lambda: None):
         self.engine = engine
         self.on_cancel = on_cancel

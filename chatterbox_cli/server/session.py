@@ -8,6 +8,7 @@ text -> groups -> batch jobs (`plan`) -> the shared scheduler -> chunks, seen fr
 from __future__ import annotations
 
 import asyncio
+import queue
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,9 +24,11 @@ from chatterbox_cli.server.scheduler import Cancelled, Ticket
 from chatterbox_cli.sinks.provenance import record
 from chatterbox_cli.sinks.stream import StreamEncoder
 from chatterbox_cli.synth.batched import Job
+from chatterbox_cli.synth.judge import Judge
 from chatterbox_cli.synth.pipeline import finish as finish_audio
 from chatterbox_cli.synth.pipeline import silence_s
 from chatterbox_cli.synth.request import OPENAI_SPEEDS, SpeechRequest
+from chatterbox_cli.synth.retry import Flagged, retry_flagged
 from chatterbox_cli.synth.seeds import group_seed
 
 RESPONSE_FORMATS = {"wav": "audio/wav", "mp3": "audio/mpeg", "opus": "audio/ogg",
@@ -176,7 +179,10 @@ class Synthesis:
 
         loop = asyncio.get_running_loop()
         self.plan, self.queue = plan, asyncio.Queue()
-        self.engine = scheduler.engine
+        self.scheduler, self.engine = scheduler, scheduler.engine
+        listener = scheduler.listener
+        self.judge = Judge(False, listener, plan.opts.asr_max_wer) if listener else None
+        """With `serve --asr`: each group is heard as it arrives (`server/listening.py`)."""
         self.deadline = None if timeout_s is None else time.monotonic() + timeout_s
         self.timeout_s = timeout_s
         self.ticket = Ticket(
@@ -205,10 +211,23 @@ class Synthesis:
                 if self.ttfa_s is None:
                     self.ttfa_s = time.perf_counter() - self.t0
                 self.chunks_seen.append(item)
+                if self.judge is not None:
+                    self.judge.listen(item)
                 yield item
         finally:
             if len(self.chunks_seen) < len(self.plan.jobs):
                 self.cancel()
+
+    def left_s(self) -> float | None:
+        """Seconds left before --request-timeout (None: no limit)."""
+        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+
+    def timeout(self) -> Timeout:
+        return Timeout(f"the request took longer than {self.timeout_s:g} s")
+
+    def close(self) -> None:
+        if self.judge is not None:
+            self.judge.close()
 
     async def _next(self, disconnected):
 
@@ -217,7 +236,7 @@ class Synthesis:
             if self.deadline is not None:
                 left = self.deadline - time.monotonic()
                 if left <= 0:
-                    raise Timeout(f"the request took longer than {self.timeout_s:g} s")
+                    raise self.timeout()
                 wait = left if wait is None else min(wait, left)
             try:
                 item = await asyncio.wait_for(self.queue.get(), wait)
@@ -257,3 +276,67 @@ def finish(engine, plan: Plan, chunks: list) -> np.ndarray:
 def level(leveler, enc: StreamEncoder, chunk) -> bytes:
     """One chunk's leveled, watermarked pieces, encoded (on the post-processing thread)."""
     return b"".join(enc.feed(p) for p in leveler.pieces(chunk))
+
+
+# Listening back (`serve --asr`, per model): each group of a reply is heard while the next is
+# synthesized (`synth.judge`).
+def heard_row(chunk, heard, found=(), tries: int = 0) -> dict:
+    """One group as reported: what was heard, how far off its text, its flags and retries."""
+    return {
+        "index": chunk.group.index,
+        "transcript": heard.transcript,
+        "wer": round(heard.wer, 4),
+        "unit": heard.unit,
+        "flags": list(found),
+        "retries": tries,
+    }
+
+
+async def heard(syn, chunks) -> list[dict]:
+    """A stream's groups as heard (waited for without blocking the event loop)."""
+    judge, rows = syn.judge, []
+    for chunk in chunks:
+        judge.listen(chunk)
+        got = await asyncio.wrap_future(judge.future(chunk))
+        rows.append(heard_row(chunk, got, judge.flags(chunk)))  # heard: flags() won't wait
+    return rows
+
+
+def settle(syn, chunks: list) -> list[dict]:
+    """A buffered reply's verdicts (the guard's symptoms, `asr-mismatch`): flagged groups are
+    synthesized again through the shared scheduler, as `say` retries them (up to the request's
+    `retries`), the best attempt kept in place in `chunks`. A stream's audio is already sent,
+    so its groups are only reported (`heard`). Runs on a worker thread: it waits for the
+    scheduler and the recognizer."""
+    judge, plan, scheduler = syn.judge, syn.plan, syn.scheduler
+    flagged = []
+    for i, chunk in enumerate(chunks):
+        found = judge.flags(chunk)
+        if found:
+            flagged.append(Flagged(plan.jobs[i], plan.opts.seed, chunk, found))
+
+    def redo(jobs):
+        got: queue.SimpleQueue = queue.SimpleQueue()
+        ticket = Ticket(list(jobs), got.put)
+        scheduler.submit(ticket)
+        try:
+            ended = None
+            for _ in jobs:
+                item = ended or got.get(timeout=syn.left_s())
+                if isinstance(item, BaseException):
+                    ended = item  # the ticket is over: the rest end with it
+                yield item
+        except queue.Empty:
+            raise syn.timeout() from None
+        finally:
+            ticket.cancel()
+
+    settled = retry_flagged(flagged, redo, plan.opts.retries, judge)
+    by_index = {f.job.group.index: f for f in settled}
+    rows = []
+    for i, chunk in enumerate(chunks):
+        f = by_index.get(chunk.group.index)
+        chunks[i] = f.best if f else chunk
+        found, tries = (f.found, f.tries) if f else ([], 0)
+        rows.append(heard_row(chunks[i], judge.heard(chunks[i]), found, tries))
+    return rows

@@ -9,7 +9,16 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from chatterbox_cli.server.errors import message_of, status_of
-from chatterbox_cli.server.session import RESPONSE_FORMATS, Speech, Synthesis, finish, level, plan
+from chatterbox_cli.server.session import (
+    RESPONSE_FORMATS,
+    Speech,
+    Synthesis,
+    finish,
+    heard,
+    level,
+    plan,
+    settle,
+)
 from chatterbox_cli.server.state import Served, served
 from chatterbox_cli.sinks.provenance import tags as provenance_tags
 from chatterbox_cli.sinks.stream import StreamEncoder, encode
@@ -34,21 +43,28 @@ async def start(s: Served, req: Speech, route: str, streaming: bool | None = Non
 @router.post("/v1/audio/speech")
 async def speech(req: Speech, request: Request):
     s = served(request)
+    syn = None
     try:
         syn = await start(s, req, "speech")
         chunks = syn.chunks(request.is_disconnected)
         first = await anext(chunks)
     except Exception as exc:
+        if syn is not None:
+            syn.close()
         return s.fail("speech", exc)
     if req.stream_format is None:
         try:
             rest = [first] + [c async for c in chunks]
-            audio = await s.post(finish, syn.engine, syn.plan, rest)
             made = syn.plan.provenance
+            if syn.judge is not None:
+                made = made | {"heard": await run_in_threadpool(settle, syn, rest)}
+            audio = await s.post(finish, syn.engine, syn.plan, rest)
             sr = syn.engine.sample_rate
             body = await s.post(encode, audio, sr, syn.plan.fmt, provenance_tags(made))
         except Exception as exc:
             return s.fail("speech", exc)
+        finally:
+            syn.close()
         s.metrics.done("speech", syn.stats())
         headers = {PROVENANCE_HEADER: json.dumps(made, sort_keys=True, separators=(",", ":"))}
         return Response(body, media_type=RESPONSE_FORMATS[syn.plan.fmt], headers=headers)
@@ -93,6 +109,8 @@ async def streamed(s: Served, syn: Synthesis, first, chunks, sse: bool):
         if tail:
             yield wrap(tail)
         stats = syn.stats()
+        if syn.judge is not None:
+            stats["heard"] = await heard(syn, syn.chunks_seen)
         s.metrics.done("speech", stats)
         if sse:
             done = {"type": "speech.audio.done", "stats": stats}
@@ -104,3 +122,4 @@ async def streamed(s: Served, syn: Synthesis, first, chunks, sse: bool):
     finally:
         if len(syn.chunks_seen) < len(syn.plan.jobs):
             syn.cancel()
+        syn.close()

@@ -5,7 +5,7 @@ post-processing thread live as long as the app's lifespan)."""
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from chatterbox_cli.server.errors import message_of, status_of
@@ -26,6 +26,8 @@ class ServeOptions:
     batch_size: int | None = None
     lexicon: Any = None
     """`--lexicon`, loaded: applied to every request's input."""
+    asr: dict = field(default_factory=dict)
+    """Model id -> the recognizer folder (`serve --asr`) that hears that model's replies."""
 
 
 @dataclass

@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from chatterbox_cli.runtime.errors import BadInput
 from chatterbox_cli.server.errors import message_of, status_of
-from chatterbox_cli.server.session import Speech, level
+from chatterbox_cli.server.session import Speech, heard, level
 from chatterbox_cli.server.speech import start
 from chatterbox_cli.server.state import served
 from chatterbox_cli.server.voices import voice_entries
@@ -90,6 +90,8 @@ async def stream(ws: WebSocket):
             if tail:
                 await send({"type": "chunk", "id": rid, "seq": seq, "bytes": len(tail)}, tail)
             stats = syn.stats()
+            if syn.judge is not None:
+                stats["heard"] = await heard(syn, syn.chunks_seen)
             metrics.done("ws", stats)
             await send({"type": "done", "id": rid, "stats": stats})
         except asyncio.CancelledError:
@@ -103,6 +105,8 @@ async def stream(ws: WebSocket):
             await failed(rid, exc)
         finally:
             tasks.pop(rid, None)
+            if syn is not None:
+                syn.close()
 
     async def cancel(rid: str):
         task = tasks.pop(rid, None)

@@ -8,10 +8,8 @@ from __future__ import annotations
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from chatterbox_cli.post import guard
-from chatterbox_cli.post.asr import DEFAULT_MAX_WER, Heard
+from chatterbox_cli.post.asr import DEFAULT_MAX_WER, MISMATCH, Heard
 from chatterbox_cli.synth.chunk import Synthesized
-
-MISMATCH = "asr-mismatch"
 
 
 class Judge:
@@ -29,12 +27,14 @@ class Judge:
             )  # fmt: skip
             self._heard[id(chunk)] = (chunk, future)
 
+    def future(self, chunk: Synthesized) -> Future:
+        """The hearing of `chunk` (started now if it was not)."""
+        self.listen(chunk)
+        return self._heard[id(chunk)][1]
+
     def heard(self, chunk: Synthesized) -> Heard | None:
         """What the recognizer heard in `chunk` (waits for it); None without a recognizer."""
-        if self.pool is None:
-            return None
-        self.listen(chunk)
-        return self._heard[id(chunk)][1].result()
+        return None if self.pool is None else self.future(chunk).result()
 
     def flags(self, chunk: Synthesized) -> list[str]:
         found = guard.flags(chunk, self.user_cap)
