@@ -64,7 +64,8 @@ def test_a_checked_book_reports_each_group_by_chapter_and_time(
     first = report["flagged"][0]
     assert first["chapter"] == 1 and first["transcript"] and "asr-mismatch" in first["flags"][0]
     assert "heard" in r.stderr and "chapter 1 at 0:00:00" in r.stderr
-    again = cli(*args, "--overwrite")  # resumed: nothing synthesized, the verdicts kept in the work folder
+    # resumed: nothing is synthesized, the verdicts are kept in the work folder
+    again = cli(*args, "--overwrite")
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout.splitlines()[-1])["flagged"] == report["flagged"]
 

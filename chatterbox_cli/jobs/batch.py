@@ -169,7 +169,8 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
             pairs, cfg.batch_size, lambda pair: spoken_length(pair[1].group.text)
         )
         jobs = ([job for _, job in batch] for batch in batches)
-        return zip(batches, synthesize_batches(engine, jobs, base.cfm_steps), strict=True)
+        made = synthesize_batches(engine, jobs, base.cfm_steps, judge.listen)
+        return zip(batches, made, strict=True)
 
     def settle(pending: _Pending, chunk, found: list[str], retried: int) -> None:
         pending.chunks.append(chunk)
@@ -216,8 +217,6 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
                         pending.failed = True
                         fail(pending.item, pending.path, chunks)
                 continue
-            for chunk in chunks:
-                judge.listen(chunk)
             judged(previous)
             previous = list(zip(batch, chunks, strict=True))
         judged(previous)

@@ -70,10 +70,13 @@ def synthesize_batch(
     return render_jobs(engine, jobs, decode_jobs(engine, jobs), cfm_steps)
 
 
-def synthesize_batches(engine: Engine, batches: Iterable[list[Job]], cfm_steps: int | None = None):
+def synthesize_batches(
+    engine: Engine, batches: Iterable[list[Job]], cfm_steps: int | None = None, on_chunk=None
+):
     """`synthesize_batch` over consecutive batches, with T3 for the next batch running (in a
     thread, with `overlap`) while S3Gen renders this one. Yields each batch's chunks, or the
-    exception that batch raised (the others go on)."""
+    exception that batch raised (the others go on); `on_chunk` sees each chunk as soon as it
+    is rendered (listening back starts on it while the next row renders)."""
 
     import threading
 
@@ -92,7 +95,7 @@ def synthesize_batches(engine: Engine, batches: Iterable[list[Job]], cfm_steps: 
             yield result
             continue
         try:
-            yield render_jobs(engine, jobs, result, cfm_steps)
+            yield render_jobs(engine, jobs, result, cfm_steps, on_chunk)
         except Exception as exc:
             yield exc
 
@@ -124,13 +127,19 @@ def decode_jobs(engine: Engine, jobs: list[Job], stop=None):
     return tokens, share, text_s
 
 
-def render_jobs(engine: Engine, jobs: list[Job], decoded, cfm_steps: int | None = None):
+def render_jobs(
+    engine: Engine, jobs: list[Job], decoded, cfm_steps: int | None = None, on_chunk=None
+):
     """The S3Gen half of `synthesize_batch`: all rows in one flow and one HiFiGAN call where the
-    engine batches S3Gen (CUDA by default), else row by row (as fast on CPU, measured)."""
+    engine batches S3Gen (CUDA by default), else row by row (as fast on CPU, measured), each
+    row's chunk shown to `on_chunk` as soon as it exists."""
     tokens, share, text_s = decoded
     cfm_steps = cfm_steps or engine.family.cfm_steps
     if engine.batch_s3gen and len(jobs) > 1:
-        return render_rows(engine, jobs, tokens, share, text_s, cfm_steps)
+        chunks = render_rows(engine, jobs, tokens, share, text_s, cfm_steps)
+        for chunk in chunks if on_chunk else ():
+            on_chunk(chunk)
+        return chunks
     chunks = []
     for job, row_tokens in zip(jobs, tokens, strict=True):
         share.stopped = len(row_tokens) < job.max_new_tokens
@@ -140,6 +149,8 @@ def render_jobs(engine: Engine, jobs: list[Job], decoded, cfm_steps: int | None 
                 job.group, row_tokens, job.conds, cfm_steps, share, text_s, start
             )
         chunks.append(chunk)
+        if on_chunk:
+            on_chunk(chunk)
     return chunks
 
 
