@@ -96,17 +96,27 @@ class VoiceStore:
         from chatterbox_cli.sinks.provenance import voice_id
 
         k = key(value)
+        hit = self._hit(k)  # a kept voice never waits for the engine (a batch may be running)
+        if hit is not None:
+            return hit
         with lock or self.lock:
-            hit = self.kept.get(k)
+            hit = self._hit(k)  # prepared meanwhile
             if hit is not None:
-                self.kept.move_to_end(k)
                 return hit
             spec = spec or voices.resolve(None if value is None else str(value), self.model)
             conds = self.prepare(spec)
             voice = Voice(spec, conds, voice_id(spec, self.model_dir), nbytes(conds))
-            self.kept[k] = voice
-            self._bound()
+            with self.lock:
+                self.kept[k] = voice
+                self._bound()
             return voice
+
+    def _hit(self, k) -> Voice | None:
+        with self.lock:
+            hit = self.kept.get(k)
+            if hit is not None:
+                self.kept.move_to_end(k)
+            return hit
 
     def _bound(self) -> None:
         total = sum(v.nbytes for v in self.kept.values())
