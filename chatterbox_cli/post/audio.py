@@ -44,8 +44,22 @@ def join(
     lead_s: float = 0.0,
     tail_s: float = 0.0,
 ) -> np.ndarray:
+    """Concatenate group audio with pauses (`joined`, without where each part landed)."""
+    return joined(parts, sr, pause_s, fade_s, gaps, lead_s, tail_s)[0]
+
+
+def joined(
+    parts: list[np.ndarray],
+    sr: int,
+    pause_s: float = 0.2,
+    fade_s: float = 0.01,
+    gaps: list[float] | None = None,
+    lead_s: float = 0.0,
+    tail_s: float = 0.0,
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """Concatenate group audio with pauses; edges that meet silence get raised-cosine fades so
-    seams never click.
+    seams never click. Also where each part landed: (first sample, end) in the result, the
+    one source of timing for subtitles (an empty part: an empty span where it would be).
 
     `gaps[i]` is the silence between parts i and i+1 (default: `pause_s` at every seam); at a
     gap of 0 the neighbours crossfade over `fade_s` instead. `lead_s`/`tail_s`: silence before
@@ -53,6 +67,7 @@ def join(
     """
     gaps = [pause_s] * max(0, len(parts) - 1) if gaps is None else gaps
     kept: list[np.ndarray] = []
+    owner: list[int] = []
     seams: list[float] = []
     carried = 0.0
     for i, part in enumerate(parts):
@@ -64,26 +79,45 @@ def join(
             seams.append(gap)
         carried = 0.0
         kept.append(np.asarray(part, dtype=np.float32))
+        owner.append(i)
     if not kept:
-        return np.zeros(0, dtype=np.float32)
+        return np.zeros(0, dtype=np.float32), [(0, 0)] * len(parts)
     before, after = [lead_s, *seams], [*seams, tail_s]
     edges = zip(kept, before, after, strict=True)
     shaped = [shape_edges(p, sr, b > 0, a > 0, fade_s) for p, b, a in edges]
     n_fade = max(1, int(fade_s * sr))
     out = [silence(lead_s, sr)]
+    at = len(out[0])  # where `current` starts
     current = shaped[0]
+    spans = [(at, at + len(current))]
     for gap, part in zip(seams, shaped[1:], strict=True):
         if gap > 0:
             out += [current, silence(gap, sr)]
+            at += len(current) + len(out[-1])
             current = part
+            spans.append((at, at + len(part)))
             continue
         n = min(n_fade, len(current), len(part))
         ramp = _fade(n)
         head = part.copy()
         head[:n] = current[-n:] * ramp[::-1] + part[:n] * ramp
+        start = at + len(current) - n
         current = np.concatenate([current[:-n], head])
+        spans.append((start, start + len(part)))
     out += [current, silence(tail_s, sr)]
-    return np.concatenate(out)
+    return np.concatenate(out), _all_spans(spans, owner, len(parts))
+
+
+def _all_spans(spans: list, owner: list[int], n: int) -> list[tuple[int, int]]:
+    """The kept parts' spans, with an empty span (at the end of the part before) for each
+    empty one."""
+    by_part = dict(zip(owner, spans, strict=True))
+    out, end = [], spans[0][0]
+    for i in range(n):
+        span = by_part.get(i, (end, end))
+        out.append(span)
+        end = span[1]
+    return out
 
 
 def silence(seconds: float, sr: int) -> np.ndarray:
@@ -129,7 +163,8 @@ def normalize_loudness(
 
 
 def watermark(wav: np.ndarray, sr: int, watermarker) -> np.ndarray:
-    """Perth implicit watermark; always the last step so nothing after it can weaken it.
+    """Perth implicit watermark; always the last step so nothing after it can weaken it. The
+    result is as long as `wav` (where Perth returns less, the rest is kept unmarked).
 
     Under inference mode: Perth runs with autograd on, and so each call kept ~1.4 MB that was
     never given back (measured over 180 calls; the server's RSS climbed with it). The samples
@@ -143,8 +178,10 @@ def watermark(wav: np.ndarray, sr: int, watermarker) -> np.ndarray:
     if n * floor_sr <= floor * sr:
         wav = np.pad(np.asarray(wav, dtype=np.float32), (0, int(MIN_MARK_S * sr) - n))
     with upstream_quiet(), torch.inference_mode():
-        marked = watermarker.apply_watermark(wav, sample_rate=sr)
-    return np.asarray(marked, dtype=np.float32)[:n]
+        marked = np.asarray(watermarker.apply_watermark(wav, sample_rate=sr), dtype=np.float32)
+    if len(marked) < n:  # Perth drops a last part-frame: keep those samples as they were
+        marked = np.concatenate([marked, np.asarray(wav[len(marked) : n], dtype=np.float32)])
+    return marked[:n]
 
 
 def master(

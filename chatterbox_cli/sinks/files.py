@@ -115,7 +115,8 @@ def open_writer(
             try:
                 with sf.SoundFile(guarded, "w", sr, 1, **fmt.soundfile_args()) as out:
                     for key, value in (tags or {}).items():
-                        setattr(out, key, value)
+                        if value:  # libsndfile refuses an empty string ("bad string")
+                            setattr(out, key, value)
                     yield out.write
             except Exception as exc:
                 raise guarded.error or exc from None
