@@ -9,6 +9,7 @@ import json
 
 import httpx
 import numpy as np
+import pysubs2
 import pytest
 import soundfile as sf
 from conftest import serving
@@ -82,9 +83,14 @@ def test_a_conversion_is_heard_against_what_its_source_says(
     sf.write(src, speech_like(3.0, 16000, seed=4) * 0.3, 16000)
     common = ("--model", "turbo", "--model-dir", checkpoint, "--device", "cpu", "--seed", "1",
               "-v", reference_wav, "--asr", whisper_model)  # fmt: skip
-    r = cli("convert", src, *common, "-o", out, "--asr-max-wer", 10, "--json")
+    r = cli("convert", src, *common, "-o", out, "--asr-max-wer", 10, "--subtitles", "srt",
+            "--json")  # fmt: skip
     assert r.exit_code == 0, r.output
-    heard = json.loads(r.stdout.splitlines()[-1])["heard"]
+    report = json.loads(r.stdout.splitlines()[-1])
+    heard = report["heard"]
+    cues = pysubs2.load(report["subtitles"])  # from the words heard in the output
+    assert len(cues) >= (1 if heard["words"] else 0)
+    assert all(0 <= c.start < c.end <= sf.info(out).duration * 1000 + 1 for c in cues)
     listener = Listener(whisper_model)
     alone = listener.hear_all(resampled(src, 16000), 16000, "", None)
     assert heard["source_transcript"] == alone.transcript and heard["language"] == alone.language

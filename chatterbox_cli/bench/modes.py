@@ -196,7 +196,9 @@ def mode_stream(ctx: BenchContext, item: BenchItem, stream_tokens: int | None = 
     frames = 0
     ttfa = None
     t0 = time.perf_counter()
-    for _chunk, samples in stream(ctx.engine, groups, ctx.conds, opts, on_chunk=chunks.append):
+    for _chunk, samples, _said in stream(
+        ctx.engine, groups, ctx.conds, opts, on_chunk=chunks.append
+    ):
         frames += len(samples)
         if ttfa is None:
             ttfa = time.perf_counter() - t0
@@ -261,7 +263,9 @@ def mode_batch(ctx: BenchContext, item: BenchItem) -> dict:
                 stages[key] += value
             tokens += len(chunk.speech_tokens)
             if len(per_copy[copy]) == len(groups):
-                marked, info = finish(engine, per_copy.pop(copy), ctx.opts.pause_s, ctx.opts.lufs)
+                marked, info, _ = finish(
+                    engine, per_copy.pop(copy), ctx.opts.pause_s, ctx.opts.lufs
+                )
                 stages["loudness"] += info.loudness_s
                 stages["watermark"] += info.watermark_s
                 audio_s += len(marked) / engine.sample_rate

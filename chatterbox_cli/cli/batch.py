@@ -22,11 +22,14 @@ from chatterbox_cli.cli.options import (
     QuietOpt,
     ShowTextOpt,
     SpeechFlags,
+    SubtitlesFormatOpt,
+    SubtitleWordsOpt,
     SubtypeOpt,
     flag,
 )
 from chatterbox_cli.cli.output import Output
 from chatterbox_cli.runtime.errors import BadInput
+from chatterbox_cli.sinks.subtitles import check_subtitles
 
 
 @mapped_errors
@@ -55,6 +58,8 @@ def batch(
     subtype: SubtypeOpt = "PCM_16",
     overwrite: OverwriteOpt = False,
     show_text: ShowTextOpt = False,
+    subtitles: SubtitlesFormatOpt = None,
+    subtitle_words: SubtitleWordsOpt = False,
     fail_on_flag: FailOnFlagOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -70,6 +75,7 @@ def batch(
     request.options(family, flag)
     family.language(request.language, flag)
     audio_fmt = AudioFormat(fmt, subtype).check(flag)
+    sub_fmt = check_subtitles(subtitles, subtitle_words, bool(model.asr), flag)
     ray_opts = job.ray()
     stdin = getattr(sys.stdin, "buffer", None)
     items, invalid = batch_inputs.read_inputs(inputs, input_format, unit, stdin)
@@ -105,6 +111,8 @@ def batch(
         fail_fast=fail_fast,
         ray_opts=ray_opts,
         overwrite=overwrite,
+        subtitles=sub_fmt,
+        subtitle_words=subtitle_words,
     )
     tally, skipped = run_items(out, items, spec, json_out)
     if tally is None:

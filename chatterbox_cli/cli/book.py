@@ -25,11 +25,14 @@ from chatterbox_cli.cli.options import (
     QuietOpt,
     ShowTextOpt,
     SpeechFlags,
+    SubtitlesFormatOpt,
+    SubtitleWordsOpt,
     SubtypeOpt,
     flag,
 )
 from chatterbox_cli.cli.output import Output
 from chatterbox_cli.runtime.errors import EXIT_FAILURE, BadInput
+from chatterbox_cli.sinks.subtitles import check_subtitles
 
 
 @mapped_errors
@@ -65,6 +68,8 @@ def book(
     job_flags: JobFlags = JobFlags(),
     overwrite: OverwriteOpt = False,
     show_text: ShowTextOpt = False,
+    subtitles: SubtitlesFormatOpt = None,
+    subtitle_words: SubtitleWordsOpt = False,
     fail_on_flag: FailOnFlagOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -94,6 +99,7 @@ def book(
     from chatterbox_cli.sinks.files import AudioFormat, check_writable
 
     chapter_fmt = AudioFormat(fmt, subtype).check(flag)
+    sub_fmt = check_subtitles(subtitles, subtitle_words, bool(model.asr), flag)
     if not 32 <= bitrate <= 256:
         raise BadInput("--bitrate must be between 32 and 256 (kbit/s)")
     ray_opts = job_flags.ray()
@@ -141,6 +147,7 @@ def book(
             bitrate * 1000,
             opts.seed,
             advance,
+            job.Subtitles(sub_fmt, code, subtitle_words) if sub_fmt else None,
         )
     flagged = _report(
         out, read, reports, output, per_chapter, len(todo), reused, time.perf_counter() - t0

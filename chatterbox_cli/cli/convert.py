@@ -25,6 +25,7 @@ from chatterbox_cli.cli.options import (
     QuietOpt,
     SeedOpt,
     SpeedOpt,
+    SubtitlesFormatOpt,
     SubtypeOpt,
     ThreadsOpt,
     VoiceOpt,
@@ -34,6 +35,7 @@ from chatterbox_cli.cli.output import Output
 from chatterbox_cli.post import DEFAULT_LUFS
 from chatterbox_cli.post.asr import DEFAULT_MAX_WER
 from chatterbox_cli.runtime.errors import EXIT_FAILURE, BadInput
+from chatterbox_cli.sinks.subtitles import subtitle_format
 
 HELP_MODEL = (
     "Whose S3Gen renders: standard (default: upstream's voice-conversion weights, "
@@ -93,6 +95,7 @@ def convert(
     overwrite: OverwriteOpt = False,
     asr: AsrOpt = None,
     asr_max_wer: AsrMaxWerOpt = DEFAULT_MAX_WER,
+    subtitles: SubtitlesFormatOpt = None,
     fail_on_flag: FailOnFlagOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -127,6 +130,9 @@ def convert(
     heard_by = resolve(asr, flag) if asr else None
     if heard_by is not None and streaming:
         raise BadInput("--asr checks files; drop -o -, or --asr")
+    if subtitles is not None and heard_by is None:
+        raise BadInput("--subtitles for a conversion come from the words heard in it: add --asr")
+    sub_fmt = subtitle_format(subtitles, "--subtitles") if subtitles else None
     items = job.collect_sources(sources) if several else None
     if not several and sources[0] != "-" and not Path(sources[0]).is_file():
         raise BadInput(f"source file {sources[0]} does not exist")
@@ -144,8 +150,9 @@ def convert(
         if outdir.exists() and not outdir.is_dir():
             raise BadInput(f"--outdir {outdir} is not a directory")
         cfg = job.ConvertConfig(
-            outdir, audio_fmt, voice, seed, lufs, steps, max_piece, overwrite, speed, asr_max_wer
-        )
+            outdir, audio_fmt, voice, seed, lufs, steps, max_piece, overwrite, speed, asr_max_wer,
+            sub_fmt,
+        )  # fmt: skip
         outdir.mkdir(parents=True, exist_ok=True)
         todo = job.pending(items, cfg)
         if len(todo) < len(items):
@@ -209,6 +216,8 @@ def convert(
         if listener is not None:
             with out.status("Listening back…"):
                 report |= job.listened(listener, source.source, target, asr_max_wer)
+            if sub_fmt:
+                report["subtitles"] = str(job.heard_subtitles(report["heard"], target, sub_fmt))
     out.convert_report(report)
     if report.get("flags"):
         out.warn(f"{target}: {_heard(report['heard'])}")

@@ -94,6 +94,9 @@ class ItemRun:
     rows: str = "row(s)"
     """What the input's entries are called in an error (a batch's rows, a book's groups)."""
     status: Callable[[dict], str] | None = None
+    subtitles: str | None = None
+    """"srt" or "vtt": a subtitle file beside each output."""
+    subtitle_words: bool = False
 
 
 def resume(out: Output, items: list, spec: ItemRun) -> list:
@@ -160,6 +163,8 @@ def run_items(out: Output, items: list, spec: ItemRun, json_out: bool) -> tuple[
         batch_size=spec.job.batch_size or default_batch_size(spec.family),
         fail_fast=spec.fail_fast,
         asr=str(asr) if asr else None,
+        subtitles=spec.subtitles,
+        subtitle_words=spec.subtitle_words,
     )
     run = recording(
         out, spec.outdir, len(todo), json_out, spec.where, spec.noun, status=spec.status

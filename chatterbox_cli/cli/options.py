@@ -13,7 +13,7 @@ import typer
 from chatterbox_cli.post.asr import DEFAULT_MAX_WER
 from chatterbox_cli.synth.request import DEFAULT_LUFS, DEFAULT_PAUSE_S, RETRIES, SpeechRequest
 
-FLAGS = {"pause_s": "--pause", "max_piece_s": "--max-piece"}
+FLAGS = {"pause_s": "--pause", "max_piece_s": "--max-piece", "subtitle_words": "--subtitles-words"}
 """Request fields whose flag is not the field's name with dashes."""
 
 
@@ -131,6 +131,24 @@ ShowTextOpt = Annotated[
     typer.Option(
         "--show-text", help="Print what will be spoken, group by group, and exit (no model)."
     ),
+]
+SubtitlesFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--subtitles", help="Also write subtitles: FILE.srt or FILE.vtt.", show_default=False
+    ),
+]
+SubtitlesFormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--subtitles",
+        help="Also write subtitles beside each output: srt or vtt.",
+        show_default=False,
+    ),
+]
+SubtitleWordsOpt = Annotated[
+    bool,
+    typer.Option("--subtitles-words", help="One subtitle cue per word, as heard (needs --asr)."),
 ]
 AsrOpt = Annotated[
     str | None,

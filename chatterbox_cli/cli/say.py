@@ -23,6 +23,8 @@ from chatterbox_cli.cli.options import (
     ShowTextOpt,
     SpeechFlags,
     StreamTokensOpt,
+    SubtitlesFileOpt,
+    SubtitleWordsOpt,
     SubtypeOpt,
     flag,
 )
@@ -30,6 +32,7 @@ from chatterbox_cli.cli.output import Output
 from chatterbox_cli.runtime import limits
 from chatterbox_cli.runtime.errors import EXIT_FAILURE, BadInput, VoiceError
 from chatterbox_cli.sinks.files import FORMATS, AudioFormat, check_writable, sounddevice
+from chatterbox_cli.sinks.subtitles import check_subtitles, save_subtitles
 from chatterbox_cli.text.segment import decode_bytes, slug
 
 
@@ -114,8 +117,9 @@ def check_stream_args(
     return fmt
 
 
-def stream_out(tts, plan, fmt: str, out: Output, metrics) -> None:
-    """Audio goes out piece by piece as it exists; TTFA is the first samples handed over."""
+def stream_out(tts, plan, fmt: str, out: Output, metrics) -> list:
+    """Audio goes out piece by piece as it exists; TTFA is the first samples handed over.
+    Where each group is said in the stream (`Segment`s)."""
     from chatterbox_cli.runtime.metrics import rtf
     from chatterbox_cli.sinks.files import Playback
     from chatterbox_cli.sinks.stream import PcmStream
@@ -129,7 +133,7 @@ def stream_out(tts, plan, fmt: str, out: Output, metrics) -> None:
             out.info(f"raw audio on stdout: s16le, mono, {engine.sample_rate} Hz")
         sink = PcmStream(sys.stdout.buffer, engine.sample_rate, raw=fmt == "raw")
     t0 = time.perf_counter()
-    finished = False
+    finished, said = False, []
     n_groups = len(plan.groups)
     try:
         with out.progress(n_groups, f"Streaming {n_groups} group(s)") as advance:
@@ -140,6 +144,8 @@ def stream_out(tts, plan, fmt: str, out: Output, metrics) -> None:
 
             for chunk in tts.stream(plan, on_chunk=on_chunk):
                 sink.write(chunk.samples)
+                if chunk.segment is not None:
+                    said.append(chunk.segment)
                 if metrics.ttfa_s is None:
                     metrics.ttfa_s = time.perf_counter() - t0
         metrics.synth_s = time.perf_counter() - t0
@@ -149,6 +155,7 @@ def stream_out(tts, plan, fmt: str, out: Output, metrics) -> None:
             sink.close(abort=not finished)
     metrics.audio_s = sink.frames / engine.sample_rate
     metrics.rtf = rtf(metrics.synth_s, metrics.audio_s)
+    return said
 
 
 @mapped_errors
@@ -182,6 +189,8 @@ def say(
     ] = False,
     stream_tokens: StreamTokensOpt = None,
     subtype: SubtypeOpt = "PCM_16",
+    subtitles: SubtitlesFileOpt = None,
+    subtitle_words: SubtitleWordsOpt = False,
     overwrite: OverwriteOpt = False,
     show_text: ShowTextOpt = False,
     fail_on_flag: FailOnFlagOpt = False,
@@ -220,6 +229,8 @@ def say(
     asr = model.recognizer()
     if asr is not None and streaming:
         raise BadInput("--asr checks files (it may retry a group); drop -o -/--play, or --asr")
+    if check_subtitles(subtitles, subtitle_words, asr is not None, flag):
+        check_writable(subtitles, overwrite, flag)
     if spec.kind == "builtin" and source.has_builtin_voice is False:
         raise VoiceError(
             f"{model.model_dir} has no built-in voice (conds.pt); pass --voice REF.wav or a "
@@ -247,13 +258,17 @@ def say(
         seed=plan.options.seed,
     )
     if target is None:
-        stream_out(tts, plan, stream_fmt, out, metrics)
+        said = stream_out(tts, plan, stream_fmt, out, metrics)
+        if subtitles is not None:
+            save_subtitles(subtitles, said, plan.language, overwrite=overwrite)
         out.say_report(metrics)
         return
     n_groups = len(plan.groups)
     with out.progress(n_groups, f"Synthesizing {n_groups} group(s)") as advance:
         audio = tts.say(plan, on_chunk=advance)
     audio.save(target, audio_fmt.format, overwrite, audio_fmt.subtype)
+    if subtitles is not None:
+        save_subtitles(subtitles, audio.segments, plan.language, subtitle_words, overwrite)
     metrics.provenance = audio.provenance
     metrics.ttfa_s, metrics.synth_s, metrics.post_s = audio.ttfa_s, audio.synth_s, audio.post_s
     metrics.audio_s, metrics.rtf = audio.duration_s, rtf(audio.synth_s, audio.duration_s)

@@ -28,6 +28,13 @@ def verify(
     ] = "en",
     asr: AsrOpt = None,
     asr_max_wer: AsrMaxWerOpt = DEFAULT_MAX_WER,
+    subtitles: Annotated[
+        Path | None,
+        typer.Option(
+            "--subtitles",
+            help="A subtitle file to check against the audio (default: FILE.srt/.vtt beside it).",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -44,6 +51,8 @@ def verify(
     files, dirs = check.targets(paths)
     if not files and not dirs:
         raise BadInput("no audio files found (.wav .flac .mp3 .opus .ogg .m4b .m4a)")
+    if subtitles is not None and (len(files) != 1 or not subtitles.is_file()):
+        raise BadInput("--subtitles FILE goes with one audio file, and must exist")
     listener = _listener(model) if model else None
     marker = check.detector()
     reports = {}
@@ -59,6 +68,13 @@ def verify(
                 if heard.wer > asr_max_wer:
                     report.problems.append(f"asr-mismatch ({heard.wer:.0%})")
                     report.ok = False
+            subs = subtitles or check.beside(f)
+            if subs is not None and not report.error:
+                check.subtitle_drift(f, subs, report)
+                d = report.subtitles
+                if "end_drift_s" in d:
+                    out.info(f"{subs}: {d['cues']} cue(s), {d['start_drift_s']:+.2f} s from the "
+                             f"speech's start, {d['end_drift_s']:+.2f} s from its end")  # fmt: skip
             advance()
     problems = [p for d in dirs for p in check.manifest_problems(d, reports)]
     for report in reports.values():

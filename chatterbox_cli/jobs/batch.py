@@ -17,6 +17,7 @@ from chatterbox_cli.runtime.metrics import rtf
 from chatterbox_cli.sinks import provenance
 from chatterbox_cli.sinks.files import write_file
 from chatterbox_cli.sinks.manifest import Manifest, output_path
+from chatterbox_cli.sinks.subtitles import save_subtitles
 from chatterbox_cli.synth.batched import Job, plan_batches, synthesize_batches
 from chatterbox_cli.synth.judge import Judge
 from chatterbox_cli.synth.pipeline import finish as finish_audio
@@ -45,6 +46,10 @@ class BatchConfig:
     fail_fast: bool = False
     asr: str | None = None
     """A recognizer (name or folder, checked by the CLI) that hears every group back."""
+    subtitles: str | None = None
+    """"srt" or "vtt": a subtitle file beside each output (`text.cues`)."""
+    subtitle_words: bool = False
+    """One cue per heard word (with `asr`)."""
 
     @property
     def retries(self) -> int:
@@ -109,7 +114,9 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
     def finish(p: _Pending) -> None:
         t0 = time.perf_counter()
         opts = p.plan.options
-        marked, _ = finish_audio(engine, p.chunks, opts.pause_s, opts.lufs, opts.speed)
+        heard = {c.group.index: judge.heard(c).words for c in p.chunks} if judge.listener else {}
+        done = finish_audio(engine, p.chunks, opts.pause_s, opts.lufs, opts.speed, heard)
+        marked = done.audio
         made = provenance.record(
             engine,
             voice=p.voice_id,
@@ -121,6 +128,11 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
         )
         tags = provenance.tags(made)
         write_file(p.path, marked, engine.sample_rate, cfg.fmt, overwrite=True, tags=tags)
+        timed = {}
+        if cfg.subtitles:
+            sub = p.path.with_suffix(f".{cfg.subtitles}")
+            save_subtitles(sub, done.segments, p.plan.language, cfg.subtitle_words)
+            timed = {"subtitles": str(sub)}
         audio_s = len(marked) / engine.sample_rate
         synth_s = sum(c.synth_s for c in p.chunks) + time.perf_counter() - t0
         rec = record(
@@ -137,6 +149,8 @@ def run_jobs(engine, items: list[BatchItem], cfg: BatchConfig, manifest: Manifes
             flags=p.flags,
             provenance=made,
             **heard_of(p.chunks),
+            segments=[seg.to_dict() for seg in done.segments],
+            **timed,
         )
         manifest.append(rec)
         on_record(rec)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from chatterbox_cli.runtime.atomic import disk_full, space_error
 from chatterbox_cli.runtime.errors import DiskFull
 from chatterbox_cli.synth.seeds import group_seed
 from chatterbox_cli.text.chapters import Book
+from chatterbox_cli.text.cues import Segment
 from chatterbox_cli.text.languages import LANGUAGES
 from chatterbox_cli.text.markup import Lexicon, Pause, prepare
 from chatterbox_cli.text.segment import split_groups
@@ -134,9 +135,12 @@ class ChapterReport:
     flagged: list[dict] = field(default_factory=list)
     heard: list[dict] = field(default_factory=list)
     """With listening: each group's transcript and error rate, and where it starts."""
+    segments: list[Segment] = field(default_factory=list)
+    """When each group is said, from the chapter's start (subtitles)."""
 
     def to_dict(self) -> dict:
-        return self.__dict__ | {"flagged": list(self.flagged), "heard": list(self.heard)}
+        out = {k: v for k, v in self.__dict__.items() if k != "segments"}
+        return out | {"flagged": list(self.flagged), "heard": list(self.heard)}
 
 
 def _silence(seconds: float, sr: int) -> np.ndarray:
@@ -162,6 +166,10 @@ def chapter_audio(chapter: PlannedChapter, work: Path, sr: int, records: dict, r
             if rec.get("flags"):
                 report.flagged.append(where | {"flags": rec["flags"]} | said)
             report.groups += 1
+            report.segments += [
+                replace(Segment.of(d), index=len(report.segments) + k).shifted(at)
+                for k, d in enumerate(rec.get("segments", ()))
+            ]
             yield audio
             at += len(audio) / sr
         gap = piece.after_s if piece is not chapter.pieces[-1] else CHAPTER_S
@@ -196,6 +204,22 @@ def chapter_tags(book: Book, chapter: PlannedChapter, total: int, base: dict) ->
     }
 
 
+@dataclass(frozen=True)
+class Subtitles:
+    """`book --subtitles`: a file beside the M4B and beside each chapter's file."""
+
+    fmt: str
+    """"srt" or "vtt"."""
+    language: str
+    words: bool = False
+
+    def write(self, audio: Path, segments: list[Segment]) -> None:
+        from chatterbox_cli.sinks.subtitles import save_subtitles
+
+        lang = LANGUAGES[self.language]
+        save_subtitles(audio.with_suffix(f".{self.fmt}"), segments, lang, self.words)
+
+
 def assemble(
     book: Book,
     planned: list[PlannedChapter],
@@ -206,9 +230,10 @@ def assemble(
     bitrate: int,
     seed,
     advance=lambda *a: None,
+    subtitles: Subtitles | None = None,
 ) -> list[ChapterReport]:
     """Chapters from the work folder into the M4B and/or one file per chapter (each written
-    whole or not at all); a report per chapter."""
+    whole or not at all), with `subtitles` beside each; a report per chapter."""
     import soundfile as sf
 
     from chatterbox_cli.jobs.inputs import safe_name
@@ -245,11 +270,16 @@ def assemble(
                 path = per_chapter / f"{name}{fmt.suffix}"
                 meta = chapter_tags(book, chapter, len(book.chapters), tags)
                 write_file(path, np.concatenate(keep), sr, fmt, overwrite=True, tags=meta)
+                if subtitles is not None:
+                    subtitles.write(path, report.segments)
             start += report.duration_s
             reports.append(report)
             advance(chapter.title)
         if writer is not None:
             writer.close()
+        if subtitles is not None and m4b is not None:
+            whole = [seg.shifted(r.start_s) for r in reports for seg in r.segments]
+            subtitles.write(m4b, [replace(seg, index=k) for k, seg in enumerate(whole)])
     except BaseException as exc:
         if writer is not None:
             writer.abort()

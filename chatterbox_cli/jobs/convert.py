@@ -66,6 +66,8 @@ class ConvertConfig:
     speed: float = 1.0
     max_wer: float = DEFAULT_MAX_WER
     """With a listener: an output heard this far off its source's words is flagged."""
+    subtitles: str | None = None
+    """With a listener: "srt" or "vtt" beside each output, from the words heard in it."""
 
 
 def pending(items: list[SourceItem], cfg: ConvertConfig) -> list[SourceItem]:
@@ -83,6 +85,18 @@ def pending(items: list[SourceItem], cfg: ConvertConfig) -> list[SourceItem]:
 
 def _unchanged(rec: dict, path: Path) -> bool:
     return rec.get("source_sha256") == provenance.file_hash(path)
+
+
+def heard_subtitles(heard: dict, output: Path, fmt: str) -> Path:
+    """Subtitles beside `output` from the words heard in it (`text.cues.heard_cues`)."""
+    from chatterbox_cli.sinks.subtitles import write_subtitles
+    from chatterbox_cli.text.cues import TimedWord, heard_cues
+    from chatterbox_cli.text.languages import ENGLISH, LANGUAGES
+
+    lang = LANGUAGES.get(heard.get("language") or "", ENGLISH)
+    words = [TimedWord(w["text"], w["start"], w["end"]) for w in heard.get("words", ())]
+    path = output.with_suffix(f".{fmt}")
+    return write_subtitles(path, heard_cues(words, lang), fmt)
 
 
 def listened(listener, source, output: Path, max_wer: float) -> dict:
@@ -131,6 +145,8 @@ def run_convert(
             }
             if listener is not None:
                 rec |= listened(listener, item.path, path, cfg.max_wer)
+                if cfg.subtitles:
+                    rec["subtitles"] = str(heard_subtitles(rec["heard"], path, cfg.subtitles))
         manifest.append(rec)
         on_record(rec)
 

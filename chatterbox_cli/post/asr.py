@@ -11,7 +11,7 @@ fallback would cost up to six decodes a window.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from chatterbox_cli.runtime.errors import BadInput, ModelUnavailable, Spell, as_field
@@ -163,15 +163,15 @@ class Listener:
 
     def hear_all(self, pieces, sample_rate: int, text: str, language: str | None = "en") -> Heard:
         """A whole recording, given in pieces, transcribed `WINDOW_S` at a time (an hour is
-        never held at once) and scored against `text` (no word timings: the windows' would
-        not line up). Without a `language`, the first window's detected one is kept."""
+        never held at once) and scored against `text`; word timings from the recording's
+        start. Without a `language`, the first window's detected one is kept."""
         import itertools
 
         import numpy as np
 
         from chatterbox_cli.post import wer
 
-        said, held, size = [], [], 0
+        said, words, held, size, at = [], [], [], 0, 0.0
         for piece in itertools.chain(pieces, [None]):
             if piece is not None:
                 held.append(piece)
@@ -179,11 +179,13 @@ class Listener:
             if held and (piece is None or size >= WINDOW_S * sample_rate):
                 heard = self.hear(np.concatenate(held), sample_rate, text, language, False)
                 said.append(heard.transcript)
+                words += [replace(w, start=w.start + at, end=w.end + at) for w in heard.words]
                 language = heard.language
+                at += size / sample_rate
                 held, size = [], 0
         transcript = " ".join(s for s in said if s)
         score = wer.score(text, transcript, language or "")
-        return Heard(transcript, score.rate, score.unit, language=language)
+        return Heard(transcript, score.rate, score.unit, tuple(words), language)
 
     def echo(self, source, source_rate: int, output, output_rate: int) -> tuple[Heard, Heard]:
         """What `source` says (its language detected), and `output` heard against it: a voice

@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, create_model
 
 from chatterbox_cli.models.sampling import KNOBS, SamplingParams
@@ -71,6 +70,9 @@ class SpeechBody(BaseModel):
     max_new_tokens: int | None = None
     normalize: bool = True
     """Numbers, money, dates, units and symbols said in words (false: read as written)."""
+    timestamps: bool = False
+    """When each sentence group is said: a JSON reply with the audio and its segments, or an
+    SSE `timestamps` event after each group's audio."""
 
 
 Speech = create_model(
@@ -94,6 +96,8 @@ class Plan:
     """pipeline.RenderOptions: pause and loudness target, as `say` uses them."""
     provenance: dict
     """What made the reply, as `say` records it in its files."""
+    timestamps: bool = False
+    """The client asked when each group is said."""
 
 
 class Voices:
@@ -132,6 +136,8 @@ def plan(engine, req: Speech, voices: Voices, options, lock, streaming=False) ->
     fmt = req.response_format.lower()
     if fmt not in RESPONSE_FORMATS:
         raise BadInput(f"response_format must be one of: {', '.join(RESPONSE_FORMATS)}")
+    if req.timestamps and req.stream_format == "audio":
+        raise BadInput("timestamps come with a buffered reply or stream_format sse, not audio")
     if req.instructions:
         raise BadInput(
             "instructions are not supported: use exaggeration (standard model) or a voice"
@@ -161,7 +167,7 @@ def plan(engine, req: Speech, voices: Voices, options, lock, streaming=False) ->
         engine, voice=voice_id, seed=req.seed, sampling=opts.sampling, text=req.input,
         cfm_steps=None, said=checked.groups,
     )  # fmt: skip
-    return Plan(fmt, list(checked.groups), jobs, opts, made)
+    return Plan(fmt, list(checked.groups), jobs, opts, made, req.timestamps)
 
 
 class TooLong(BadInput):
@@ -266,11 +272,13 @@ class Synthesis:
         }
 
 
-def finish(engine, plan: Plan, chunks: list) -> np.ndarray:
-    """Buffered: the whole request as `say` writes a file (join, loudness, watermark)."""
+def finish(engine, plan: Plan, chunks: list, judge=None):
+    """Buffered: the whole request as `say` writes a file (join, loudness, watermark), and
+    where each group landed (with the words heard, when listened to)."""
 
     opts = plan.opts
-    return finish_audio(engine, chunks, opts.pause_s, opts.lufs, opts.speed)[0]
+    words = {c.group.index: judge.heard(c).words for c in chunks} if judge else None
+    return finish_audio(engine, chunks, opts.pause_s, opts.lufs, opts.speed, words)
 
 
 def level(leveler, enc: StreamEncoder, chunk) -> bytes:

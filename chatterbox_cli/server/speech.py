@@ -5,7 +5,7 @@ import base64
 import json
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from chatterbox_cli.server.errors import message_of, status_of
@@ -58,19 +58,37 @@ async def speech(req: Speech, request: Request):
             made = syn.plan.provenance
             if syn.judge is not None:
                 made = made | {"heard": await run_in_threadpool(settle, syn, rest)}
-            audio = await s.post(finish, syn.engine, syn.plan, rest)
+            done = await s.post(finish, syn.engine, syn.plan, rest, syn.judge)
             sr = syn.engine.sample_rate
-            body = await s.post(encode, audio, sr, syn.plan.fmt, provenance_tags(made))
+            body = await s.post(encode, done.audio, sr, syn.plan.fmt, provenance_tags(made))
         except Exception as exc:
             return s.fail("speech", exc)
         finally:
             syn.close()
         s.metrics.done("speech", syn.stats())
         headers = {PROVENANCE_HEADER: json.dumps(made, sort_keys=True, separators=(",", ":"))}
+        if req.timestamps:
+            return JSONResponse(timed_reply(body, syn.plan.fmt, sr, done.segments), headers=headers)
         return Response(body, media_type=RESPONSE_FORMATS[syn.plan.fmt], headers=headers)
     sse = req.stream_format == "sse"
     kind = "text/event-stream" if sse else RESPONSE_FORMATS[syn.plan.fmt]
     return StreamingResponse(streamed(s, syn, first, chunks, sse), media_type=kind)
+
+
+def timed_reply(body: bytes, fmt: str, sr: int, segments) -> dict:
+    """`timestamps: true`, buffered: the audio (base64, as asked) and when each group is said."""
+    return {
+        "audio": base64.b64encode(body).decode(),
+        "format": fmt,
+        "sample_rate": sr,
+        "segments": [seg.to_dict() for seg in segments],
+    }
+
+
+def timestamps_event(segment) -> bytes:
+    """SSE, `timestamps: true`: when the group whose audio was just sent is said."""
+    event = {"type": "timestamps", "segment": segment.to_dict()}
+    return f"data: {json.dumps(event)}\n\n".encode()
 
 
 def late_error(s: Served, route: str, exc: Exception) -> bytes:
@@ -104,6 +122,8 @@ async def streamed(s: Served, syn: Synthesis, first, chunks, sse: bool):
             data = await s.post(level, leveler, enc, chunk)
             if data:
                 yield wrap(data)
+            if sse and syn.plan.timestamps and leveler.placed is not None:
+                yield timestamps_event(leveler.placed)
             chunk = await anext(chunks, None)
         tail = enc.close()
         if tail:

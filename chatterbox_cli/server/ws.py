@@ -86,6 +86,9 @@ async def stream(ws: WebSocket):
                 if data:
                     await send({"type": "chunk", "id": rid, "seq": seq, "bytes": len(data)}, data)
                     seq += 1
+                if p.timestamps and leveler.placed is not None:
+                    said = leveler.placed.to_dict()
+                    await send({"type": "timestamps", "id": rid, "segment": said})
             tail = enc.close()
             if tail:
                 await send({"type": "chunk", "id": rid, "seq": seq, "bytes": len(tail)}, tail)

@@ -34,6 +34,8 @@ class FileReport:
     problems: list[str] = field(default_factory=list)
     heard: dict | None = None
     """With a script and a recognizer: its transcript and error rate (`post.asr.Heard`)."""
+    subtitles: dict | None = None
+    """With a subtitle file (beside it, or named): how far its cues drift from the speech."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -174,3 +176,63 @@ def decoded(path: Path):
             yield from (b.mean(axis=1) for b in f.blocks(65536, dtype="float32", always_2d=True))
 
     return blocks(), f.samplerate
+
+
+MAX_DRIFT_S = 0.5
+"""Subtitles whose first cue starts, or last cue ends, further than this from the speech's
+start or end fail; as do those leaving more than a tenth of the speech without a cue."""
+FRAME_S = 0.02
+
+
+def beside(path: Path) -> Path | None:
+    """A subtitle file with the audio's name (`out/a.wav` -> `out/a.srt` or `out/a.vtt`)."""
+    return next((p for s in (".srt", ".vtt") if (p := path.with_suffix(s)).is_file()), None)
+
+
+def subtitle_drift(audio: Path, subtitles: Path, report: FileReport) -> None:
+    """How `subtitles` line up with the speech in `audio` (frames louder than 40 dB under the
+    loudest, decoded piece by piece), into `report` (a problem past `MAX_DRIFT_S`)."""
+    import numpy as np
+
+    from chatterbox_cli.sinks.subtitles import read_cues
+
+    cues = read_cues(subtitles)
+    pieces, sr = decoded(audio)
+    n = int(FRAME_S * sr)
+    levels, held = [], np.zeros(0, dtype=np.float32)
+    for piece in pieces:
+        held = np.concatenate([held, piece])
+        k = len(held) // n
+        frames = held[: k * n].reshape(k, n)
+        levels.append(np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1)))
+        held = held[k * n :]
+    level = np.concatenate(levels) if levels else np.zeros(0)
+    loud = level > max(float(level.max(initial=0)) * 10 ** (-40 / 20), 1e-4)
+    if not cues or not loud.any():
+        report.subtitles = {"file": str(subtitles), "cues": len(cues)}
+        report.problems.append("subtitles: no cues" if not cues else "subtitles: no speech")
+        report.ok = False
+        return
+    frames = np.flatnonzero(loud)
+    speech = (frames[0] * FRAME_S, (frames[-1] + 1) * FRAME_S)
+    times = (np.arange(len(loud)) + 0.5) * FRAME_S
+    covered = np.zeros(len(loud), dtype=bool)
+    for cue in cues:
+        covered |= (times >= cue.start) & (times < cue.end)
+    uncovered = float(np.sum(loud & ~covered)) * FRAME_S
+    drift = {
+        "file": str(subtitles),
+        "cues": len(cues),
+        "start_drift_s": round(cues[0].start - speech[0], 3),
+        "end_drift_s": round(cues[-1].end - speech[1], 3),
+        "uncovered_s": round(uncovered, 3),
+    }
+    report.subtitles = drift
+    if max(abs(drift["start_drift_s"]), abs(drift["end_drift_s"])) > MAX_DRIFT_S:
+        report.problems.append(
+            f"subtitles drift {drift['start_drift_s']:+.2f} s at the start, "
+            f"{drift['end_drift_s']:+.2f} s at the end"
+        )
+    if uncovered > 0.1 * float(np.sum(loud)) * FRAME_S:
+        report.problems.append(f"subtitles leave {uncovered:.1f} s of speech without a cue")
+    report.ok = not report.problems

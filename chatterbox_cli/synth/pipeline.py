@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -14,7 +14,7 @@ from chatterbox_cli.post.audio import (
     MIN_MARK_S,
     PEAK_DBFS,
     LoudnessInfo,
-    join,
+    joined,
     master,
     normalize_loudness,
     shape_edges,
@@ -30,6 +30,7 @@ from chatterbox_cli.synth.engine import Engine, voice_of
 from chatterbox_cli.synth.judge import Judge
 from chatterbox_cli.synth.request import RenderOptions
 from chatterbox_cli.synth.retry import Flagged, retry_flagged
+from chatterbox_cli.text.cues import Segment, TimedWord
 from chatterbox_cli.text.segment import TextGroup
 
 
@@ -42,6 +43,7 @@ class Rendered:
     synth_s: float
     post_s: float
     loudness: LoudnessInfo
+    segments: list[Segment] = field(default_factory=list)
 
     @property
     def audio_s(self) -> float:
@@ -110,7 +112,8 @@ def render(
     finally:
         judge.close()
     t1 = time.perf_counter()
-    marked, loudness = finish(engine, chunks, opts.pause_s, opts.lufs, opts.speed)
+    heard = {m.index: m.words for m in metrics}
+    marked, loudness, segments = finish(engine, chunks, opts.pause_s, opts.lufs, opts.speed, heard)
     t2 = time.perf_counter()
     return Rendered(
         audio=marked,
@@ -120,26 +123,56 @@ def render(
         synth_s=t1 - t0,
         post_s=t2 - t1,
         loudness=loudness,
+        segments=segments,
     )
 
 
+class Finished(NamedTuple):
+    audio: np.ndarray
+    loudness: LoudnessInfo
+    segments: list[Segment]
+    """Where each group landed in `audio` (seconds), with its heard words where given."""
+
+
 def finish(
-    engine: Engine, chunks: list[Synthesized], pause_s: float, lufs: float, speed: float = 1.0
-) -> tuple[np.ndarray, LoudnessInfo]:
+    engine: Engine,
+    chunks: list[Synthesized],
+    pause_s: float,
+    lufs: float,
+    speed: float = 1.0,
+    words: dict | None = None,
+) -> Finished:
     """The one path from a text's chunks to its finished audio (files, batch items, buffered
     server replies, bench): in group order, each group stretched to `speed`, joined with
-    pauses (their length as asked), loudness-normalized with the peak guard, watermarked last."""
+    pauses (their length as asked), loudness-normalized with the peak guard, watermarked last.
+    `words`: group index -> the recognizer's words in that group (`post.asr.Word`)."""
     ordered = sorted(chunks, key=lambda c: c.group.index)
     groups = [c.group for c in ordered]
     sr = engine.sample_rate
-    joined = join(
+    audio, spans = joined(
         [stretch(c.audio, sr, speed) for c in ordered],
         sr,
         gaps=[gap_before(g, pause_s) for g in groups[1:]],
         lead_s=groups[0].lead_s or 0.0 if groups else 0.0,
         tail_s=groups[-1].tail_s if groups else 0.0,
     )
-    return master(joined, sr, engine.watermarker, lufs)
+    marked, loudness = master(audio, sr, engine.watermarker, lufs)
+    heard = words or {}
+    placed = [
+        placed_segment(g, a / sr, b / sr, heard.get(g.index, ()), speed)
+        for g, (a, b) in zip(groups, spans, strict=True)
+    ]
+    return Finished(marked, loudness, placed)
+
+
+def placed_segment(group: TextGroup, start: float, end: float, words, speed: float) -> Segment:
+    """A group at [start, end) of the audio; its heard words (timed from the group's own start
+    at speed 1) moved onto the same clock."""
+    timed = tuple(
+        TimedWord(w.text, min(end, start + w.start / speed), min(end, start + w.end / speed))
+        for w in words
+    )
+    return Segment(group.index, group.text, start, end, timed)
 
 
 def gap_before(group: TextGroup, pause_s: float) -> float:
@@ -214,14 +247,16 @@ def stream(
 ) -> Iterator[tuple[Synthesized, np.ndarray]]:
     """The one streaming path (`Synthesizer.stream`, `say -o -`, bench's stream modes): each
     engine chunk (one per group, or per `stream_tokens` tokens) with its post-processed
-    samples, the silence before it at its start, as it is made. `on_chunk` sees each
+    samples, the silence before it at its start, as it is made, and on a group's last piece
+    the group's `Segment` (where it is said in the stream; else None). `on_chunk` sees each
     group's last piece."""
     leveler = StreamLeveler(engine.sample_rate, groups, opts, engine.watermarker)
     for chunk in engine.synthesize(groups, conds, opts, streaming=True):
         if on_chunk and chunk.last:
             on_chunk(chunk)
         pieces = leveler.pieces(chunk)
-        yield chunk, np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+        samples = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+        yield chunk, samples, leveler.placed
 
 
 class StreamLeveler:
@@ -237,6 +272,11 @@ class StreamLeveler:
         self.sr, self.groups, self.opts, self.watermarker = sample_rate, groups, opts, watermarker
         self.gain: float | None = None
         self.stretcher = self.stretcher_for(opts.speed)
+        self.at = 0
+        """Samples handed out so far."""
+        self.start = 0
+        self.placed: Segment | None = None
+        """After a group's last piece: where the group is said in the stream (else None)."""
 
     def pieces(self, chunk: Synthesized) -> list[np.ndarray]:
         """This chunk's audio, leveled and watermarked, after the silence that precedes it
@@ -252,9 +292,16 @@ class StreamLeveler:
         part = shape_edges(chunk.audio, sr, lead > 0, after > 0)
         part = self.stretcher.push(part, last=chunk.last)
         out = [silence(lead, sr)] if lead > 0 else []
+        if first:
+            self.start = self.at + (len(out[0]) if out else 0)
         out.append(self.level(part) if len(part) else part)
+        self.at += sum(len(o) for o in out)
+        end = self.at
         if last_group and after > 0:
             out.append(silence(after, sr))
+            self.at += len(out[-1])
+        said = (self.start / sr, end / sr)
+        self.placed = Segment(i, chunk.group.text, *said) if chunk.last else None
         return out
 
     def stretcher_for(self, speed: float) -> Stretcher:
