@@ -137,11 +137,11 @@ def test_speech_scales_pauses_keep_and_the_mark_holds(engine, detector):
     )
     assert [g.audio_s for g in fast.groups] == pytest.approx([c.duration_s / 2 for c in chunks])
     assert detector.get_watermark(fast.samples, sample_rate=SR) > 0.5
-    base, _ = finish(engine, chunks, 0.2, -27.0)
+    base = finish(engine, chunks, 0.2, -27.0).audio
     speech = len(base) / SR - 1.0
     assert fast.duration_s - 1.0 == pytest.approx(speech / 2, rel=0.03)
     for speed in (0.5, 1.5):
-        marked, _ = finish(engine, chunks, 0.2, -27.0, speed)
+        marked = finish(engine, chunks, 0.2, -27.0, speed).audio
         assert len(marked) / SR - 1.0 == pytest.approx(speech / speed, rel=0.03)
         assert detector.get_watermark(marked, sample_rate=SR) > 0.5
 
