@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from chatterbox_cli.post.audio import join, master, normalize_loudness
+from chatterbox_cli.post.audio import joined, master, normalize_loudness
 from chatterbox_cli.runtime.errors import BadInput
 from chatterbox_cli.sinks.files import AudioFormat, check_writable, write_file
 from chatterbox_cli.testing.checkpoints import reference_clip
@@ -21,7 +21,7 @@ def tone(seconds, freq=220.0, amp=0.5):
 
 def test_join_inserts_pause_and_fades_edges():
     a, b = tone(0.5), tone(0.5, 330)
-    out = join([a, b], SR, pause_s=0.25)
+    out = joined([a, b], SR, pause_s=0.25)[0]
     assert len(out) == len(a) + len(b) + int(0.25 * SR)
     assert abs(out[len(a) - 1]) < 1e-3  # faded to silence before the pause
     assert abs(out[len(a) + int(0.25 * SR)]) < 1e-3  # and faded in after it
@@ -31,7 +31,7 @@ def test_join_inserts_pause_and_fades_edges():
 
 def test_crossfade_join_has_no_step():
     a, b = np.full(SR // 2, 0.5, np.float32), np.full(SR // 2, -0.5, np.float32)
-    out = join([a, b], SR, pause_s=0, fade_s=0.01)
+    out = joined([a, b], SR, pause_s=0, fade_s=0.01)[0]
     assert len(out) == len(a) + len(b) - int(0.01 * SR)
     assert np.max(np.abs(np.diff(out))) < 0.01  # a hard cut would jump by 1.0
 

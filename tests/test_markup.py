@@ -72,15 +72,15 @@ def test_split_marked_groups_carry_voice_and_pauses():
 
 
 def test_join_places_each_gap():
-    from chatterbox_cli.post.audio import join
+    from chatterbox_cli.post.audio import joined
 
     sr = 1000
     ones = [np.ones(100, dtype=np.float32) for _ in range(3)]
-    out = join(ones, sr, gaps=[0.25, 0.0], lead_s=0.5, tail_s=0.1, fade_s=0.01)
+    out = joined(ones, sr, gaps=[0.25, 0.0], lead_s=0.5, tail_s=0.1, fade_s=0.01)[0]
     assert len(out) == 500 + 100 + 250 + 200 - 10 + 100
     assert not out[:500].any() and not out[600:850].any() and not out[-100:].any()
     assert out[500] == 0 and out[949] == 1.0  # faded in after the lead; crossfaded: no dip
-    assert len(join(ones, sr, pause_s=0.2)) == 300 + 2 * 200
+    assert len(joined(ones, sr, pause_s=0.2)[0]) == 300 + 2 * 200
 
 
 def test_batch_items_take_markup_and_lexicon_but_book_groups_are_plain():

@@ -35,19 +35,6 @@ def _fade(n: int) -> np.ndarray:
     return (0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, n))).astype(np.float32)
 
 
-def join(
-    parts: list[np.ndarray],
-    sr: int,
-    pause_s: float = 0.2,
-    fade_s: float = 0.01,
-    gaps: list[float] | None = None,
-    lead_s: float = 0.0,
-    tail_s: float = 0.0,
-) -> np.ndarray:
-    """Concatenate group audio with pauses (`joined`, without where each part landed)."""
-    return joined(parts, sr, pause_s, fade_s, gaps, lead_s, tail_s)[0]
-
-
 def joined(
     parts: list[np.ndarray],
     sr: int,
