@@ -126,9 +126,7 @@ def test_joined_says_where_each_part_landed():
     parts = [np.ones(100, np.float32), np.zeros(0, np.float32), np.ones(50, np.float32),
              np.ones(30, np.float32)]  # fmt: skip
     audio, spans = joined(parts, sr, gaps=[0.2, 0.1, 0.0], lead_s=0.05, tail_s=0.1)
-    assert np.array_equal(
-        audio, joined(parts, sr, gaps=[0.2, 0.1, 0.0], lead_s=0.05, tail_s=0.1)[0]
-    )
+    assert not audio[:50].any() and not audio[150:350].any() and audio[60:140].all()
     n_fade = 10  # crossfade at the gap of 0: the last part starts 10 samples early
     assert spans == [(50, 150), (150, 150), (350, 400), (400 - n_fade, 420)]
     assert len(audio) == 420 + 100
