@@ -34,6 +34,11 @@ class Book:
     cover_type: str | None = None
     """The cover's media type ("image/jpeg", "image/png")."""
     chapters: list[Chapter] = field(default_factory=list)
+    package: str | None = None
+    """An EPUB 3's package document (its path in the zip); None for other books."""
+    documents: list[str] = field(default_factory=list)
+    """An EPUB 3's content documents that were read, in reading order (a read-along book
+    gives them overlays)."""
 
 
 def short_language(code: str | None) -> str | None:

@@ -301,7 +301,20 @@ def read_epub(path: Path, include_front_matter: bool = False) -> Book:
         if front and not include_front_matter:
             continue
         _add_chapters(book, doc, [(f, t) for p, f, t in toc if p == item["href"]])
+        book.documents.append(item["href"])
+    if pkg.root.get("version", "").startswith("3"):
+        book.package = pkg.opf
+    else:
+        book.documents = []
     return book
+
+
+def members(path: Path):
+    """Every file in the EPUB, in its order, read within the same limits as `read_epub`."""
+    pkg = _open(path)
+    for info in pkg.zf.infolist():
+        if not info.is_dir():
+            yield info.filename, pkg.read(info.filename)
 
 
 def _add_chapters(book: Book, doc: Doc, entries: list[tuple[str, str]]) -> None:

@@ -47,12 +47,10 @@ class _Extract:
 
     def start(self, tag, attrib):
         a = dict(attrib)
-        types = set((a.get("epub:type") or "").split()) | {
-            r.removeprefix("doc-") for r in (a.get("role") or "").split()
-        }
+        types = element_types(a)
         if tag in ("body", "section", "html") and not self.seen_text:
             self.doc.types |= types
-        mute = tag in DROPPED_TAGS or bool(types & NOTE_TYPES) or _is_marker(tag, a)
+        mute = silent(tag, a, types)
         if tag in BLOCK_TAGS:
             self._emit("\n\n")
         if a.get("id") and not self.muted:
@@ -88,6 +86,19 @@ class _Extract:
         self._emit(data)
         if self.in_heading is not None:
             self.in_heading.append(data)
+
+
+def element_types(a: dict) -> set[str]:
+    """epub:type tokens and ARIA roles ("doc-footnote" -> "footnote") of an element."""
+    return set((a.get("epub:type") or "").split()) | {
+        r.removeprefix("doc-") for r in (a.get("role") or "").split()
+    }
+
+
+def silent(tag: str, a: dict, types: set[str] | None = None) -> bool:
+    """Whether an element and all inside it go unread: scripts, notes, footnote markers."""
+    types = element_types(a) if types is None else types
+    return tag in DROPPED_TAGS or bool(types & NOTE_TYPES) or _is_marker(tag, a)
 
 
 def _is_marker(tag: str, a: dict) -> bool:
