@@ -20,13 +20,16 @@ $(STAMP): pyproject.toml
 test: install browser
 	$(BIN)/python -m pytest -q --durations=15
 
-# The web page's test drives Debian's chromium and its driver, installed with apt-get where we
-# are root (as CI is); elsewhere (macOS, no root) that one test skips, saying why.
+# The web page's test drives Debian's chromium and its driver, and the read-along tests check
+# their books with Debian's EPUBCheck (a Java jar), installed with apt-get where we are root (as
+# CI is); elsewhere (macOS, no root) those tests skip, saying why.
 browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && \
+	  test -f /usr/share/java/epubcheck.jar || \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
-	  else echo "no chromium here and no root to install it: the web page test will skip"; fi
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      chromium chromium-driver epubcheck; \
+	  else echo "no chromium/EPUBCheck here and no root to install them: their tests will skip"; fi
 
 # The edit-test loop: every test that needs no model checkpoint (a few minutes).
 test-fast: install

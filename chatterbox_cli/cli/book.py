@@ -63,6 +63,12 @@ def book(
         Path | None, typer.Option("--work-dir", help="Finished groups (default OUTPUT.work).")
     ] = None,
     bitrate: Annotated[int, typer.Option("--bitrate", help="M4B AAC kbit/s (32-256).")] = 64,
+    read_along: Annotated[
+        Path | None,
+        typer.Option(
+            "--read-along", help="Also (or only) an EPUB 3 that highlights each sentence as read."
+        ),
+    ] = None,
     speech: SpeechFlags = SpeechFlags(),
     model: ModelFlags = ModelFlags(),
     job_flags: JobFlags = JobFlags(),
@@ -90,6 +96,7 @@ def book(
         _list(out, read, picked)
         return
     from chatterbox_cli.jobs import book as job
+    from chatterbox_cli.jobs.readalong import ReadAlong
 
     if show_text:
         code = _language(out, family, request.language, read.language)
@@ -103,14 +110,19 @@ def book(
     if not 32 <= bitrate <= 256:
         raise BadInput("--bitrate must be between 32 and 256 (kbit/s)")
     ray_opts = job_flags.ray()
-    if output is None and per_chapter is None:
+    if output is None and per_chapter is None and read_along is None:
         output = path.with_suffix(".m4b")
     if output is not None:
         if output.suffix.lower() not in (".m4b", ".m4a", ".mp4"):
             raise BadInput(f"-o {output}: write an .m4b (or use --per-chapter DIR)")
         check_writable(output, overwrite, flag)
+    if read_along is not None:
+        if read_along.suffix.lower() != ".epub":
+            raise BadInput(f"--read-along {read_along}: name an .epub to write")
+        check_writable(read_along, overwrite, flag)
+    shared = output or (path.with_suffix(".m4b") if per_chapter is None else None)
     work = work_dir or (
-        output.with_name(output.name + ".work") if output else per_chapter / ".work"
+        shared.with_name(shared.name + ".work") if shared else per_chapter / ".work"
     )
     code = _language(out, family, request.language, read.language)
     identity = {
@@ -148,10 +160,10 @@ def book(
             opts.seed,
             advance,
             job.Subtitles(sub_fmt, code, subtitle_words) if sub_fmt else None,
+            ReadAlong(read_along, path, read, code, overwrite) if read_along else None,
         )
-    flagged = _report(
-        out, read, reports, output, per_chapter, len(todo), reused, time.perf_counter() - t0
-    )
+    outputs = (output, per_chapter, read_along)
+    flagged = _report(out, read, reports, outputs, len(todo), reused, time.perf_counter() - t0)
     if flagged and fail_on_flag:
         raise typer.Exit(EXIT_FAILURE)
 
@@ -229,13 +241,15 @@ def _clock(seconds: float) -> str:
     return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
 
 
-def _report(out: Output, book, reports, output, per_chapter, groups, reused, wall) -> list[dict]:
+def _report(out: Output, book, reports, outputs: tuple, groups, reused, wall) -> list[dict]:
+    output, per_chapter, read_along = outputs
     audio = sum(r.duration_s for r in reports)
     chars = sum(len(book.chapters[r.number - 1].text) for r in reports)
     flagged = [f | {"chapter": r.number} for r in reports for f in r.flagged]
     summary = {
         "output": str(output) if output else None,
         "per_chapter": str(per_chapter) if per_chapter else None,
+        "read_along": str(read_along) if read_along else None,
         "title": book.title,
         "author": book.author,
         "chapters": [r.to_dict() for r in reports],
@@ -252,7 +266,7 @@ def _report(out: Output, book, reports, output, per_chapter, groups, reused, wal
     for f in flagged:
         heard = f" (heard {f['transcript']!r}, {f['wer']:.0%} off)" if "transcript" in f else ""
         out.warn(f"chapter {f['chapter']} at {_clock(f['at_s'])}: {', '.join(f['flags'])}{heard}")
-    where = output or per_chapter
+    where = ", ".join(str(p) for p in (output, per_chapter, read_along) if p)
     out.info(
         f"{len(reports)} chapter(s), {_clock(audio)} of audio -> {where} "
         f"({groups - reused} group(s) synthesized, {reused} reused, {wall:.0f} s)"

@@ -231,9 +231,11 @@ def assemble(
     seed,
     advance=lambda *a: None,
     subtitles: Subtitles | None = None,
+    read_along=None,
 ) -> list[ChapterReport]:
     """Chapters from the work folder into the M4B and/or one file per chapter (each written
-    whole or not at all), with `subtitles` beside each; a report per chapter."""
+    whole or not at all), with `subtitles` beside each, and into a read-along EPUB
+    (`jobs/readalong.ReadAlong`); a report per chapter."""
     import soundfile as sf
 
     from chatterbox_cli.jobs.inputs import safe_name
@@ -259,13 +261,16 @@ def assemble(
             report = ChapterReport(chapter.number, chapter.title, round(start, 3), 0.0, 0)
             if writer is not None:
                 writer.chapter(chapter.title)
-            keep = [] if per_chapter is not None else None
+            keep = [] if per_chapter is not None or read_along is not None else None
             for audio in chapter_audio(chapter, work, sr, records, report):
                 if writer is not None:
                     writer.write(audio)
                 if keep is not None:
                     keep.append(audio)
-            if keep is not None:
+            if read_along is not None:
+                joined = np.concatenate(keep)
+                read_along.chapter(chapter.number, report.start_s, joined, sr, report.segments)
+            if per_chapter is not None:
                 name = f"{chapter.number:02d} - {safe_name(chapter.title) or 'chapter'}"
                 path = per_chapter / f"{name}{fmt.suffix}"
                 meta = chapter_tags(book, chapter, len(book.chapters), tags)
@@ -277,12 +282,16 @@ def assemble(
             advance(chapter.title)
         if writer is not None:
             writer.close()
+        if read_along is not None:
+            read_along.finish()
         if subtitles is not None and m4b is not None:
             whole = [seg.shifted(r.start_s) for r in reports for seg in r.segments]
             subtitles.write(m4b, [replace(seg, index=k) for k, seg in enumerate(whole)])
     except BaseException as exc:
         if writer is not None:
             writer.abort()
+        if read_along is not None:
+            read_along.close()
         cause = space_error(exc)
         if cause is not None and m4b is not None and not isinstance(exc, DiskFull):
             audio_s = sum(r.get("audio_s") or 0 for r in records.values())

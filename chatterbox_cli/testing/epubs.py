@@ -12,9 +12,15 @@ XHTML = """<?xml version="1.0" encoding="utf-8"?>
 <html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops">
 <head><title>{title}</title><script>var tracking = "do not read";</script></head>
 <body{body_type}>{body}</body></html>"""
+STRICT_XHTML = """<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE html>
+<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops" lang="en">
+<head><title>{title}</title><link rel="stylesheet" type="text/css" href="../book.css"/></head>
+<body{body_type}>{body}</body></html>"""
+"""What EPUBCheck passes: no script, a stylesheet (kept by a read-along copy)."""
 
 FILES = {
-    "cover.xhtml": ("Cover", ' epub:type="cover"', '<img src="cover.jpg" alt="Cover"/>'),
+    "cover.xhtml": ("Cover", ' epub:type="cover"', '<img src="../images/cover.jpg" alt="Cover"/>'),
     "title.xhtml": (
         "Title",
         ' epub:type="frontmatter titlepage"',
@@ -91,8 +97,11 @@ def cover_jpeg() -> bytes:
     return buf.getvalue()
 
 
-def build_epub(path: Path, version: int = 3, language: str = "en-GB") -> Path:
-    """Write the test book; `version` 2 uses an NCX, a guide and `<meta name="cover">`."""
+def build_epub(path: Path, version: int = 3, language: str = "en-GB", strict: bool = False) -> Path:
+    """Write the test book; `version` 2 uses an NCX, a guide and `<meta name="cover">`.
+    `strict` (EPUB 3) is a book EPUBCheck passes: an identifier, `dcterms:modified`, a
+    stylesheet, no script and no NCX."""
+    page = STRICT_XHTML if strict else XHTML
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("mimetype", "application/epub+zip", compress_type=zipfile.ZIP_STORED)
         zf.writestr(
@@ -106,18 +115,21 @@ def build_epub(path: Path, version: int = 3, language: str = "en-GB") -> Path:
             if version == 2:
                 body_type = ""
             zf.writestr(
-                f"OEBPS/text/{name}", XHTML.format(title=title, body_type=body_type, body=body)
+                f"OEBPS/text/{name}", page.format(title=title, body_type=body_type, body=body)
             )
         zf.writestr("OEBPS/images/cover.jpg", cover_jpeg())
         nav = f'<nav epub:type="toc"><h1>Contents</h1>{_nav_list(_rel(TOC))}</nav>'
-        zf.writestr("OEBPS/text/nav.xhtml", XHTML.format(title="Contents", body_type="", body=nav))
-        zf.writestr(
-            "OEBPS/toc.ncx",
-            '<?xml version="1.0"?><ncx version="2005-1" '
-            'xmlns="http://www.daisy.org/z3986/2005/ncx/">'
-            f"<navMap>{_ncx_points(_rel(TOC, 'text/'))}</navMap></ncx>",
-        )
-        zf.writestr("OEBPS/content.opf", _opf(version, language))
+        zf.writestr("OEBPS/text/nav.xhtml", page.format(title="Contents", body_type="", body=nav))
+        if strict:
+            zf.writestr("OEBPS/book.css", "body { font-family: serif; }\nh1 { color: #225; }\n")
+        else:
+            zf.writestr(
+                "OEBPS/toc.ncx",
+                '<?xml version="1.0"?><ncx version="2005-1" '
+                'xmlns="http://www.daisy.org/z3986/2005/ncx/">'
+                f"<navMap>{_ncx_points(_rel(TOC, 'text/'))}</navMap></ncx>",
+            )
+        zf.writestr("OEBPS/content.opf", _opf(version, language, strict))
     return path
 
 
@@ -125,7 +137,7 @@ def _rel(entries, prefix=""):
     return [(prefix + h, t, _rel(k, prefix)) for h, t, k in entries]
 
 
-def _opf(version: int, language: str) -> str:
+def _opf(version: int, language: str, strict: bool = False) -> str:
     items = []
     for name in MANIFEST_ORDER:
         props = ' properties="nav"' if name == "nav.xhtml" and version == 3 else ""
@@ -134,7 +146,10 @@ def _opf(version: int, language: str) -> str:
         )
     cover_props = ' properties="cover-image"' if version == 3 else ""
     items.append(f'<item id="img" href="images/cover.jpg" media-type="image/jpeg"{cover_props}/>')
-    items.append('<item id="ncx" href="toc.ncx" media-type="application/x-dtbncx+xml"/>')
+    if strict:
+        items.append('<item id="css" href="book.css" media-type="text/css"/>')
+    else:
+        items.append('<item id="ncx" href="toc.ncx" media-type="application/x-dtbncx+xml"/>')
     linear = {"cover.xhtml": ' linear="no"'}
     spine = "".join(f'<itemref idref="{n[:-6]}"{linear.get(n, "")}/>' for n in SPINE)
     meta = '<meta name="cover" content="img"/>' if version == 2 else ""
@@ -145,9 +160,17 @@ def _opf(version: int, language: str) -> str:
             '<reference type="copyright-page" href="text/copyright.xhtml"/>'
             '<reference type="toc" href="text/nav.xhtml"/></guide>'
         )
+    ident, toc = "", ' toc="ncx"'
+    if strict:
+        ident, toc = ' unique-identifier="id"', ""
+        meta += (
+            '<dc:identifier id="id">urn:uuid:8a0f2b3c-1d2e-4f50-9a6b-7c8d9e0f1a2b</dc:identifier>'
+            '<meta property="dcterms:modified">2026-01-01T00:00:00Z</meta>'
+        )
     return (
-        f'<?xml version="1.0"?><package xmlns="http://www.idpf.org/2007/opf" version="{version}.0">'
+        '<?xml version="1.0"?><package xmlns="http://www.idpf.org/2007/opf" '
+        f'version="{version}.0"{ident}>'
         '<metadata xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>The Test Book</dc:title>'
         f"<dc:creator>Ada Voice</dc:creator><dc:language>{language}</dc:language>{meta}</metadata>"
-        f'<manifest>{"".join(items)}</manifest><spine toc="ncx">{spine}</spine>{guide}</package>'
+        f"<manifest>{''.join(items)}</manifest><spine{toc}>{spine}</spine>{guide}</package>"
     )
