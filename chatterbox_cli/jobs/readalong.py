@@ -94,7 +94,7 @@ class ReadAlong:
         """The content documents to mark, by their path in the book, in reading order."""
         if self.book.package is None:
             return {n: d for n, d in self._generated()[1] if n.startswith("OEBPS/text/")}
-        wanted = set(self.book.documents)
+        wanted = {d for n in self._chapters for d in self.book.chapters[n - 1].documents}
         found = {n: d for n, d in self._members() if n in wanted}
         return {n: found[n] for n in self.book.documents if n in found}
 

@@ -14,6 +14,8 @@ WORDS_PER_MINUTE = 155
 class Chapter:
     title: str
     text: str
+    documents: list[str] = field(default_factory=list)
+    """An EPUB 3's content documents its text comes from (a read-along book marks them)."""
 
     @property
     def words(self) -> int:

@@ -300,7 +300,12 @@ def read_epub(path: Path, include_front_matter: bool = False) -> Book:
         )
         if front and not include_front_matter:
             continue
+        first, last = len(book.chapters), (book.chapters or [None])[-1]
+        before = len(last.text) if last else 0
         _add_chapters(book, doc, [(f, t) for p, f, t in toc if p == item["href"]])
+        grown = [last] if last is not None and len(last.text) != before else []
+        for chapter in grown + book.chapters[first:]:
+            chapter.documents.append(item["href"])
         book.documents.append(item["href"])
     if pkg.root.get("version", "").startswith("3"):
         book.package = pkg.opf

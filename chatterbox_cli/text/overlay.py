@@ -143,15 +143,27 @@ def _wrap(block, lang: Language, next_id) -> list[tuple[str, str]]:
                 piece.tail = None
                 span.append(piece)
                 last = piece
+        _space_after(span, last)
         if said.strip():
             made.append((span.get("id"), " ".join(said.split())))
     return made
 
 
+def _space_after(span, last) -> None:
+    """Moves the span's trailing space after it, so a highlight ends with the sentence."""
+    owner, attr = (span, "text") if last is None else (last, "tail")
+    value = getattr(owner, attr) or ""
+    kept = value.rstrip()
+    if kept != value:
+        setattr(owner, attr, kept or None)
+        span.tail = value[len(kept) :]
+
+
 def mark(xhtml: bytes, lang: Language, css: str | None = None) -> Marked | None:
     """The document with its sentences wrapped (and a link to the stylesheet `css`, which
     shows the sentence being read), or None when it is not well-formed XML (a reading system
-    could not show it either; it is kept as it was, without an overlay)."""
+    could not show it either) or declares entities: then it is kept as it was, without an
+    overlay."""
     from lxml import etree
 
     parser = etree.XMLParser(
@@ -161,6 +173,9 @@ def mark(xhtml: bytes, lang: Language, css: str | None = None) -> Marked | None:
         root = etree.fromstring(xhtml, parser)
     except etree.XMLSyntaxError:
         return None
+    dtd = root.getroottree().docinfo.internalDTD
+    if dtd is not None and any(True for _ in dtd.iterentities()):
+        return None  # entity declarations: never expanded, so never written back half-resolved
     taken = {el.get("id") for el in root.iter() if isinstance(el.tag, str) and el.get("id")}
     counter = [0]
 
