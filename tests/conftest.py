@@ -214,3 +214,26 @@ def served_app(engine, **options):
     finally:
         srv.should_exit = True
         thread.join(timeout=20)
+
+
+@pytest.fixture
+def browser():
+    """Debian's chromium, headless, driven by Selenium (the web page and read-along tests)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if not (binary and driver_path):
+        if os.geteuid() != 0:  # no root, so `make browser` could not install them: say so, once
+            pytest.skip("no chromium/chromedriver (and no root to apt-get install them)")
+        pytest.fail("needs Debian's chromium and chromium-driver (make test installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    flags = ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--mute-audio"]
+    flags += ["--autoplay-policy=no-user-gesture-required", "--window-size=900,1000"]
+    for arg in flags:
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    yield driver
+    driver.quit()

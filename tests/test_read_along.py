@@ -2,7 +2,8 @@
 XHTML kept and marked), and generated for Markdown; checked by EPUBCheck (Debian's, run with
 Java), and here: every SMIL `text` reference resolves to an element of its document, every clip
 lies within its audio, durations add up to the book's `media:duration`, the spans say the
-book's text in order. A second output from the same work folder synthesizes nothing."""
+book's text in order; in headless chromium, playing a page by its SMIL lights its sentences up
+in order. A second output from the same work folder synthesizes nothing."""
 
 from __future__ import annotations
 
@@ -131,7 +132,67 @@ def test_epub3_read_along_then_m4b_from_the_same_work(cli, checkpoint, tmp_path)
     assert (tmp_path / "book.m4b").exists()
 
 
-def test_markdown_and_epub2_read_along_are_generated(cli, checkpoint, tmp_path):
+PLAYER = """
+const [pars, active] = arguments;
+window.seen = [];
+const audio = new Audio(pars[0].audio);
+audio.muted = true;
+audio.ontimeupdate = () => {
+  const t = audio.currentTime;
+  for (const p of pars) {
+    const el = document.getElementById(p.id);
+    const on = p.audio === pars[0].audio && p.begin <= t && t < p.end;
+    el.classList.toggle(active, on);
+    if (on && window.seen[window.seen.length - 1] !== p.id) window.seen.push(p.id);
+  }
+};
+audio.play();
+"""
+"""A reading system's part, as small as it gets: play the chapter's audio and give the span
+whose SMIL clip holds the playing time the package's `media:active-class`."""
+
+
+def plays_along(browser, out: Path, tmp: Path) -> None:
+    """Open the first read page in headless chromium, play it by its SMIL, and check that the
+    spans light up in order, styled by the book's own stylesheet; keep a screenshot."""
+    import os
+    import time
+
+    from selenium.webdriver.common.by import By
+
+    book = tmp / "unzipped"
+    with zipfile.ZipFile(out) as zf:
+        zf.extractall(book)
+    opf = etree.parse(str(book / "OEBPS/content.opf"))
+    active = next(
+        m.text for m in opf.iter(f"{OPF}meta") if m.get("property") == "media:active-class"
+    )
+    smil_path = sorted((book / "OEBPS/readalong").glob("*.smil"))[0]
+    pars = []
+    for par in etree.parse(str(smil_path)).iter(f"{SMIL}par"):
+        page, _, frag = par.find(f"{SMIL}text").get("src").partition("#")
+        clip = par.find(f"{SMIL}audio")
+        pars.append({"id": frag, "audio": (smil_path.parent / clip.get("src")).as_uri(),
+                     "begin": seconds(clip.get("clipBegin")),
+                     "end": seconds(clip.get("clipEnd"))})  # fmt: skip
+    browser.set_window_size(760, 420)
+    browser.get((smil_path.parent / page).resolve().as_uri())
+    browser.execute_script(PLAYER, pars, active)
+    order = [p["id"] for p in pars]
+    deadline = time.monotonic() + 60
+    while len(browser.execute_script("return window.seen")) < 2:
+        assert time.monotonic() < deadline, "the spans never lit up as the audio played"
+        time.sleep(0.05)
+    seen = browser.execute_script("return window.seen")
+    assert seen == sorted(seen, key=order.index) and set(seen) <= set(order)
+    lit = browser.find_element(By.CSS_SELECTOR, f".{active}")
+    assert lit.value_of_css_property("background-color") == "rgba(255, 224, 102, 1)"
+    folder = Path(os.environ.get("CHATTERBOX_ARTIFACTS", "test-artifacts"))
+    folder.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(folder / "read-along.png"))
+
+
+def test_markdown_and_epub2_read_along_are_generated(cli, checkpoint, browser, tmp_path):
     md = tmp_path / "story.md"
     md.write_text(
         "# Story\n\n## One\n\nIt is 5 p.m. on the 3rd. Then *rain* came.\n\n"
@@ -145,6 +206,7 @@ def test_markdown_and_epub2_read_along_are_generated(cli, checkpoint, tmp_path):
     said = [row[0] for name in sorted(found) for row in found[name]]
     assert said == ["One", "It is 5 p.m. on the 3rd.", "Then rain came.", "Two",
                     "A pause in here.", "The end."]  # fmt: skip
+    plays_along(browser, out, tmp_path)
 
     epub2 = build_epub(tmp_path / "old.epub", 2)
     out2 = tmp_path / "old-read.epub"

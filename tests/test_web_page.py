@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 
 import httpx
-import pytest
 from conftest import serving
 
 from chatterbox_cli.server.page import WEB
@@ -36,28 +34,6 @@ def wait_for(condition, timeout_s: float = 180.0):
             return found
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
-
-
-@pytest.fixture
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver_path = shutil.which("chromedriver")
-    if not (binary and driver_path):
-        if os.geteuid() != 0:  # no root, so `make browser` could not install them: say so, once
-            pytest.skip("no chromium/chromedriver (and no root to apt-get install them)")
-        pytest.fail("needs Debian's chromium and chromium-driver (make test installs them)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    flags = ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--mute-audio"]
-    flags += ["--autoplay-policy=no-user-gesture-required", "--window-size=900,1000"]
-    for arg in flags:
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    yield driver
-    driver.quit()
 
 
 def test_page_lists_speaks_stops_and_needs_no_network(engine, browser):
