@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: install browser
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q --durations=40
 
 # The web page's test drives Debian's chromium and its driver, and the read-along tests check
 # their books with Debian's EPUBCheck (a Java jar), installed with apt-get where we are root (as
