@@ -126,6 +126,15 @@ def test_epub3_read_along_then_m4b_from_the_same_work(cli, checkpoint, tmp_path)
         assert re.search(r'<aside epub:type="footnote" id="n1"><p>A note', marked)
         assert "media:active-class" in zf.read("OEBPS/content.opf").decode()
 
+    redo = tmp_path / "read-again.epub"  # a read-along book read again: overlays replaced
+    work = ["--work-dir", tmp_path / "book.m4b.work"]
+    result = cli("book", out, "--read-along", redo, *work, "--model-dir", checkpoint, *CAP)
+    assert result.exit_code == 0, result.output
+    epubcheck(redo)
+    assert sorted(overlays(redo, tmp_path)) == sorted(found)
+    with zipfile.ZipFile(redo) as zf:
+        assert zf.read("OEBPS/text/ch1.xhtml").count(b"readalong.css") == 1
+
     again = cli("book", epub, "--model-dir", checkpoint, "--json", *CAP)
     report = json.loads(again.stdout.strip().splitlines()[-1])
     assert report["synthesized_groups"] == 0 and report["reused_groups"] == report["groups"]

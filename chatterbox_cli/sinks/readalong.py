@@ -31,6 +31,7 @@ CSS = (
 )
 FOLDER = "readalong"
 """Where the audio, SMIL files and stylesheet go, beside the package document."""
+ID_PREFIX = "cbx-"
 
 
 @dataclass
@@ -98,6 +99,10 @@ def _package(opf: bytes, opf_path: str, overlays: list[Overlay], audio: list[str
     for old in list(meta.iter(f"{{{OPF_NS}}}meta")):
         if old.get("property") in ("dcterms:modified", "media:duration", "media:active-class"):
             meta.remove(old)
+    for item in list(manifest.iter(f"{{{OPF_NS}}}item")):
+        item.attrib.pop("media-overlay", None)
+        if item.get("id", "").startswith(ID_PREFIX):
+            manifest.remove(item)  # a read-along book read again: its overlays are replaced
 
     def add_meta(prop: str, text: str, refines: str | None = None) -> None:
         el = etree.SubElement(meta, f"{{{OPF_NS}}}meta", property=prop)
@@ -112,11 +117,13 @@ def _package(opf: bytes, opf_path: str, overlays: list[Overlay], audio: list[str
         )
 
     add_meta("dcterms:modified", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-    add_item("cbx-readalong-css", posixpath.join(folder(opf_path), "readalong.css"), "text/css")
+    add_item(
+        f"{ID_PREFIX}readalong-css", posixpath.join(folder(opf_path), "readalong.css"), "text/css"
+    )
     for k, name in enumerate(audio):
-        add_item(f"cbx-audio-{k + 1}", name, "audio/mpeg")
+        add_item(f"{ID_PREFIX}audio-{k + 1}", name, "audio/mpeg")
     for k, overlay in enumerate(overlays):
-        ident = f"cbx-overlay-{k + 1}"
+        ident = f"{ID_PREFIX}overlay-{k + 1}"
         add_item(ident, smil_path(opf_path, k), "application/smil+xml")
         by_href[overlay.document].set("media-overlay", ident)
         add_meta("media:duration", clock(overlay.duration), f"#{ident}")
@@ -140,12 +147,14 @@ def write_read_along(
 ) -> Path:
     """The EPUB at `out`: `members` (the source book's files, `mimetype` first) with the marked
     `documents` in place of theirs, then the audio files (book path -> file here), the SMIL
-    files and the stylesheet; the package document declares them all."""
+    files and the stylesheet; the package document declares them all. A source that is itself
+    a read-along book has its old overlays, audio and stylesheet replaced."""
     overlays = [o for o in overlays if o.clips]
     with atomic_write(out, overwrite, ".epub.part") as fh, zipfile.ZipFile(fh, "w") as zf:
         zf.writestr("mimetype", "application/epub+zip", compress_type=zipfile.ZIP_STORED)
+        ours = folder(opf_path) + "/"
         for name, data in members:
-            if name == "mimetype":
+            if name == "mimetype" or name.startswith(ours):
                 continue
             if name == opf_path:
                 data = _package(data, opf_path, overlays, list(audio))

@@ -188,7 +188,8 @@ def mark(xhtml: bytes, lang: Language, css: str | None = None) -> Marked | None:
 
     body = next((el for el in root.iter() if _local(el.tag) == "body"), None)
     head = next((el for el in root.iter() if _local(el.tag) == "head"), None)
-    if css and head is not None:
+    linked = {el.get("href") for el in root.iter() if _local(el.tag) == "link"}
+    if css and head is not None and css not in linked:
         attrs = {"rel": "stylesheet", "type": "text/css", "href": css}
         head.append(head.makeelement(f"{{{XHTML_NS}}}link", attrs))
     spans = []
