@@ -97,9 +97,7 @@ def test_the_last_tokens_audio_is_cut_in_every_render_path(mtl, monkeypatch):
     (whole,) = _ours(mtl, text, "fr", MTL.defaults, cap, 7, cfm_steps=steps)
     assert len(whole.speech_tokens) == cap
     assert len(whole.audio) == (cap - 1) * SAMPLES_PER_TOKEN
-    streamed = list(
-        _ours(mtl, text, "fr", MTL.defaults, cap, 7, stream_tokens=4, cfm_steps=steps)
-    )
+    streamed = list(_ours(mtl, text, "fr", MTL.defaults, cap, 7, stream_tokens=4, cfm_steps=steps))
     assert len(streamed) > 1 and streamed[-1].last
     n = len(streamed[-1].speech_tokens)
     assert n == cap and sum(len(c.audio) for c in streamed) == (n - 1) * SAMPLES_PER_TOKEN
