@@ -71,12 +71,15 @@ class ReadAlong:
             self._tmp.cleanup()
             self._tmp = None
 
-    def _members(self):
-        if self.book.package is None:
-            return self._generated()[1]
-        from chatterbox_cli.text.epub import members
+    def _source(self):
+        """Makes an iterator over the book's files: the EPUB 3's own (read from the zip each
+        time, not held), or the generated EPUB 3 (built once)."""
+        if self.book.package is not None:
+            from chatterbox_cli.text.epub import members
 
-        return members(self.source)
+            return lambda: members(self.source)
+        files = self._generated()[1]
+        return lambda: iter(files)
 
     def _generated(self):
         from chatterbox_cli.text.overlay import page
@@ -90,12 +93,12 @@ class ReadAlong:
         cover = (book.cover, book.cover_type) if book.cover and book.cover_type else None
         return generated(book.title, book.author, self.language, pages, cover)
 
-    def _documents(self) -> dict[str, bytes]:
+    def _documents(self, files) -> dict[str, bytes]:
         """The content documents to mark, by their path in the book, in reading order."""
         if self.book.package is None:
-            return {n: d for n, d in self._generated()[1] if n.startswith("OEBPS/text/")}
+            return {n: d for n, d in files if n.startswith("OEBPS/text/")}
         wanted = {d for n in self._chapters for d in self.book.chapters[n - 1].documents}
-        found = {n: d for n, d in self._members() if n in wanted}
+        found = {n: d for n, d in files if n in wanted}
         return {n: found[n] for n in self.book.documents if n in found}
 
     def _write(self) -> Path:
@@ -105,8 +108,9 @@ class ReadAlong:
 
         lang = LANGUAGES[self.language]
         css = posixpath.join(folder(self._opf), "readalong.css")
+        source = self._source()
         marked = {}
-        for name, data in self._documents().items():
+        for name, data in self._documents(source()).items():
             done = mark(data, lang, posixpath.relpath(css, posixpath.dirname(name)))
             if done is not None:
                 marked[name] = done
@@ -127,7 +131,7 @@ class ReadAlong:
         documents = {n: m.xhtml for n, m in marked.items() if n in said}
         audio = {a.name: a.path for a in self._audio}
         return write_read_along(
-            self.out, self._members(), self._opf, documents, overlays, audio, self.overwrite
+            self.out, source(), self._opf, documents, overlays, audio, self.overwrite
         )
 
     def _clip(self, span: str, start: float, end: float) -> Clip | None:

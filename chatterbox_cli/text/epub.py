@@ -26,7 +26,7 @@ from defusedxml import ElementTree as SafeTree
 from chatterbox_cli.runtime import limits
 from chatterbox_cli.runtime.errors import BadInput
 from chatterbox_cli.text.chapters import Book, Chapter, short_language
-from chatterbox_cli.text.xhtml import Doc, parse_doc
+from chatterbox_cli.text.xhtml import Doc, local_name, parse_doc
 
 NS = {
     "c": "urn:oasis:names:tc:opendocument:xmlns:container",
@@ -189,7 +189,7 @@ def _toc(pkg: _Package) -> list[tuple[str, str, str]]:
                     " ".join("".join(a.itertext()).split()),
                 )
                 for a in root.iter()
-                if _local(a.tag) == "a" and a.get("href")
+                if local_name(a.tag) == "a" and a.get("href")
             ]
     spine = pkg.root.find("opf:spine", NS)
     ncx_id = spine.get("toc") if spine is not None else None
@@ -209,10 +209,6 @@ def _toc(pkg: _Package) -> list[tuple[str, str, str]]:
     return entries
 
 
-def _local(tag) -> str:
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
-
-
 def _nav_root(data: bytes):
     """The `<nav epub:type="toc">` element of an EPUB 3 navigation document."""
     try:
@@ -225,8 +221,8 @@ def _nav_root(data: bytes):
             "expanded (an entity bomb?); the book must be repaired"
         ) from None
     for el in root.iter():
-        if _local(el.tag) == "nav":
-            types = {v for k, v in el.attrib.items() if _local(k) == "type"}
+        if local_name(el.tag) == "nav":
+            types = {v for k, v in el.attrib.items() if local_name(k) == "type"}
             if any("toc" in t.split() for t in types):
                 return el
     return None

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from chatterbox_cli.text.languages import Language
 from chatterbox_cli.text.segment import sentences
-from chatterbox_cli.text.xhtml import BLOCK_TAGS, silent
+from chatterbox_cli.text.xhtml import BLOCK_TAGS, local_name, silent
 
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 EPUB_NS = "http://www.idpf.org/2007/ops"
@@ -38,21 +38,17 @@ class Marked:
     spans: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _local(tag) -> str:
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
-
-
 def _attrs(el) -> dict:
     """Attributes by the names `text/xhtml.py` knows ("epub:type", "role", "href", "class")."""
     out = {}
     for key, value in el.attrib.items():
-        name = _local(key)
+        name = local_name(key)
         out["epub:type" if key == f"{{{EPUB_NS}}}type" else name] = value
     return out
 
 
 def _quiet(el) -> bool:
-    return silent(_local(el.tag), _attrs(el))
+    return silent(local_name(el.tag), _attrs(el))
 
 
 def _text(el) -> str:
@@ -70,8 +66,8 @@ def _leaves(root):
         if not isinstance(el.tag, str) or _quiet(el):
             continue
         kids = [c for c in el if isinstance(c.tag, str)]
-        nested = any(_local(d.tag) in NESTING for c in kids for d in c.iter())
-        if _local(el.tag) in TEXT_BLOCKS and not nested:
+        nested = any(local_name(d.tag) in NESTING for c in kids for d in c.iter())
+        if local_name(el.tag) in TEXT_BLOCKS and not nested:
             yield el
         else:
             stack.extend(reversed(kids))
@@ -186,9 +182,9 @@ def mark(xhtml: bytes, lang: Language, css: str | None = None) -> Marked | None:
             if name not in taken:
                 return name
 
-    body = next((el for el in root.iter() if _local(el.tag) == "body"), None)
-    head = next((el for el in root.iter() if _local(el.tag) == "head"), None)
-    linked = {el.get("href") for el in root.iter() if _local(el.tag) == "link"}
+    body = next((el for el in root.iter() if local_name(el.tag) == "body"), None)
+    head = next((el for el in root.iter() if local_name(el.tag) == "head"), None)
+    linked = {el.get("href") for el in root.iter() if local_name(el.tag) == "link"}
     if css and head is not None and css not in linked:
         attrs = {"rel": "stylesheet", "type": "text/css", "href": css}
         head.append(head.makeelement(f"{{{XHTML_NS}}}link", attrs))

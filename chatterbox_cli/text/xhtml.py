@@ -88,6 +88,11 @@ class _Extract:
             self.in_heading.append(data)
 
 
+def local_name(tag) -> str:
+    """An lxml/ElementTree tag without its namespace ("" for comments and entities)."""
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
 def element_types(a: dict) -> set[str]:
     """epub:type tokens and ARIA roles ("doc-footnote" -> "footnote") of an element."""
     return set((a.get("epub:type") or "").split()) | {
