@@ -48,6 +48,7 @@ checkpoint: install
 	$(BIN)/python -m chatterbox_cli.testing.checkpoints .cache/random-standard standard
 	$(BIN)/python -m chatterbox_cli.testing.checkpoints .cache/random-multilingual multilingual
 	$(BIN)/python -m chatterbox_cli.testing.checkpoints .cache/random-multilingual-pt-br multilingual-pt-br
+	$(BIN)/python -m chatterbox_cli.testing.checkpoints .cache/random-flash flash
 
 # Real weights when CHATTERBOX_MODEL_DIR is set or the hub cache has them; otherwise the
 # random-weight checkpoint the tests use, with fixed token counts (the header says so).

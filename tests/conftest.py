@@ -19,6 +19,7 @@ NANO_CHECKPOINT = REPO / ".cache" / "random-nano"
 STANDARD_CHECKPOINT = REPO / ".cache" / "random-standard"
 MULTILINGUAL_CHECKPOINT = REPO / ".cache" / "random-multilingual"
 PACK_CHECKPOINT = REPO / ".cache" / "random-multilingual-pt-br"
+FLASH_CHECKPOINT = REPO / ".cache" / "random-flash"
 LAST = (
     "test_request.py",
     "test_nano.py",
@@ -26,6 +27,7 @@ LAST = (
     "test_multilingual_v2.py",
     "test_multilingual.py",
     "test_packs.py",
+    "test_flash.py",
 )
 """Modules of another family run after the Turbo ones, in this order: each family is loaded
 once, in turn (test_request.py's probe family is Turbo's checkpoint under another name)."""
@@ -59,6 +61,7 @@ CHECKPOINTS = {
     "standard_checkpoint",
     "multilingual_checkpoint",
     "pack_checkpoint",
+    "flash_checkpoint",
 }
 """A test that uses one of these (directly or through another fixture) is marked `checkpoint`;
 `make test-fast` runs the others."""
@@ -99,6 +102,12 @@ def multilingual_checkpoint() -> Path:
 def pack_checkpoint() -> Path:
     """The pt-br language pack's checkpoint (~3.2 GB, ~40 s to build), likewise."""
     return build(PACK_CHECKPOINT, "multilingual-pt-br")
+
+
+@pytest.fixture(scope="session")
+def flash_checkpoint() -> Path:
+    """Chatterbox-Flash's checkpoint (~3.2 GB: the package's T3, a meanflow S3Gen), likewise."""
+    return build(FLASH_CHECKPOINT, "flash")
 
 
 def fake_hub_cache(hf_home: Path, repo: str, files: list[Path], revision: str = "0123abc") -> Path:

@@ -79,7 +79,7 @@ VoiceOpt = Annotated[
 ]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Make the run reproducible.")]
 TemperatureOpt = Annotated[
-    float | None, typer.Option("--temperature", help="Sampling temperature [0.8].")
+    float | None, typer.Option("--temperature", help="Sampling temperature [0.8; flash 0.6].")
 ]
 TopPOpt = Annotated[
     float | None,
@@ -98,22 +98,21 @@ RepetitionPenaltyOpt = Annotated[
 ]
 CfgWeightOpt = Annotated[
     float | None,
-    typer.Option(
-        "--cfg-weight", help="Classifier-free guidance, standard only (0 turns it off) [0.5]."
-    ),
+    typer.Option("--cfg-weight", help="Guidance, standard and flash (0: off) [0.5; flash 1]."),
 ]
 ExaggerationOpt = Annotated[
     float | None,
-    typer.Option(
-        "--exaggeration", help="Emotion intensity, standard only (0.5 neutral, up to 2) [0.5]."
-    ),
+    typer.Option("--exaggeration", help="Emotion intensity, standard, flash (0.5 neutral, to 2)."),
+]
+StepsOpt = Annotated[
+    int | None, typer.Option("--steps", help="Denoising steps per block at most, flash only [10].")
+]
+BlockSizeOpt = Annotated[
+    int | None, typer.Option("--block-size", help="Tokens decoded in parallel, flash only [16].")
 ]
 MaxNewTokensOpt = Annotated[
     int | None,
-    typer.Option(
-        "--max-new-tokens",
-        help="Speech-token cap per group (25 tokens = 1 s); default: sized from the text.",
-    ),
+    typer.Option("--max-new-tokens", help="Speech tokens a group may take (25 = 1 s) [auto]."),
 ]
 LexiconOpt = Annotated[
     Path | None,
@@ -295,6 +294,8 @@ class SpeechFlags:
     repetition_penalty: RepetitionPenaltyOpt = None
     cfg_weight: CfgWeightOpt = None
     exaggeration: ExaggerationOpt = None
+    steps: StepsOpt = None
+    block_size: BlockSizeOpt = None
     max_new_tokens: MaxNewTokensOpt = None
     cfm_steps: CfmStepsOpt = None
     retries: RetriesOpt = RETRIES

@@ -8,6 +8,7 @@ checkpoint of its layout in `testing/checkpoints.py`.
 from __future__ import annotations
 
 from chatterbox_cli.models.base import FAMILIES, SPEECH_VOCAB, Family, listed, register, users
+from chatterbox_cli.models.flash import FLASH
 from chatterbox_cli.models.multilingual import MULTILINGUAL, MULTILINGUAL_V2
 from chatterbox_cli.models.nano import NANO
 from chatterbox_cli.models.packs import PACK_FAMILIES
@@ -15,7 +16,7 @@ from chatterbox_cli.models.standard import STANDARD
 from chatterbox_cli.models.turbo import TURBO
 from chatterbox_cli.runtime.errors import BadInput
 
-register(TURBO, NANO, STANDARD, MULTILINGUAL, MULTILINGUAL_V2, *PACK_FAMILIES)
+register(TURBO, NANO, STANDARD, MULTILINGUAL, MULTILINGUAL_V2, FLASH, *PACK_FAMILIES)
 MODELS = listed()
 """What --model names; the language packs are reached with --pack (or their own names)."""
 

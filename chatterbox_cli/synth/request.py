@@ -147,6 +147,8 @@ class SpeechRequest:
     repetition_penalty: float | None = None
     cfg_weight: float | None = None
     exaggeration: float | None = None
+    steps: int | None = None
+    block_size: int | None = None
     max_new_tokens: int | None = None
     cfm_steps: int | None = None
     retries: int = RETRIES

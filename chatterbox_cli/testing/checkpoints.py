@@ -209,7 +209,7 @@ samples valid speech tokens as a trained one does. Upstream `generate()` hands e
 
 def write_family(family, out: Path, seed: int) -> None:
     """Random-weight modules in `family`'s checkpoint layout (the files its `load` reads)."""
-    from chatterbox_cli.models import multilingual, packs, standard, turbo
+    from chatterbox_cli.models import flash, multilingual, packs, standard, turbo
 
     if isinstance(family, turbo.Turbo):
         _write_turbo(family, out, seed)
@@ -222,6 +222,8 @@ def write_family(family, out: Path, seed: int) -> None:
         t3 = T3().eval()
         write_modules(out, seed, t3, standard.T3_FILE, standard.S3GEN_FILE, False, ChatterboxTTS)
         char_tokenizer(out, standard.TEXT_VOCAB, t3.hp.start_text_token, t3.hp.stop_text_token)
+    elif isinstance(family, flash.Flash):
+        _write_flash(out, seed)
     else:
         raise ValueError(f"no random checkpoint layout for {family.name}")
     if isinstance(family, packs.Pack) or not isinstance(family, multilingual.Multilingual):
@@ -241,6 +243,19 @@ def _write_turbo(family, out: Path, seed: int) -> None:
     t3 = T3(turbo.turbo_config(family.backbone)).eval()
     write_modules(out, seed, t3, family.t3_file, turbo.S3GEN_FILE, True, ChatterboxTurboTTS)
     gpt2_tokenizer(out, turbo.TEXT_VOCAB)
+
+
+def _write_flash(out: Path, seed: int) -> None:
+    """The package's own classes: its T3 (with the [MASK] row) in `t3_flash.safetensors`, a
+    meanflow S3Gen, Standard's tokenizer layout; `conds.pt` stands for the file the hub download
+    joins in from ResembleAI/chatterbox (Flash's repo has none)."""
+    from chatterbox_flash import ChatterboxFlashT3, ChatterboxFlashTTS
+
+    from chatterbox_cli.models import flash, standard
+
+    t3 = ChatterboxFlashT3().eval()
+    write_modules(out, seed, t3, flash.T3_FILE, flash.S3GEN_FILE, True, ChatterboxFlashTTS)
+    char_tokenizer(out, standard.TEXT_VOCAB, t3.hp.start_text_token, t3.hp.stop_text_token)
 
 
 def _write_multilingual(family, out: Path, seed: int) -> None:

@@ -23,6 +23,8 @@ class DecodeStats:
     prefill_s: float = 0.0
     decode_s: float = 0.0
     steps: int = 0
+    blocks: int = 0
+    """Flash: blocks decoded (its `steps` are denoising forwards, several per block)."""
     stopped: bool = False
     """True when the model emitted its stop token, False when the cap ended the group."""
 

@@ -1,0 +1,145 @@
+"""Chatterbox-Flash (`chatterbox_flash.ChatterboxFlashTTS`): Standard's 0.5B Llama T3 made a
+block-diffusion decoder (16 speech tokens a block in at most 10 parallel steps, guidance as a
+doubled batch), English, meanflow S3Gen (2 steps).
+
+The `chatterbox-flash` package does the work: its T3 and `generate()` loop (driven block by block
+in `t3/blocks.py`), its text cleaner, its loader's file layout; upstream S3Gen in meanflow mode,
+then our loudness, Perth watermark (the package adds none) and provenance.
+
+Voices: the hub repo ships no `conds.pt`, so the built-in voice is Standard's (`conds.pt` of
+ResembleAI/chatterbox, joined in as a companion file): Flash conditions exactly as Standard does
+(same voice encoder, 150-token prompt, emotion input, S3Gen reference), so Standard's voice files
+condition it too. Exaggeration is applied per request, as for Standard.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chatterbox_cli.models.base import SPEECH_VOCAB, Family
+from chatterbox_cli.models.loading import assign_t3, load_conds, load_s3gen, load_ve, t3_state
+from chatterbox_cli.models.sampling import SamplingParams
+
+T3_FILE = "t3_flash.safetensors"
+S3GEN_FILE = "s3gen.safetensors"
+STOP = 6562
+
+
+def t3_skeleton(block_size: int = 16):
+    """`ChatterboxFlashT3` on the meta device with Llama's rotary buffers rebuilt and without
+    `text_head` (training only), as `standard.t3_skeleton`."""
+    import torch
+    from chatterbox_flash import ChatterboxFlashT3
+    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
+
+    with torch.device("meta"):
+        t3 = ChatterboxFlashT3(drf_block_size=block_size)
+    t3.tfmr.rotary_emb = LlamaRotaryEmbedding(config=t3.tfmr.config)
+    del t3.text_head
+    return t3
+
+
+def t3_dtype(device: str):
+    """The package loads T3 in bf16; we do on CUDA, and keep float32 elsewhere (a CPU's bf16
+    matmuls are slower, and the CPU tests compare in float32)."""
+    import torch
+
+    return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+
+
+class Flash(Family):
+    name = "flash"
+    hub_repo = "ResembleAI/chatterbox-flash"
+    size = "500M"
+    summary = "English, parallel: Standard's T3 decoding 16 tokens a block (--steps, --block-size)"
+    title = "Chatterbox-Flash"
+    weights = ("ve.safetensors", T3_FILE, S3GEN_FILE)
+    t3_file = T3_FILE
+    tokenizer_files = ("tokenizer.json",)
+    hub_patterns = [*weights, "tokenizer.json"]
+    """What `ChatterboxFlashTTS.from_pretrained` fetches."""
+    companion = ("ResembleAI/chatterbox", ["conds.pt"])
+    defaults = SamplingParams(temperature=0.6, cfg_weight=1.0, exaggeration=0.5)
+    """`ChatterboxFlashTTS.generate()`'s: temperature 0.6, cfg_scale 1.0, num_steps 10, block 16."""
+    knobs = frozenset({"temperature", "cfg_weight", "exaggeration", "steps", "block_size"})
+    cfm_steps = 2
+    max_cfm_steps = 2
+    meanflow = True
+    prompt_tokens = 150
+    voice_family = "standard"
+    rows_per_group = 2
+    upstream_t3 = "generate"
+    upstream_tokenize = "text_to_tokens"
+
+    def load(self, ckpt_dir: Path, device: str, quantize: str = "none"):
+        import gc
+
+        import perth
+        from chatterbox.models.tokenizers import EnTokenizer
+        from chatterbox_flash import ChatterboxFlashTTS, Conditionals
+
+        ckpt_dir = Path(ckpt_dir)
+        # the package loads this S3Gen with strict=False; so do we
+        s3gen = load_s3gen(ckpt_dir / S3GEN_FILE, device, meanflow=True, strict=False)
+        ve = load_ve(ckpt_dir / "ve.safetensors", device)
+        t3 = t3_skeleton()
+        assign_t3(t3, t3_state(ckpt_dir / T3_FILE), {"text_head.weight"})
+        dtype = t3_dtype(device)
+        t3.to(device=device, dtype=dtype)
+        gc.collect()
+        t3.prime_uncond_block_prior(dtype, device)  # as from_local: out of the first request
+        tokenizer = EnTokenizer(str(ckpt_dir / "tokenizer.json"))
+        conds = load_conds(ckpt_dir, device, Conditionals)
+        tts = ChatterboxFlashTTS(t3, s3gen, ve, tokenizer, device, conds=conds)
+        tts.watermarker = perth.PerthImplicitWatermarker()
+        return tts
+
+    def text_tokens(self, tts, text: str, language: str = "en"):
+        """The package's cleaner (`en_us_cleaner`), EnTokenizer, SOT/EOT: (1, L + 2)."""
+        return tts._encode_text(text, normalize_text=True).long()
+
+    def t3_cond(self, conds, params: SamplingParams):
+        """Standard's swap of the exaggeration into the prepared voice."""
+        from chatterbox_cli.models.standard import STANDARD
+
+        return STANDARD.t3_cond(conds, params)
+
+    def prepare_reference(self, tts, path: Path):
+        return tts.prepare_conditionals(str(path), exaggeration=self.defaults.exaggeration)
+
+    def decode(self, t3, row, run):
+        from chatterbox_cli.models.t3.blocks import decode
+
+        return decode(t3, row, run)
+
+    def decode_batch(self, t3, rows, run):
+        from chatterbox_cli.models.t3.blocks import decode_batch
+
+        return decode_batch(t3, rows, run)
+
+    def speech_tokens(self, tokens: list[int]) -> list[int]:
+        """As the package's `_trim_to_eos`: up to the first stop, then codec ids only."""
+        if STOP in tokens:
+            tokens = tokens[: tokens.index(STOP)]
+        return [t for t in tokens if t < SPEECH_VOCAB]
+
+    def generate(self, tts, text: str, params: SamplingParams, language: str = "en"):
+        tts.t3.set_block_size(params.block_size)
+        tts.conds.t3 = self.t3_cond(tts.conds, params)
+        return tts.generate(
+            text,
+            exaggeration=params.exaggeration,
+            num_steps=params.steps,
+            temperature=params.temperature,
+            cfg_scale=params.cfg_weight,
+            use_cuda_graph=str(tts.device).startswith("cuda"),
+            n_cfm_timesteps=self.cfm_steps,
+        ).unsqueeze(0)
+
+    def upstream_cap(self, cap: int) -> dict:
+        """T3's budget (`generate()` passes `min(max(6 * text tokens, 300), max_speech_tokens)`;
+        a cap under 300 tokens, as the bench's, is the budget either way)."""
+        return {"total_speech_len": cap}
+
+
+FLASH = Flash()
