@@ -9,7 +9,8 @@ makes per forward, `_embed_speech_tokens(xt[:, start:end])`: its argument is a v
 loop's token buffer (its offset is the block's start), so when a call starts a later block the
 view of the earlier one holds its final tokens. A group of one block is all in the return value.
 
-Batches go through `generate()`'s own cross-text path (rows of any text, voice and cap). Its
+Batches go through `generate()`'s own cross-text path (rows of any text, voice and cap), on
+the torch engine with its ragged-cache mask fixed (`ragged.py`). Its
 rows draw from the one global RNG in turn; `row_rngs` gives each row a stream of its own (its
 seed's), so a row decodes the same in any batch.
 """
@@ -212,11 +213,14 @@ def decode_batch(t3, rows: list[Row], run: Decoding | None = None) -> list[list[
 def _decode_together(t3, rows: list[Row], run: Decoding) -> list[list[int]]:
     import torch
 
+    from chatterbox_cli.models.t3.ragged import install
+
     t3.set_block_size(rows[0].params.block_size)
     totals = [budget(r) for r in rows]
     seen: list = []
     watch = Watch(len(rows), seen.append, lambda: _all_cancelled(rows, run))
     kwargs = upstream_kwargs(rows[0].params, t3.device)
+    install(t3, len(rows) * (2 if kwargs["cfg_scale"] > 0 else 1))
     try:
         with watching(t3, watch), row_rngs(rows, max(totals), t3.device), run.amp():
             out = t3.generate(

@@ -1,0 +1,361 @@
+"""Chatterbox-Flash on a random-weight checkpoint built from the `chatterbox-flash` package's own
+classes: exact against the package's `generate()` (torch engine), where a stop ends it, batched
+rows against rows alone, block streaming, and every command.
+
+conftest.py runs this module last, so this family is loaded once, after the others."""
+
+import copy
+import io
+import json
+import os
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from conftest import fake_hub_cache, serving
+from safetensors import safe_open
+from upstream_parity import NoWatermark
+
+from chatterbox_cli.models import get
+from chatterbox_cli.models.t3.request import Decoding, Row
+from chatterbox_cli.sinks import provenance
+from chatterbox_cli.synth.request import RenderOptions
+from chatterbox_cli.text.segment import TextGroup
+
+FLASH = get("flash")
+QUICK = replace(FLASH.defaults, steps=2, block_size=4)
+"""Blocks of 4 tokens in at most 2 steps: several blocks in a few seconds."""
+FAST = ("--max-new-tokens", "8", "--steps", "2", "--block-size", "4", "--seed", "5")
+STOP = 6562
+
+
+@pytest.fixture(scope="module")
+def flash(flash_checkpoint):
+    from chatterbox_cli.models.source import ModelSource
+    from chatterbox_cli.synth.loader import load_engine
+
+    return load_engine(ModelSource("flash", flash_checkpoint), "cpu")
+
+
+def package_generate(engine, monkeypatch, text, params, cap, seed, clip=None):
+    """The package's own `ChatterboxFlashTTS.generate()` on the torch engine, from the built-in
+    voice (or `clip`, prepared by the package at `params.exaggeration`), T3 capped at `cap`:
+    (T3's tokens as it trims them, T3's raw length, its waveform)."""
+    tts = engine.tts
+    captured = {}
+    generate = tts.t3.generate
+
+    def capture(*args, **kwargs):
+        captured["tokens"] = generate(*args, **kwargs)
+        return captured["tokens"]
+
+    monkeypatch.setattr(tts.t3, "generate", capture)
+    monkeypatch.setattr(tts, "conds", copy.copy(engine.builtin_voice))
+    tts.t3.set_block_size(params.block_size)
+    torch.manual_seed(seed)
+    wav = tts.generate(
+        text,
+        audio_prompt_path=clip,
+        exaggeration=params.exaggeration,
+        num_steps=params.steps,
+        temperature=params.temperature,
+        cfg_scale=params.cfg_weight,
+        backend="torch",
+        max_speech_tokens=cap,
+    )
+    raw = captured["tokens"][0]
+    return tts._trim_to_eos(raw).tolist(), raw.numel(), wav.numpy()
+
+
+def ours(engine, text, params, cap, seed, voice=None):
+    (chunk,) = engine.synthesize(
+        [TextGroup(0, text, 0)], voice or engine.builtin_voice, RenderOptions(params, cap, seed)
+    )
+    return chunk
+
+
+def test_the_t3_is_the_packages_and_every_tensor_is_loaded(flash, flash_checkpoint):
+    from chatterbox_flash import ChatterboxFlashT3, ChatterboxFlashTTS
+
+    assert isinstance(flash.tts, ChatterboxFlashTTS)
+    t3 = flash.tts.t3
+    assert isinstance(t3, ChatterboxFlashT3) and t3.mask_token_id == 8194
+    assert t3.speech_emb.weight.shape[0] == 8195  # the [MASK] row
+    state = t3.state_dict()
+    with safe_open(flash_checkpoint / "t3_flash.safetensors", "pt") as f:
+        assert set(state) == set(f.keys()) - {"text_head.weight"}
+        for key in state:
+            assert torch.equal(state[key], f.get_tensor(key)), key
+    assert not any(t.is_meta for t in (*t3.parameters(), *t3.buffers()))
+    assert flash.tts.s3gen.meanflow and flash.watermarker is not None
+
+
+@pytest.mark.parametrize("knobs", ["defaults", "other-knobs-and-a-clip"])
+def test_tokens_and_samples_equal_the_packages_generate(flash, monkeypatch, reference_wav, knobs):
+    """Two blocks of 16 at its defaults; five of 4 with other knobs, a clip prepared by the
+    package at another exaggeration, ours from the same clip with the exaggeration swapped in."""
+    monkeypatch.setattr(flash.tts, "watermarker", NoWatermark())
+    text = "Hello there: 3 quick checks, with “quotes”."
+    if knobs == "defaults":
+        params, cap, clip, voice = FLASH.defaults, 20, None, None
+    else:
+        params = replace(
+            FLASH.defaults, temperature=0.9, cfg_weight=0.5, exaggeration=0.8, steps=3, block_size=4
+        )
+        cap, clip, voice = 18, reference_wav, flash.prepare_reference(reference_wav)
+    tokens, raw, wav = package_generate(flash, monkeypatch, text, params, cap, 11, clip)
+    chunk = ours(flash, text, params, cap, 11, voice)
+    assert raw == cap and len(tokens) > cap // 2  # no stop: every block ran
+    assert chunk.speech_tokens == tokens and not chunk.stopped
+    np.testing.assert_array_equal(chunk.audio, wav)
+
+
+def test_a_stop_raised_by_a_hook_stops_both_at_the_same_block(flash, monkeypatch):
+    """From its third call on, the speech head favours the stop token: a later block samples it,
+    and the package's loop and ours end at that block with the same tokens."""
+    calls = [0]
+
+    def raise_stop(module, args, logits):
+        calls[0] += 1
+        if calls[0] < 3:
+            return logits
+        logits = logits.clone()
+        logits[..., STOP] += 12.0
+        return logits
+
+    handle = flash.tts.t3.speech_head.register_forward_hook(raise_stop)
+    try:
+        tokens, raw, _ = package_generate(flash, monkeypatch, "Stop soon.", QUICK, 40, 3)
+        calls[0] = 0
+        chunk = ours(flash, "Stop soon.", QUICK, 40, 3)
+    finally:
+        handle.remove()
+    assert raw < 40 and chunk.stopped
+    assert chunk.speech_tokens == tokens and len(tokens) < raw + 1
+
+
+def test_batched_rows_equal_the_same_rows_alone(flash, monkeypatch):
+    """Rows of other texts, caps, voices and knobs (decoded in a second call) beside a row do
+    not change it: every row samples from its own seed's RNG. On the package's own torch engine
+    they do (its ragged cache hides a shorter row's earlier blocks): `ragged.py` fixes that."""
+    from chatterbox_cli.models.t3 import blocks, ragged
+    from chatterbox_cli.models.t3.blocks import decode, decode_batch
+
+    t3, cond = flash.tts.t3, flash.builtin_voice.t3
+
+    def row(text, seed, cap=12, params=QUICK):
+        gen = torch.Generator().manual_seed(seed)
+        return Row(FLASH.t3_cond(flash.builtin_voice, params), flash.text_tokens(text), params,
+                   cap, gen)  # fmt: skip
+
+    other = replace(QUICK, steps=1, temperature=1.0)
+    together = decode_batch(
+        t3,
+        [
+            row("A longer sentence beside the first.", 6, 10),
+            row("Short one.", 5),
+            row("Other knobs.", 7, 8, other),
+        ],  # fmt: skip
+    )
+    assert decode_batch(t3, [row("Short one.", 5)]) == [together[1]]
+    alone = [int(t) for t in decode(t3, row("Short one.", 5))]
+    assert FLASH.speech_tokens(alone) == FLASH.speech_tokens(together[1])
+    assert [len(t) for t in together] == [10, 12, 8] and together[0] != together[1]
+    assert cond is flash.builtin_voice.t3
+    monkeypatch.setattr(ragged, "install", lambda *a: None)
+    monkeypatch.setattr(t3, "_cached_engine", None)
+    upstream = blocks.decode_batch(
+        t3, [row("A longer sentence beside the first.", 6, 10), row("Short one.", 5)]
+    )
+    assert upstream[1][:4] == together[1][:4] and upstream[1] != together[1]
+
+
+def test_tokens_come_block_by_block_and_closing_ends_the_worker(flash):
+    """The first block's tokens are out after its own forwards, long before the last block's;
+    a consumer that stops listening ends upstream's loop (no thread left behind)."""
+    from chatterbox_cli.models.t3.blocks import decode
+
+    t3 = flash.tts.t3
+    calls = [0]
+    handle = t3.speech_head.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    try:
+        row = Row(flash.builtin_voice.t3, flash.text_tokens("Block by block."), QUICK, 24)
+        tokens = decode(t3, row, Decoding())
+        first = [next(tokens) for _ in range(4)]
+        assert calls[0] <= QUICK.steps and len(first) == 4
+        rest = list(tokens)
+        assert len(first) + len(rest) == 24 and calls[0] > 4
+        stats = Decoding()
+        partial = decode(t3, row, stats)
+        next(partial)
+        partial.close()
+    finally:
+        handle.remove()
+    assert not [t for t in threading.enumerate() if t.name == "flash-t3"]
+    cancelled = threading.Event()
+    cancelled.set()
+    assert list(decode(t3, row, Decoding(cancel=cancelled))) == []
+
+
+def test_foreign_knobs_are_refused_before_loading(cli, tmp_path):
+    lacking = tmp_path / "empty"
+    lacking.mkdir()
+    for args, said in (
+        (("--model", "flash", "--top-k", "5"), "--top-k is not used by the flash model"),
+        (("--model", "flash", "--min-p", "0.1"), "--min-p is not used by the flash model"),
+        (("--model", "turbo", "--steps", "4"), "--steps is not used by the turbo model"),
+        (("--model", "standard", "--block-size", "8"), "models that use it: flash"),
+        (("--model", "flash", "--block-size", "2"), "--block-size must be between 4 and 64"),
+        (("--model", "flash", "--steps", "0"), "--steps must be between 1 and 64"),
+    ):
+        r = cli("say", "Hi.", *args, "--model-dir", lacking, "-o", tmp_path / "x.wav")
+        assert r.exit_code == 2 and said in r.stderr, r.stderr
+    r = cli("say", "Hi.", "--model", "flash", "--model-dir", lacking, "-o", tmp_path / "x.wav")
+    assert r.exit_code != 0 and "lacks ve.safetensors, t3_flash.safetensors" in r.stderr
+
+
+def test_say_stream_batch_book_and_verify_on_flash(cli, flash, flash_checkpoint, tmp_path):
+    common = ("--model", "flash", "--model-dir", flash_checkpoint, *FAST)
+    out = tmp_path / "a.wav"
+    r = cli("say", "One sentence. And another one.", *common, "-o", out, "--json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    made = report["provenance"]
+    assert made["model"] == "flash" and made["t3_file"] == "t3_flash.safetensors"
+    assert made["sampling"]["steps"] == 2 and made["sampling"]["block_size"] == 4
+    checked = cli("verify", out, "--json")
+    assert checked.exit_code == 0 and json.loads(checked.stdout.splitlines()[0])["ok"]
+    for stream in ((), ("--stream-tokens", "4")):
+        r = cli("say", "Hello there.", *common, "-o", "-", "--format", "raw", *stream)
+        assert r.exit_code == 0 and len(r.stdout_bytes) > 0 and len(r.stdout_bytes) % 2 == 0
+    rows = tmp_path / "rows.jsonl"
+    second = {"id": "b", "text": "Second line.", "steps": 1, "exaggeration": 0.9}
+    rows.write_text('{"id": "a", "text": "First line."}\n' + json.dumps(second) + "\n")
+    r = cli("batch", rows, "-d", tmp_path / "out", *common, "--json")
+    assert r.exit_code == 0, r.output
+    records = {rec["id"]: rec for rec in map(json.loads, r.stdout.splitlines())}
+    assert records["b"]["provenance"]["sampling"]["steps"] == 1
+    assert records["b"]["provenance"]["sampling"]["exaggeration"] == 0.9
+    book = tmp_path / "book.txt"
+    book.write_text("# One\n\nThe first chapter.\n\n# Two\n\nThe second chapter.\n")
+    r = cli("book", book, "-o", tmp_path / "book.m4b", *common, "--json")
+    assert r.exit_code == 0, r.output
+    checked = cli("verify", tmp_path / "book.m4b", "--json")
+    assert checked.exit_code == 0, checked.output
+
+
+def test_voices_a_flash_voice_and_standards_condition_flash(
+    cli, flash, flash_checkpoint, reference_wav, voices_dir, tmp_path
+):
+    from chatterbox_cli.models.voices import load_cached
+    from chatterbox_cli.runtime.errors import VoiceError
+
+    r = cli("voice", "cache", reference_wav, "--name", "ann", "--model", "flash",
+            "--model-dir", flash_checkpoint, "-q")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    made = torch.load(voices_dir / "ann.pt", weights_only=True)
+    assert made["meta"]["model"] == "flash"
+    made["meta"]["model"] = "standard"  # as `voice cache --model standard` writes it
+    torch.save(made, voices_dir / "std-ann.pt")
+    r = cli("say", "A Standard voice.", "--voice", "std-ann", "--model", "flash",
+            "--model-dir", flash_checkpoint, *FAST, "-o", tmp_path / "v.wav")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    with pytest.raises(VoiceError, match="made for the flash model, not turbo"):
+        load_cached(voices_dir / "ann.pt", "turbo")
+    bare = tmp_path / "hub-layout"
+    bare.mkdir()
+    for f in flash_checkpoint.iterdir():
+        if f.name != "conds.pt":
+            (bare / f.name).symlink_to(f)
+    r = cli("say", "No voice.", "--model", "flash", "--model-dir", bare, *FAST,
+            "-o", tmp_path / "n.wav")  # fmt: skip
+    assert r.exit_code == 2 and "no built-in voice (conds.pt)" in r.stderr
+
+
+def test_models_lists_flash_cached_with_its_companion_voice(flash_checkpoint, tmp_path):
+    """Flash's repo and ResembleAI/chatterbox's `conds.pt` (the built-in voice) in a hub cache:
+    listed as cached; without the companion it is not."""
+    import subprocess
+    import sys
+
+    own = [f for f in flash_checkpoint.iterdir() if f.name != "conds.pt"]
+    fake_hub_cache(tmp_path / "hf", "ResembleAI/chatterbox-flash", own)
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+
+    def listing():
+        r = subprocess.run([sys.executable, "-m", "chatterbox_cli", "models", "--json"], env=env,
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        return {row["model"]: row for row in json.loads(r.stdout)}["flash"]
+
+    assert not listing()["cached"]
+    fake_hub_cache(tmp_path / "hf", "ResembleAI/chatterbox", [flash_checkpoint / "conds.pt"])
+    row = listing()
+    assert row["cached"] and row["hub_repo"] == "ResembleAI/chatterbox-flash"
+    assert row["t3_file"] == "t3_flash.safetensors"
+
+
+def test_a_flash_server_speaks_buffered_and_streamed(flash):
+    import httpx
+
+    body = {"input": "Hello from Flash. A second group.", "seed": 1, "max_new_tokens": 8,
+            "steps": 2, "block_size": 4, "response_format": "wav"}  # fmt: skip
+    with serving(flash) as url, httpx.Client(base_url=url, timeout=300) as client:
+        assert client.get("/health").json()["model"] == "flash"
+        r = client.post("/v1/audio/speech", json=body)
+        assert r.status_code == 200, r.text
+        audio, sr = sf.read(io.BytesIO(r.content))
+        assert sr == 24000 and np.abs(audio).max() > 0
+        assert json.loads(r.headers["x-chatterbox-provenance"])["model"] == "flash"
+        r = client.post("/v1/audio/speech", json={**body, "top_k": 5})
+        assert r.status_code == 400 and "top_k" in r.json()["error"]["message"]
+        sse = {**body, "stream_format": "sse", "response_format": "pcm"}
+        with client.stream("POST", "/v1/audio/speech", json=sse) as stream:
+            events = [line for line in stream.iter_lines() if line.startswith("data: ")]
+        assert '"speech.audio.delta"' in events[0] and '"speech.audio.done"' in events[-1]
+        from websockets.sync.client import connect
+
+        with connect(url.replace("http", "ws") + "/v1/audio/stream", open_timeout=30) as ws:
+            assert json.loads(ws.recv(timeout=30))["model"] == "flash"
+            ws.send(json.dumps({"type": "say", "id": "w", **body, "steps": 3}))
+            kinds = []
+            while not kinds or kinds[-1] not in ("done", "error"):
+                kinds.append(json.loads(ws.recv(timeout=300))["type"])
+                if kinds[-1] == "chunk":
+                    assert len(ws.recv(timeout=30)) > 0
+        assert kinds[0] == "start" and "chunk" in kinds and kinds[-1] == "done", kinds
+
+
+def test_batch_on_an_embedded_ray_cluster_matches_local(cli, flash, flash_checkpoint, tmp_path):
+    """Flash through the Ray executor (a fresh embedded cluster, one worker): the same speech
+    tokens and audio as the local executor."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "course.txt"
+    src.write_text("First line for Flash.\nA second, longer line for Flash.\n", encoding="utf-8")
+    common = ("--model", "flash", "--model-dir", flash_checkpoint, *FAST)
+    local = cli("batch", src, "-d", tmp_path / "local", *common)
+    assert local.exit_code == 0, local.output
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "CHATTERBOX_DEBUG")}
+    env |= {"RAY_USAGE_STATS_ENABLED": "0"}
+    cmd = [sys.executable, "-m", "chatterbox_cli", "batch", str(src), "-d", str(tmp_path / "ray")]
+    cmd += [*map(str, common), "--executor", "ray", "--workers", "1"]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600,
+                       stdin=subprocess.DEVNULL)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+
+    def records(folder):
+        lines = (tmp_path / folder / "manifest.jsonl").read_text().splitlines()
+        return sorted((json.loads(line) for line in lines), key=lambda rec: rec["name"])
+
+    for a, b in zip(records("local"), records("ray"), strict=True):
+        assert a["status"] == b["status"] == "ok" and a["speech_tokens"] == b["speech_tokens"]
+        wav_a, _ = sf.read(a["output"])
+        wav_b, _ = sf.read(b["output"])
+        np.testing.assert_allclose(wav_a, wav_b, atol=2 / 32768)
+        assert provenance.read(Path(b["output"]))["model"] == "flash"
