@@ -201,6 +201,21 @@ def test_tokens_come_block_by_block_and_closing_ends_the_worker(flash):
     assert list(decode(t3, row, Decoding(cancel=cancelled))) == []
 
 
+def test_a_stream_sends_a_piece_per_block(flash):
+    """Streaming with no `stream_tokens`: Flash's unit is its block (less S3Gen's lookahead),
+    so a group of several blocks comes in several pieces, leveled and watermarked each."""
+    from chatterbox_cli import Synthesizer
+    from chatterbox_cli.synth.request import SpeechRequest
+
+    plan = SpeechRequest("Hi.", streaming=True).plan(FLASH)
+    assert plan.options.stream_tokens == FLASH.defaults.block_size - 3
+    tts = Synthesizer.of(flash)
+    knobs = dict(steps=2, block_size=7, max_new_tokens=40, seed=2)
+    pieces = list(tts.stream("One group only.", **knobs))
+    assert len(pieces) >= 3 and all(len(p.samples) for p in pieces)
+    assert sum(p.samples.size for p in pieces) >= 0.6 * 40 * 960  # of 40 tokens, ~80% valid
+
+
 def test_foreign_knobs_are_refused_before_loading(cli, tmp_path):
     lacking = tmp_path / "empty"
     lacking.mkdir()

@@ -153,7 +153,7 @@ def test_flags_the_model_does_not_use_fail_before_loading(cli, tmp_path):
         (("say", "Hi.", "--model", "standard", "--top-k", "5"), "--top-k is not used by the "),
         (
             ("say", "Hi.", "--exaggeration", "0.7"),
-            "(models that use it: standard, multilingual, multilingual-v2)",
+            "(models that use it: standard, multilingual, multilingual-v2, flash)",
         ),
         (("say", "Hi.", "--model", "standard", "--cfm-steps", "11"), "between 1 and 10"),
         (("say", "Hi.", "--model", "standard", "--quantize", "int8"), "--quantize int8"),

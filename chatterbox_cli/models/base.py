@@ -98,6 +98,11 @@ class Family:
         chosen = {k: v for k, v in given.items() if v is not None}
         return replace(base or self.defaults, **chosen).check(spell)
 
+    def stream_unit(self, params: SamplingParams) -> int | None:
+        """Speech tokens per streamed piece when the caller names none (None: a piece per
+        group)."""
+        return None
+
     def reads_voices_of(self, other: str) -> bool:
         """Whether a voice file made for family `other` conditions this one as it is."""
         made_for = FAMILIES.get(other)

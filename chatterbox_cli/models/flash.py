@@ -71,6 +71,11 @@ class Flash(Family):
     upstream_t3 = "generate"
     upstream_tokenize = "text_to_tokens"
 
+    def stream_unit(self, params: SamplingParams) -> int:
+        """A piece per block: a block's tokens come at once, and a piece needs the 3 tokens
+        after it (S3Gen's lookahead), so each block but the first ends one."""
+        return max(4, params.block_size - 3)
+
     def load(self, ckpt_dir: Path, device: str, quantize: str = "none"):
         import gc
 

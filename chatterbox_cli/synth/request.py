@@ -201,14 +201,18 @@ class SpeechRequest:
                 )
         if not 0 <= self.pause_s <= 5:
             raise BadInput(f"{spell('pause_s')} must be between 0 and 5 seconds")
+        sampling = family.sampling(spell=spell, **self.knobs)
+        stream_tokens = self.stream_tokens
+        if self.streaming and stream_tokens is None:
+            stream_tokens = family.stream_unit(sampling)
         return RenderOptions(
-            sampling=family.sampling(spell=spell, **self.knobs),
+            sampling=sampling,
             max_new_tokens=check_max_new_tokens(self.max_new_tokens, spell),
             seed=self.seed,
             lufs=check_lufs(self.lufs, spell),
             pause_s=self.pause_s,
             cfm_steps=family.check_cfm_steps(self.cfm_steps, spell),
-            stream_tokens=self.stream_tokens,
+            stream_tokens=stream_tokens,
             retries=check_retries(self.retries, spell),
             speed=check_speed(self.speed, spell, speeds),
             asr_max_wer=check_max_wer(self.asr_max_wer, spell),
