@@ -7,7 +7,7 @@ MODEL ?= turbo
 CKPT ?= .cache/random-$(MODEL)
 PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
 
-.PHONY: install browser test test-fast lint bench bench-decode bench-convert bench-text bench-asr load checkpoint clean
+.PHONY: install browser test test-fast lint bench bench-decode bench-convert bench-text bench-asr bench-families load checkpoint clean
 
 install: $(STAMP)
 
@@ -85,6 +85,12 @@ bench-text: install
 # for Whisper tiny- and base-sized models, int8 on this CPU (random weights, real sizes).
 bench-asr: install
 	$(BIN)/python -m chatterbox_cli.testing.asr_bench $(ASR_ARGS)
+
+# Flash against Standard, Turbo and Nano (chatterbox_cli/testing/family_bench.py): T3 tok/s,
+# steps per block, RTF, time to first audio, batched T3 tok/s and peak RSS, same text and budget.
+FAMILY_ARGS ?=
+bench-families: install
+	$(BIN)/python -m chatterbox_cli.testing.family_bench $(FAMILY_ARGS)
 
 # The server under load (docs/serving.md): `chatterbox serve` on the random Turbo checkpoint,
 # time to first byte, throughput at 1/4/16 clients, RSS over many requests (LOAD_ARGS: --help).

@@ -124,7 +124,7 @@ def test_a_stop_raised_by_a_hook_stops_both_at_the_same_block(flash, monkeypatch
         if calls[0] < 3:
             return logits
         logits = logits.clone()
-        logits[..., STOP] += 12.0
+        logits[..., STOP] += 100.0
         return logits
 
     handle = flash.tts.t3.speech_head.register_forward_hook(raise_stop)
@@ -210,10 +210,10 @@ def test_a_stream_sends_a_piece_per_block(flash):
     plan = SpeechRequest("Hi.", streaming=True).plan(FLASH)
     assert plan.options.stream_tokens == FLASH.defaults.block_size - 3
     tts = Synthesizer.of(flash)
-    knobs = dict(steps=2, block_size=7, max_new_tokens=40, seed=2)
+    knobs = dict(steps=2, block_size=7, max_new_tokens=28, seed=2)
     pieces = list(tts.stream("One group only.", **knobs))
     assert len(pieces) >= 3 and all(len(p.samples) for p in pieces)
-    assert sum(p.samples.size for p in pieces) >= 0.6 * 40 * 960  # of 40 tokens, ~80% valid
+    assert sum(p.samples.size for p in pieces) >= 26 * 960  # 28 tokens, S3Gen's (boosted)
 
 
 def test_foreign_knobs_are_refused_before_loading(cli, tmp_path):
@@ -231,6 +231,20 @@ def test_foreign_knobs_are_refused_before_loading(cli, tmp_path):
         assert r.exit_code == 2 and said in r.stderr, r.stderr
     r = cli("say", "Hi.", "--model", "flash", "--model-dir", lacking, "-o", tmp_path / "x.wav")
     assert r.exit_code != 0 and "lacks ve.safetensors, t3_flash.safetensors" in r.stderr
+
+
+def test_an_engine_that_is_not_installed_is_one_line(cli, monkeypatch, flash_checkpoint, tmp_path):
+    """The package's own switch (`CHATTERBOX_FLASH_ENGINE`) naming an engine not installed here
+    (FlashInfer is CUDA-only): refused before loading. The CUDA settings follow the device."""
+    from chatterbox_cli.models.flash import t3_dtype
+    from chatterbox_cli.models.t3.blocks import upstream_kwargs
+
+    monkeypatch.setenv("CHATTERBOX_FLASH_ENGINE", "flashinfer")
+    r = cli("say", "Hi.", "--model", "flash", "--model-dir", flash_checkpoint, "-o",
+            tmp_path / "x.wav")  # fmt: skip
+    assert r.exit_code == 2 and "needs flashinfer" in r.stderr and "Traceback" not in r.output
+    assert upstream_kwargs(QUICK, "cuda:0")["use_cuda_graph"] and t3_dtype("cuda") == torch.bfloat16
+    assert not upstream_kwargs(QUICK, "cpu")["use_cuda_graph"] and t3_dtype("cpu") == torch.float32
 
 
 def test_say_stream_batch_book_and_verify_on_flash(cli, flash, flash_checkpoint, tmp_path):
@@ -261,6 +275,22 @@ def test_say_stream_batch_book_and_verify_on_flash(cli, flash, flash_checkpoint,
     assert r.exit_code == 0, r.output
     checked = cli("verify", tmp_path / "book.m4b", "--json")
     assert checked.exit_code == 0, checked.output
+
+
+def test_bench_runs_flash_against_the_packages_generate(cli, flash, flash_checkpoint, tmp_path):
+    out = tmp_path / "bench.json"
+    r = cli(
+        "bench", "--model", "flash", "--model-dir", flash_checkpoint, "--text", "Hello there.",
+        "--tokens", "8", "--warmup", "0", "--repeats", "1", "--items", "2", "--mode", "upstream",
+        "--mode", "simple", "--mode", "stream", "--json", out,
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text())
+    assert doc["env"]["family"] == "flash"
+    said = {
+        m: doc["summary"][m]["text1"]["speech_tokens"]["median"] for m in ("upstream", "simple")
+    }
+    assert said["upstream"] == said["simple"] and 0 < said["simple"] <= 8  # one seed: same tokens
 
 
 def test_voices_a_flash_voice_and_standards_condition_flash(

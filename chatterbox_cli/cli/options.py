@@ -29,8 +29,8 @@ ModelOpt = Annotated[
         "-m",
         envvar="CHATTERBOX_MODEL",
         help="Model family: turbo (fast), nano (fastest, for CPUs), standard (expressive, "
-        "--exaggeration), multilingual (V3, 23 languages, --language) or multilingual-v2; "
-        "`chatterbox models` lists them.",
+        "--exaggeration), multilingual (V3, 23 languages, --language), multilingual-v2 or "
+        "flash (parallel decoding, --steps); `chatterbox models` lists them.",
     ),
 ]
 PackOpt = Annotated[

@@ -14,15 +14,23 @@ condition it too. Exaggeration is applied per request, as for Standard.
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from pathlib import Path
 
 from chatterbox_cli.models.base import SPEECH_VOCAB, Family
 from chatterbox_cli.models.loading import assign_t3, load_conds, load_s3gen, load_ve, t3_state
 from chatterbox_cli.models.sampling import SamplingParams
+from chatterbox_cli.runtime.errors import BadInput, Spell, as_field
 
 T3_FILE = "t3_flash.safetensors"
 S3GEN_FILE = "s3gen.safetensors"
 STOP = 6562
+ENGINES = {
+    "flashinfer": (("flashinfer",), "pip install 'chatterbox-cli[flashinfer]' (CUDA)"),
+    "mlx": (("mlx", "mlx_lm"), "pip install mlx mlx-lm (Apple silicon)"),
+}
+"""The package's optional engines (`CHATTERBOX_FLASH_ENGINE`): the modules each needs."""
 
 
 def t3_skeleton(block_size: int = 16):
@@ -70,6 +78,19 @@ class Flash(Family):
     rows_per_group = 2
     upstream_t3 = "generate"
     upstream_tokenize = "text_to_tokens"
+
+    def check_runtime(self, runtime, spell: Spell = as_field) -> None:
+        """Also the engine the package will pick: one it can't import is a line now, not an
+        ImportError after loading."""
+        super().check_runtime(runtime, spell)
+        chosen = os.environ.get("CHATTERBOX_FLASH_ENGINE", "").strip().lower()
+        if chosen in ENGINES:
+            modules, how = ENGINES[chosen]
+            if any(importlib.util.find_spec(m) is None for m in modules):
+                raise BadInput(
+                    f"CHATTERBOX_FLASH_ENGINE={chosen} needs {', '.join(modules)}: {how}, "
+                    "or unset it (the torch engine runs everywhere)"
+                )
 
     def stream_unit(self, params: SamplingParams) -> int:
         """A piece per block: a block's tokens come at once, and a piece needs the 3 tokens

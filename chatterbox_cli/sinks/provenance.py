@@ -27,7 +27,7 @@ def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     found = {}
-    for name in ("chatterbox-cli", "chatterbox-tts", "torch"):
+    for name in ("chatterbox-cli", "chatterbox-tts", "chatterbox-flash", "torch"):
         try:
             found[name] = version(name)
         except PackageNotFoundError:
@@ -95,7 +95,7 @@ def record(
         "checkpoint": engine.checkpoint_id(),
         "voice": voice,
         "seed": seed,
-        "sampling": asdict(sampling) if sampling is not None else None,
+        "sampling": used(sampling, engine.family.knobs),
         "text_sha256": text_hash(text),
         "spoken_sha256": text_hash(spoken(said)) if said is not None else None,
         "flags": {
@@ -105,6 +105,13 @@ def record(
             "stream_tokens": stream_tokens,
         },
     }
+
+
+def used(sampling, knobs) -> dict | None:
+    """The knobs the model used (the others are refused, so they never mattered)."""
+    if sampling is None:
+        return None
+    return {k: v for k, v in asdict(sampling).items() if k in knobs}
 
 
 def convert_record(conv, *, voice: str, seed, source_sha256: str, cfm_steps) -> dict:

@@ -202,9 +202,9 @@ def write_modules(
 
 
 VALID_BOOST = 8.0
-"""Multilingual: speech-head rows of S3Gen's tokens scaled up and the others zeroed, so T3
-samples valid speech tokens as a trained one does. Upstream `generate()` hands every id to S3Gen
-(ids >= 6561 crash it), so only then can it be compared with ours."""
+"""Multilingual and Flash: speech-head rows of S3Gen's tokens scaled up and the others zeroed,
+so T3 samples valid speech tokens as a trained one does. Multilingual's upstream `generate()`
+hands every id to S3Gen (ids >= 6561 crash it), so only then can it be compared with ours."""
 
 
 def write_family(family, out: Path, seed: int) -> None:
@@ -254,6 +254,7 @@ def _write_flash(out: Path, seed: int) -> None:
     from chatterbox_cli.models import flash, standard
 
     t3 = ChatterboxFlashT3().eval()
+    boost_valid(t3)
     write_modules(out, seed, t3, flash.T3_FILE, flash.S3GEN_FILE, True, ChatterboxFlashTTS)
     char_tokenizer(out, standard.TEXT_VOCAB, t3.hp.start_text_token, t3.hp.stop_text_token)
 
@@ -271,14 +272,20 @@ def _write_multilingual(family, out: Path, seed: int) -> None:
 
 
 def random_mtl_t3():
-    import torch
     from chatterbox.models.t3 import T3
     from chatterbox.models.t3.modules.t3_config import T3Config
 
+    return boost_valid(T3(T3Config.multilingual()).eval())
+
+
+def boost_valid(t3):
+    """See VALID_BOOST (Flash: so a block's tokens are S3Gen's, as a trained model's are, and
+    streamed pieces come when they would)."""
+    import torch
+
     from chatterbox_cli.models import SPEECH_VOCAB
 
-    t3 = T3(T3Config.multilingual()).eval()
-    with torch.no_grad():  # see VALID_BOOST
+    with torch.no_grad():
         t3.speech_head.weight[:SPEECH_VOCAB] *= VALID_BOOST
         t3.speech_head.weight[SPEECH_VOCAB:] = 0
     return t3
