@@ -216,6 +216,46 @@ def test_a_stream_sends_a_piece_per_block(flash):
     assert sum(p.samples.size for p in pieces) >= 26 * 960  # 28 tokens, S3Gen's (boosted)
 
 
+def test_lockstep_runs_the_worker_only_while_asked_and_always_ends_it():
+    """The thread under Flash's streaming: it makes the next item only when asked; closing ends
+    it; Ctrl-C while it works sets `halt`, which it polls (as the block hook does)."""
+    import signal
+    import time
+
+    from chatterbox_cli.models.t3.blocks import Ended, lockstep
+
+    made = []
+
+    def work(emit, halt):
+        for i in range(4):
+            made.append(i)
+            emit(i)
+        return "last"
+
+    items = lockstep(work)
+    assert next(items) == 0 and next(items) == 1 and made == [0, 1]
+    items.close()
+    assert made == [0, 1]
+    whole = lockstep(work)
+    assert [next(whole) for _ in range(4)] == [0, 1, 2, 3]
+    with pytest.raises(StopIteration) as end:
+        next(whole)
+    assert end.value.value == "last"
+
+    def busy(emit, halt):
+        emit(0)
+        while not halt.is_set():
+            time.sleep(0.01)
+        raise Ended
+
+    items = lockstep(busy)
+    next(items)
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()  # as Ctrl-C
+    with pytest.raises(KeyboardInterrupt):
+        next(items)
+    assert not [t for t in threading.enumerate() if t.name == "flash-t3"]
+
+
 def test_foreign_knobs_are_refused_before_loading(cli, tmp_path):
     lacking = tmp_path / "empty"
     lacking.mkdir()
@@ -267,6 +307,7 @@ def test_say_stream_batch_book_and_verify_on_flash(cli, flash, flash_checkpoint,
     r = cli("batch", rows, "-d", tmp_path / "out", *common, "--json")
     assert r.exit_code == 0, r.output
     records = {rec["id"]: rec for rec in map(json.loads, r.stdout.splitlines())}
+    assert cli("verify", records["a"]["output"]).exit_code == 0
     assert records["b"]["provenance"]["sampling"]["steps"] == 1
     assert records["b"]["provenance"]["sampling"]["exaggeration"] == 0.9
     book = tmp_path / "book.txt"
@@ -321,9 +362,10 @@ def test_voices_a_flash_voice_and_standards_condition_flash(
     assert r.exit_code == 2 and "no built-in voice (conds.pt)" in r.stderr
 
 
-def test_models_lists_flash_cached_with_its_companion_voice(flash_checkpoint, tmp_path):
-    """Flash's repo and ResembleAI/chatterbox's `conds.pt` (the built-in voice) in a hub cache:
-    listed as cached; without the companion it is not."""
+def test_the_hub_layout_with_its_companion_voice(flash_checkpoint, tmp_path):
+    """Flash's repo and ResembleAI/chatterbox's `conds.pt` (the built-in voice) in an offline
+    hub cache: listed as cached, and `say` speaks from the joined folder; without the
+    companion it is not cached, and `say` says so in one line."""
     import subprocess
     import sys
 
@@ -337,11 +379,25 @@ def test_models_lists_flash_cached_with_its_companion_voice(flash_checkpoint, tm
         assert r.returncode == 0, r.stderr
         return {row["model"]: row for row in json.loads(r.stdout)}["flash"]
 
+    def say(*flags):
+        cmd = [sys.executable, "-m", "chatterbox_cli", "say", "Hi there.", "--model", "flash",
+               *FAST, "-o", str(tmp_path / "hub.wav"), "--json", *flags]  # fmt: skip
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+
     assert not listing()["cached"]
+    r = say()
+    assert r.returncode != 0 and "ResembleAI/chatterbox-flash" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     fake_hub_cache(tmp_path / "hf", "ResembleAI/chatterbox", [flash_checkpoint / "conds.pt"])
     row = listing()
     assert row["cached"] and row["hub_repo"] == "ResembleAI/chatterbox-flash"
     assert row["t3_file"] == "t3_flash.safetensors"
+    env["CHATTERBOX_CACHE_DIR"] = str(tmp_path / "ours")  # where the joined folder goes
+    r = say()
+    assert r.returncode == 0, r.stderr[-2000:]
+    made = json.loads(r.stdout)["provenance"]
+    assert made["checkpoint"] == "ResembleAI/chatterbox-flash@0123abc"
+    assert made["voice"].startswith("builtin:")  # Standard's conds.pt, joined in
 
 
 def test_a_flash_server_speaks_buffered_and_streamed(flash):

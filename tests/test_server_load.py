@@ -101,7 +101,7 @@ def test_a_request_past_the_timeout_gets_a_504_and_the_server_goes_on(engine):
 
 
 def test_rss_stays_flat_over_many_short_requests(engine):
-    """Memory, not speed: after a warm-up of 24 requests, 24 more (8 clients at once) leave the
+    """Memory, not speed: after a warm-up of 16 requests, 16 more (8 clients at once) leave the
     process's RSS within 80 MB of where it was (`make load` runs a few hundred;
     test_audio.py guards the watermarker's memory directly)."""
     with serving(engine) as url:
@@ -118,9 +118,9 @@ def test_rss_stays_flat_over_many_short_requests(engine):
             for t in threads:
                 t.join(timeout=600)
 
-        burst(3)  # the warm-up as long as the measured run: the allocator's arenas settle
+        burst(2)  # the warm-up as long as the measured run: the allocator's arenas settle
         before = rss_mb()
-        burst(3)
+        burst(2)
         after = rss_mb()
         assert wait_idle(url) == 0
         assert after - before < 80, (before, after)

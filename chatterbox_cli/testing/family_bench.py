@@ -25,7 +25,7 @@ UNIT = 13
 S3Gen's lookahead), so first audio is compared at one piece size."""
 
 
-def measure(family: str, model_dir: Path, tokens: int, rows: int) -> dict:
+def measure(family: str, model_dir: Path, tokens: int, rows: int, steps: int | None) -> dict:
     from chatterbox_cli.api import Synthesizer
     from chatterbox_cli.models.source import ModelSource
     from chatterbox_cli.models.t3.request import DecodeStats, Decoding, Row
@@ -35,7 +35,7 @@ def measure(family: str, model_dir: Path, tokens: int, rows: int) -> dict:
 
     engine = load_engine(ModelSource(family, model_dir), "cpu")
     spec, t3, voice = engine.family, engine.tts.t3, engine.builtin_voice
-    params = spec.defaults
+    params = spec.defaults if steps is None else spec.sampling(steps=steps)
     cond = spec.t3_cond(voice, params)
     ids = engine.text_tokens(TEXT)
     list(spec.decode(t3, Row(cond, ids, params, 4), Decoding()))  # warm-up: weights paged in
@@ -46,6 +46,7 @@ def measure(family: str, model_dir: Path, tokens: int, rows: int) -> dict:
     t3_s = time.perf_counter() - t0
 
     opts = RenderOptions(params, tokens, seed=1)
+    knobs = {} if steps is None else {"steps": steps}
     (chunk,) = engine.synthesize([TextGroup(0, TEXT, 0)], voice, opts)
     audio_s = len(chunk.audio) / engine.sample_rate
 
@@ -53,7 +54,7 @@ def measure(family: str, model_dir: Path, tokens: int, rows: int) -> dict:
     ttfa = {}
     for unit in (None, UNIT):
         t0 = time.perf_counter()
-        stream = tts.stream(TEXT, max_new_tokens=tokens, seed=1, stream_tokens=unit)
+        stream = tts.stream(TEXT, max_new_tokens=tokens, seed=1, stream_tokens=unit, **knobs)
         next(stream)
         ttfa[unit] = round(time.perf_counter() - t0, 2)
         stream.close()
@@ -63,7 +64,7 @@ def measure(family: str, model_dir: Path, tokens: int, rows: int) -> dict:
     spec.decode_batch(t3, batch, Decoding())
     batch_s = time.perf_counter() - t0
     return {
-        "model": family,
+        "model": family if steps is None else f"{family} --steps {steps}",
         "tokens": len(sampled),
         "t3_s": round(t3_s, 2),
         "t3_tokens_per_s": round(len(sampled) / t3_s, 1),
@@ -84,22 +85,26 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--models", default="flash,standard,turbo,nano")
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--rows", type=int, default=8)
+    ap.add_argument("--steps", type=int, help="Flash's steps per block (default: its 10)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.one:
         from chatterbox_cli.testing.checkpoints import build
 
         folder = build(Path(".cache") / f"random-{args.one}", args.one)
-        print(json.dumps(measure(args.one, folder, args.tokens, args.rows)))
+        print(json.dumps(measure(args.one, folder, args.tokens, args.rows, args.steps)))
         return
     results = []
     for model in args.models.split(","):
         cmd = [sys.executable, "-m", __spec__.name, "--one", model,
                "--tokens", str(args.tokens), "--rows", str(args.rows)]  # fmt: skip
+        if args.steps is not None and model == "flash":
+            cmd += ["--steps", str(args.steps)]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         results.append(json.loads(out.strip().splitlines()[-1]))
         r = results[-1]
-        print(f"{model:>9}: T3 {r['t3_tokens_per_s']} tok/s ({r['steps_per_block']} steps/block), "
+        print(f"{r['model']:>9}: T3 {r['t3_tokens_per_s']} tok/s "
+              f"({r['steps_per_block']} steps/block), "
               f"RTF {r['rtf']}, TTFA {r['ttfa_s']} s ({r[f'ttfa_{UNIT}_tokens_s']} s), "
               f"batch of {r['batch_rows']} {r['batch_t3_tokens_per_s']} tok/s, "
               f"peak RSS {r['peak_rss_mb']} MB",

@@ -10,9 +10,9 @@ loop's token buffer (its offset is the block's start), so when a call starts a l
 view of the earlier one holds its final tokens. A group of one block is all in the return value.
 
 Batches go through `generate()`'s own cross-text path (rows of any text, voice and cap), on
-the torch engine with its ragged-cache mask fixed (`ragged.py`). Its
-rows draw from the one global RNG in turn; `row_rngs` gives each row a stream of its own (its
-seed's), so a row decodes the same in any batch.
+the torch engine with its ragged-cache mask fixed (`ragged.py`). Its rows draw from the one
+global RNG in turn; `row_rngs` gives each row a stream of its own (its seed's), so a row
+decodes the same in any batch.
 """
 
 from __future__ import annotations
@@ -35,12 +35,14 @@ class Ended(Exception):
     """Raised inside the worker: the consumer stopped listening, or the decode was cancelled."""
 
 
-def lockstep(work: Callable[[Callable[[Any], None]], Any]) -> Iterator:
-    """`work(emit)` run in a thread as a generator: each `emit(x)` yields x and holds the
-    worker until the next item is asked for; closing the generator ends the worker (`emit`
-    raises `Ended` in it). The generator returns what `work` returned."""
+def lockstep(work: Callable[[Callable[[Any], None], threading.Event], Any]) -> Iterator:
+    """`work(emit, halt)` run in a thread as a generator: each `emit(x)` yields x and holds the
+    worker until the next item is asked for. Closing the generator ends the worker (`emit`
+    raises `Ended` in it); so does anything raised in the consumer meanwhile (Ctrl-C): `halt`
+    is set, which `work` polls. The generator returns what `work` returned."""
     to_main: queue.Queue = queue.Queue(1)
     to_worker: queue.Queue = queue.Queue(1)
+    halt = threading.Event()
 
     def emit(item) -> None:
         to_main.put(("item", item))
@@ -51,7 +53,7 @@ def lockstep(work: Callable[[Callable[[Any], None]], Any]) -> Iterator:
         if to_worker.get() == "stop":
             return
         try:
-            to_main.put(("done", work(emit)))
+            to_main.put(("done", work(emit, halt)))
         except Ended:
             to_main.put(("ended", None))
         except BaseException as exc:  # handed to the consumer, raised there
@@ -73,10 +75,16 @@ def lockstep(work: Callable[[Callable[[Any], None]], Any]) -> Iterator:
                 raise value
             return value
     finally:
+        halt.set()
         if waiting:
             to_worker.put("stop")
-            if thread.is_alive():
-                to_main.get()
+        while thread.is_alive():  # answer the worker until it is gone
+            try:
+                kind, _ = to_main.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if kind == "item":
+                to_worker.put("stop")
         thread.join()
 
 
@@ -164,11 +172,13 @@ def decode(t3, row: Row, run: Decoding | None = None) -> Iterator:
     t3.set_block_size(row.params.block_size)
     total = budget(row)
 
-    def work(emit):
+    def work(emit, halt):
         seed = _seed_of(row.generator)
         if seed is not None:
             torch.manual_seed(seed)
-        watch = Watch(1, lambda block: emit(block[0]), lambda: _cancelled(row, run))
+        watch = Watch(
+            1, lambda block: emit(block[0]), lambda: halt.is_set() or _cancelled(row, run)
+        )
         with watching(t3, watch), run.amp():
             out = t3.generate(
                 t3_cond=flash_cond(t3, row.t3_cond),
@@ -181,17 +191,17 @@ def decode(t3, row: Row, run: Decoding | None = None) -> Iterator:
         _account(stats, watch, out.size(1) < total)
         return out[0, watch.start :]
 
-    blocks = lockstep(work)
-    while True:
-        try:
-            block = next(blocks)
-        except StopIteration as end:
-            block = end.value
-            if block is None:  # cancelled
-                return
-            yield from (block[i : i + 1] for i in range(block.numel()))
-            return
-        yield from (block[i : i + 1] for i in range(block.numel()))
+    blocks, last = lockstep(work), False
+    try:
+        while not last:
+            try:
+                block = next(blocks)
+            except StopIteration as end:  # the last block (None: cancelled)
+                block, last = end.value, True
+            if block is not None:
+                yield from (block[i : i + 1] for i in range(block.numel()))
+    finally:
+        blocks.close()
 
 
 def decode_batch(t3, rows: list[Row], run: Decoding | None = None) -> list[list[int]]:
