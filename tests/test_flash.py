@@ -92,6 +92,15 @@ def test_the_t3_is_the_packages_and_every_tensor_is_loaded(flash, flash_checkpoi
             assert torch.equal(state[key], f.get_tensor(key)), key
     assert not any(t.is_meta for t in (*t3.parameters(), *t3.buffers()))
     assert flash.tts.s3gen.meanflow and flash.watermarker is not None
+    from chatterbox_cli.models.t3.blocks import flash_cond
+
+    voice = flash.builtin_voice.t3
+    assert flash_cond(t3, voice) is voice  # float32 both
+    half = copy.copy(voice).to(dtype=torch.bfloat16)  # as a bf16 T3 (CUDA) would hold it
+    cast = flash_cond(t3, half)
+    assert cast.speaker_emb.dtype == cast.emotion_adv.dtype == torch.float32
+    assert half.speaker_emb.dtype == torch.bfloat16  # the voice itself is left as it was
+    assert cast.cond_prompt_speech_tokens.dtype == torch.long
 
 
 @pytest.mark.parametrize("knobs", ["defaults", "other-knobs-and-a-clip"])
@@ -134,8 +143,8 @@ def test_a_stop_raised_by_a_hook_stops_both_at_the_same_block(flash, monkeypatch
         chunk = ours(flash, "Stop soon.", QUICK, 40, 3)
     finally:
         handle.remove()
-    assert raw < 40 and chunk.stopped
-    assert chunk.speech_tokens == tokens and len(tokens) < raw + 1
+    assert chunk.stopped and chunk.speech_tokens == tokens
+    assert QUICK.block_size <= len(tokens) <= raw < 40  # past the first block, before the cap
 
 
 def test_batched_rows_equal_the_same_rows_alone(flash, monkeypatch):
@@ -162,6 +171,8 @@ def test_batched_rows_equal_the_same_rows_alone(flash, monkeypatch):
         ],  # fmt: skip
     )
     assert decode_batch(t3, [row("Short one.", 5)]) == [together[1]]
+    alone = decode_batch(t3, [row("A longer sentence beside the first.", 6, 10)])
+    assert alone == [together[0]]  # a budget of 10 in blocks of 4: its last block padded
     alone = [int(t) for t in decode(t3, row("Short one.", 5))]
     assert FLASH.speech_tokens(alone) == FLASH.speech_tokens(together[1])
     assert [len(t) for t in together] == [10, 12, 8] and together[0] != together[1]
@@ -180,6 +191,7 @@ def test_tokens_come_block_by_block_and_closing_ends_the_worker(flash):
     from chatterbox_cli.models.t3.blocks import decode
 
     t3 = flash.tts.t3
+    t3.prime_uncond_block_prior(torch.float32, "cpu", QUICK.block_size)  # not counted below
     calls = [0]
     handle = t3.speech_head.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
     try:
@@ -199,6 +211,10 @@ def test_tokens_come_block_by_block_and_closing_ends_the_worker(flash):
     cancelled = threading.Event()
     cancelled.set()
     assert list(decode(t3, row, Decoding(cancel=cancelled))) == []
+    one_block = replace(row, max_new_tokens=QUICK.block_size)
+    assert list(decode(t3, one_block, Decoding(cancel=cancelled))) == []
+    assert len(list(decode(t3, one_block, stats))) == QUICK.block_size
+    assert stats.stats.blocks >= 1 and stats.stats.steps >= 1
 
 
 def test_a_stream_sends_a_piece_per_block(flash):
@@ -266,6 +282,7 @@ def test_foreign_knobs_are_refused_before_loading(cli, tmp_path):
         (("--model", "standard", "--block-size", "8"), "models that use it: flash"),
         (("--model", "flash", "--block-size", "2"), "--block-size must be between 4 and 64"),
         (("--model", "flash", "--steps", "0"), "--steps must be between 1 and 64"),
+        (("--model", "flash", "--overlap"), "--overlap is not available for the flash model"),
     ):
         r = cli("say", "Hi.", *args, "--model-dir", lacking, "-o", tmp_path / "x.wav")
         assert r.exit_code == 2 and said in r.stderr, r.stderr

@@ -80,9 +80,14 @@ class Flash(Family):
     upstream_tokenize = "text_to_tokens"
 
     def check_runtime(self, runtime, spell: Spell = as_field) -> None:
-        """Also the engine the package will pick: one it can't import is a line now, not an
-        ImportError after loading."""
+        """Also no `overlap`, and the engine the package will pick: one it can't import is a
+        line now, not an ImportError after loading."""
         super().check_runtime(runtime, spell)
+        if runtime.overlap:
+            raise BadInput(
+                f"{spell('overlap')} is not available for the flash model: its sampling draws "
+                "from torch's global RNG, as the package's does, which S3Gen's thread would share"
+            )
         chosen = os.environ.get("CHATTERBOX_FLASH_ENGINE", "").strip().lower()
         if chosen in ENGINES:
             modules, how = ENGINES[chosen]
@@ -131,7 +136,13 @@ class Flash(Family):
         return STANDARD.t3_cond(conds, params)
 
     def prepare_reference(self, tts, path: Path):
-        return tts.prepare_conditionals(str(path), exaggeration=self.defaults.exaggeration)
+        """The package's `prepare_conditionals`, kept in float32 (it casts to T3's dtype, bf16 on
+        CUDA): a voice file then reads anywhere, and each decode casts a copy."""
+        import torch
+
+        conds = tts.prepare_conditionals(str(path), exaggeration=self.defaults.exaggeration)
+        conds.t3 = conds.t3.to(dtype=torch.float32)
+        return conds
 
     def decode(self, t3, row, run):
         from chatterbox_cli.models.t3.blocks import decode
@@ -150,8 +161,10 @@ class Flash(Family):
         return [t for t in tokens if t < SPEECH_VOCAB]
 
     def generate(self, tts, text: str, params: SamplingParams, language: str = "en"):
+        from chatterbox_cli.models.t3.blocks import flash_cond
+
         tts.t3.set_block_size(params.block_size)
-        tts.conds.t3 = self.t3_cond(tts.conds, params)
+        tts.conds.t3 = flash_cond(tts.t3, self.t3_cond(tts.conds, params))
         return tts.generate(
             text,
             exaggeration=params.exaggeration,

@@ -41,7 +41,7 @@ def lockstep(work: Callable[[Callable[[Any], None], threading.Event], Any]) -> I
     raises `Ended` in it); so does anything raised in the consumer meanwhile (Ctrl-C): `halt`
     is set, which `work` polls. The generator returns what `work` returned."""
     to_main: queue.Queue = queue.Queue(1)
-    to_worker: queue.Queue = queue.Queue(1)
+    to_worker: queue.Queue = queue.Queue()  # unbounded: a word to the worker never blocks
     halt = threading.Event()
 
     def emit(item) -> None:
@@ -61,23 +61,19 @@ def lockstep(work: Callable[[Callable[[Any], None], threading.Event], Any]) -> I
 
     thread = threading.Thread(target=run, name="flash-t3", daemon=True)
     thread.start()
-    waiting = True  # the worker waits for a word from us
     try:
         while True:
             to_worker.put("go")
-            waiting = False
             kind, value = to_main.get()
             if kind == "item":
-                waiting = True
                 yield value
-                continue
-            if kind == "error":
+            elif kind == "error":
                 raise value
-            return value
+            else:
+                return value
     finally:
         halt.set()
-        if waiting:
-            to_worker.put("stop")
+        to_worker.put("stop")  # read by a worker waiting in `emit` (or to start); else left
         while thread.is_alive():  # answer the worker until it is gone
             try:
                 kind, _ = to_main.get(timeout=0.05)
@@ -90,10 +86,14 @@ def lockstep(work: Callable[[Callable[[Any], None], threading.Event], Any]) -> I
 
 @dataclass
 class Watch:
-    """What the hook saw of `generate()`'s token buffer: where the current block starts and
-    how many block forwards ran; `on_block(tokens)` gets each finished block's rows."""
+    """What the hook saw of `generate()`'s token buffer (`forward_rows` x `width` tokens, blocks
+    of at most `block`): where the current block starts and how many block forwards ran;
+    `on_block(tokens)` gets each finished block's first `rows` rows."""
 
     rows: int
+    forward_rows: int
+    width: int
+    block: int
     on_block: Callable[[Any], None]
     cancelled: Callable[[], bool] = lambda: False
     buffer: Any = None
@@ -105,7 +105,12 @@ class Watch:
     t0: float = field(default_factory=time.perf_counter)
 
     def see(self, view) -> None:
-        if view.dim() != 2 or view.stride(0) == view.size(1):
+        if (
+            view.dim() != 2
+            or view.size(0) != self.forward_rows
+            or view.stride(0) != self.width
+            or view.size(1) > self.block
+        ):
             return  # not a slice of the token buffer (the prior's or the prefix's own tokens)
         if self.first_s is None:
             self.first_s = time.perf_counter() - self.t0
@@ -156,10 +161,15 @@ def budget(row: Row) -> int:
 
 
 def flash_cond(t3, cond):
-    """The conditioning in T3's own dtype (a voice file holds float32; Flash runs in bf16 on
-    CUDA)."""
+    """The conditioning in T3's own dtype (voices are kept in float32; Flash runs in bf16 on
+    CUDA): a cast copy, every float field, so the shared voice is never changed."""
+    import copy
+
     dtype = next(t3.parameters()).dtype
-    return cond if cond.speaker_emb.dtype == dtype else cond.to(dtype=dtype)
+    fields = [v for v in vars(cond).values() if hasattr(v, "is_floating_point")]
+    if all(v.dtype == dtype for v in fields if v.is_floating_point()):
+        return cond
+    return copy.copy(cond).to(dtype=dtype)
 
 
 def decode(t3, row: Row, run: Decoding | None = None) -> Iterator:
@@ -177,7 +187,12 @@ def decode(t3, row: Row, run: Decoding | None = None) -> Iterator:
         if seed is not None:
             torch.manual_seed(seed)
         watch = Watch(
-            1, lambda block: emit(block[0]), lambda: halt.is_set() or _cancelled(row, run)
+            1,
+            forward_rows(row.params),
+            total,
+            row.params.block_size,
+            lambda block: emit(block[0]),
+            lambda: halt.is_set() or _cancelled(row, run),
         )
         with watching(t3, watch), run.amp():
             out = t3.generate(
@@ -221,33 +236,43 @@ def decode_batch(t3, rows: list[Row], run: Decoding | None = None) -> list[list[
 
 
 def _decode_together(t3, rows: list[Row], run: Decoding) -> list[list[int]]:
+    """Each row's budget is padded to whole blocks: upstream sizes every row's last block from
+    the longest row's budget, so a shorter row's last block would otherwise be wider in a
+    batch than alone. Its tokens are cut back to its budget after."""
     import torch
 
     from chatterbox_cli.models.t3.ragged import install
 
-    t3.set_block_size(rows[0].params.block_size)
+    size = rows[0].params.block_size
+    t3.set_block_size(size)
     totals = [budget(r) for r in rows]
+    padded = [-(-total // size) * size for total in totals]
     seen: list = []
-    watch = Watch(len(rows), seen.append, lambda: _all_cancelled(rows, run))
-    kwargs = upstream_kwargs(rows[0].params, t3.device)
-    install(t3, len(rows) * (2 if kwargs["cfg_scale"] > 0 else 1))
+    fwd = len(rows) * forward_rows(rows[0].params)
+    watch = Watch(len(rows), fwd, max(padded), size, seen.append,
+                  lambda: _all_cancelled(rows, run))  # fmt: skip
+    install(t3, fwd)
     try:
-        with watching(t3, watch), row_rngs(rows, max(totals), t3.device), run.amp():
+        with watching(t3, watch), row_rngs(rows, max(padded), t3.device), run.amp():
             out = t3.generate(
                 t3_cond=[flash_cond(t3, r.t3_cond) for r in rows],
                 text_tokens=[r.text_tokens for r in rows],
-                total_speech_len=totals,
-                **kwargs,
+                total_speech_len=padded,
+                **upstream_kwargs(rows[0].params, t3.device),
             )
         stopped = True
     except Ended:
         out = torch.cat(seen, dim=1) if seen else torch.empty(len(rows), 0, dtype=torch.long)
         stopped = False
     tokens = [_until_stop(out[i, :total].tolist()) for i, total in enumerate(totals)]
-    _account(
-        run.stats, watch, stopped and all(len(t) < n for t, n in zip(tokens, totals, strict=True))
-    )
+    ended = all(len(t) < n for t, n in zip(tokens, totals, strict=True))
+    _account(run.stats, watch, stopped and ended)
     return tokens
+
+
+def forward_rows(params) -> int:
+    """Model rows a row takes: two with guidance (the null branch), else one."""
+    return 2 if params.cfg_weight > 0 else 1
 
 
 def _until_stop(tokens: list[int]) -> list[int]:
