@@ -258,17 +258,28 @@ def test_lockstep_runs_the_worker_only_while_asked_and_always_ends_it():
         next(whole)
     assert end.value.value == "last"
 
+    halted = []
+
     def busy(emit, halt):
         emit(0)
-        while not halt.is_set():
+        deadline = time.monotonic() + 20  # never a hung test, whatever happens to the signal
+        while not halt.is_set() and time.monotonic() < deadline:
             time.sleep(0.01)
+        halted.append(halt.is_set())
         raise Ended
 
-    items = lockstep(busy)
-    next(items)
-    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()  # as Ctrl-C
-    with pytest.raises(KeyboardInterrupt):
+    # Python's own Ctrl-C handler, whatever an earlier test (Ray, a server) left installed
+    kept = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        items = lockstep(busy)
         next(items)
+        main = threading.main_thread().ident
+        threading.Timer(0.3, signal.pthread_kill, (main, signal.SIGINT)).start()  # as Ctrl-C
+        with pytest.raises(KeyboardInterrupt):
+            next(items)
+    finally:
+        signal.signal(signal.SIGINT, kept)
+    assert halted == [True]
     assert not [t for t in threading.enumerate() if t.name == "flash-t3"]
 
 
