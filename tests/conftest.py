@@ -123,6 +123,44 @@ def fake_hub_cache(hf_home: Path, repo: str, files: list[Path], revision: str = 
     return snapshot
 
 
+def assert_ray_matches_local(cli, tmp_path: Path, lines: list[str], model: str, *flags) -> None:
+    """`batch` through the Ray executor (a fresh embedded cluster, one worker, the driver a
+    subprocess as users run it) against the local executor: the same speech tokens and audio,
+    provenance naming `model`."""
+    import json
+    import subprocess
+    import sys
+
+    import numpy as np
+    import soundfile as sf
+
+    from chatterbox_cli.sinks import provenance
+
+    src = tmp_path / "course.txt"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    common = ("--model", model, *flags)
+    local = cli("batch", src, "-d", tmp_path / "local", *common)
+    assert local.exit_code == 0, local.output
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "CHATTERBOX_DEBUG")}
+    env |= {"RAY_USAGE_STATS_ENABLED": "0"}
+    cmd = [sys.executable, "-m", "chatterbox_cli", "batch", str(src), "-d", str(tmp_path / "ray")]
+    cmd += [*map(str, common), "--executor", "ray", "--workers", "1"]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600,
+                       stdin=subprocess.DEVNULL)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+
+    def records(folder):
+        lines = (tmp_path / folder / "manifest.jsonl").read_text().splitlines()
+        return sorted((json.loads(line) for line in lines), key=lambda rec: rec["name"])
+
+    for a, b in zip(records("local"), records("ray"), strict=True):
+        assert a["status"] == b["status"] == "ok" and a["speech_tokens"] == b["speech_tokens"]
+        wav_a, _ = sf.read(a["output"])
+        wav_b, _ = sf.read(b["output"])
+        np.testing.assert_allclose(wav_a, wav_b, atol=2 / 32768)
+        assert provenance.read(Path(b["output"]))["model"] == model
+
+
 @pytest.fixture(scope="session")
 def engine(checkpoint):
     from chatterbox_cli.models.source import ModelSource

@@ -10,19 +10,17 @@ import json
 import os
 import threading
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import fake_hub_cache, serving
+from conftest import assert_ray_matches_local, fake_hub_cache, serving
 from safetensors import safe_open
 from upstream_parity import NoWatermark
 
 from chatterbox_cli.models import get
 from chatterbox_cli.models.t3.request import Decoding, Row
-from chatterbox_cli.sinks import provenance
 from chatterbox_cli.synth.request import RenderOptions
 from chatterbox_cli.text.segment import TextGroup
 
@@ -462,29 +460,12 @@ def test_a_flash_server_speaks_buffered_and_streamed(flash):
 def test_batch_on_an_embedded_ray_cluster_matches_local(cli, flash, flash_checkpoint, tmp_path):
     """Flash through the Ray executor (a fresh embedded cluster, one worker): the same speech
     tokens and audio as the local executor."""
-    import subprocess
-    import sys
-
-    src = tmp_path / "course.txt"
-    src.write_text("First line for Flash.\nA second, longer line for Flash.\n", encoding="utf-8")
-    common = ("--model", "flash", "--model-dir", flash_checkpoint, *FAST)
-    local = cli("batch", src, "-d", tmp_path / "local", *common)
-    assert local.exit_code == 0, local.output
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "CHATTERBOX_DEBUG")}
-    env |= {"RAY_USAGE_STATS_ENABLED": "0"}
-    cmd = [sys.executable, "-m", "chatterbox_cli", "batch", str(src), "-d", str(tmp_path / "ray")]
-    cmd += [*map(str, common), "--executor", "ray", "--workers", "1"]
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600,
-                       stdin=subprocess.DEVNULL)  # fmt: skip
-    assert r.returncode == 0, r.stderr[-2000:]
-
-    def records(folder):
-        lines = (tmp_path / folder / "manifest.jsonl").read_text().splitlines()
-        return sorted((json.loads(line) for line in lines), key=lambda rec: rec["name"])
-
-    for a, b in zip(records("local"), records("ray"), strict=True):
-        assert a["status"] == b["status"] == "ok" and a["speech_tokens"] == b["speech_tokens"]
-        wav_a, _ = sf.read(a["output"])
-        wav_b, _ = sf.read(b["output"])
-        np.testing.assert_allclose(wav_a, wav_b, atol=2 / 32768)
-        assert provenance.read(Path(b["output"]))["model"] == "flash"
+    assert_ray_matches_local(
+        cli,
+        tmp_path,
+        ["First line for Flash.", "A second, longer line for Flash."],
+        "flash",
+        "--model-dir",
+        flash_checkpoint,
+        *FAST,
+    )

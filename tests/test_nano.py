@@ -8,20 +8,18 @@ loaded once."""
 import io
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import fake_hub_cache, serving
+from conftest import assert_ray_matches_local, fake_hub_cache, serving
 from safetensors import safe_open
 from upstream_parity import PARAMS, STOP_BIAS, assert_equals_upstream, stop_bias
 
 from chatterbox_cli.models import get
 from chatterbox_cli.models.sampling import SamplingParams
 from chatterbox_cli.models.t3.request import Decoding, Row
-from chatterbox_cli.sinks import provenance
 
 NANO = get("nano")
 FAST = ("--max-new-tokens", "8", "--seed", "5")
@@ -137,7 +135,6 @@ def test_a_turbo_voice_speaks_with_nano_and_other_families_refuse_it(
 def test_models_lists_every_family_and_finds_a_hub_cache(nano_checkpoint, tmp_path):
     """A snapshot laid out as huggingface_hub keeps it (refs/main -> snapshots/REV) counts as
     cached; an empty cache doesn't. A subprocess: the hub client reads HF_HOME at import."""
-    import os
     import subprocess
     import sys
 
@@ -173,29 +170,14 @@ def test_a_nano_server_speaks(nano):
 def test_batch_on_an_embedded_ray_cluster_matches_local(cli, nano, nano_checkpoint, tmp_path):
     """Nano through the Ray executor (a fresh embedded cluster, one worker): the same files and
     speech tokens as the local executor, provenance naming Nano."""
-    import subprocess
-    import sys
-
-    src = tmp_path / "course.txt"
-    src.write_text("First line for Nano.\nA second, longer line for Nano.\n", encoding="utf-8")
-    common = ("--model", "nano", "--model-dir", nano_checkpoint, *FAST, "--seed", "3")
-    local = cli("batch", src, "-d", tmp_path / "local", *common)
-    assert local.exit_code == 0, local.output
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "CHATTERBOX_DEBUG")}
-    env |= {"RAY_USAGE_STATS_ENABLED": "0"}
-    cmd = [sys.executable, "-m", "chatterbox_cli", "batch", str(src), "-d", str(tmp_path / "ray")]
-    cmd += [*map(str, common), "--executor", "ray", "--workers", "1"]
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600,
-                       stdin=subprocess.DEVNULL)  # fmt: skip
-    assert r.returncode == 0, r.stderr[-2000:]
-
-    def records(folder):
-        lines = (tmp_path / folder / "manifest.jsonl").read_text().splitlines()
-        return sorted((json.loads(line) for line in lines), key=lambda rec: rec["name"])
-
-    for a, b in zip(records("local"), records("ray"), strict=True):
-        assert a["status"] == b["status"] == "ok" and a["speech_tokens"] == b["speech_tokens"]
-        wav_a, _ = sf.read(a["output"])
-        wav_b, _ = sf.read(b["output"])
-        np.testing.assert_allclose(wav_a, wav_b, atol=2 / 32768)
-        assert provenance.read(Path(b["output"]))["model"] == "nano"
+    assert_ray_matches_local(
+        cli,
+        tmp_path,
+        ["First line for Nano.", "A second, longer line for Nano."],
+        "nano",
+        "--model-dir",
+        nano_checkpoint,
+        *FAST,
+        "--seed",
+        "3",
+    )

@@ -25,7 +25,6 @@ from chatterbox_cli.runtime.errors import BadInput, Spell, as_field
 
 T3_FILE = "t3_flash.safetensors"
 S3GEN_FILE = "s3gen.safetensors"
-STOP = 6562
 ENGINES = {
     "flashinfer": (("flashinfer",), "pip install 'chatterbox-cli[flashinfer]' (CUDA)"),
     "mlx": (("mlx", "mlx_lm"), "pip install mlx mlx-lm (Apple silicon)"),
@@ -34,17 +33,12 @@ ENGINES = {
 
 
 def t3_skeleton(block_size: int = 16):
-    """`ChatterboxFlashT3` on the meta device with Llama's rotary buffers rebuilt and without
-    `text_head` (training only), as `standard.t3_skeleton`."""
-    import torch
+    """`ChatterboxFlashT3` built as Standard's T3 is (`standard.t3_skeleton`)."""
     from chatterbox_flash import ChatterboxFlashT3
-    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
 
-    with torch.device("meta"):
-        t3 = ChatterboxFlashT3(drf_block_size=block_size)
-    t3.tfmr.rotary_emb = LlamaRotaryEmbedding(config=t3.tfmr.config)
-    del t3.text_head
-    return t3
+    from chatterbox_cli.models.standard import t3_skeleton as llama_skeleton
+
+    return llama_skeleton(make=lambda: ChatterboxFlashT3(drf_block_size=block_size))
 
 
 def t3_dtype(device: str):
@@ -156,23 +150,20 @@ class Flash(Family):
 
     def speech_tokens(self, tokens: list[int]) -> list[int]:
         """As the package's `_trim_to_eos`: up to the first stop, then codec ids only."""
-        if STOP in tokens:
-            tokens = tokens[: tokens.index(STOP)]
-        return [t for t in tokens if t < SPEECH_VOCAB]
+        from chatterbox_cli.models.t3.blocks import until_stop
+
+        return [t for t in until_stop(tokens) if t < SPEECH_VOCAB]
 
     def generate(self, tts, text: str, params: SamplingParams, language: str = "en"):
-        from chatterbox_cli.models.t3.blocks import flash_cond
+        from chatterbox_cli.models.t3.blocks import flash_cond, upstream_kwargs
 
         tts.t3.set_block_size(params.block_size)
         tts.conds.t3 = flash_cond(tts.t3, self.t3_cond(tts.conds, params))
         return tts.generate(
             text,
             exaggeration=params.exaggeration,
-            num_steps=params.steps,
-            temperature=params.temperature,
-            cfg_scale=params.cfg_weight,
-            use_cuda_graph=str(tts.device).startswith("cuda"),
             n_cfm_timesteps=self.cfm_steps,
+            **upstream_kwargs(params, tts.device),
         ).unsqueeze(0)
 
     def upstream_cap(self, cap: int) -> dict:

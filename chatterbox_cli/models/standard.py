@@ -19,15 +19,16 @@ S3GEN_FILE = "s3gen.safetensors"
 TEXT_VOCAB = 704
 
 
-def t3_skeleton(hp=None):
-    """T3 (`hp`: its config, Standard's by default) on the meta device with Llama's rotary
-    buffers (not in any state dict) rebuilt, and without `text_head`, which only training uses."""
+def t3_skeleton(hp=None, make=None):
+    """T3 (`hp`: its config, Standard's by default; or what `make()` builds, a T3 subclass) on
+    the meta device with Llama's rotary buffers (not in any state dict) rebuilt, and without
+    `text_head`, which only training uses."""
     import torch
     from chatterbox.models.t3 import T3
     from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
 
     with torch.device("meta"):
-        t3 = T3(hp)
+        t3 = make() if make is not None else T3(hp)
     t3.tfmr.rotary_emb = LlamaRotaryEmbedding(config=t3.tfmr.config)
     del t3.text_head
     return t3

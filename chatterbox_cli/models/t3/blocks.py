@@ -143,7 +143,8 @@ def watching(t3, watch: Watch):
 
 
 def upstream_kwargs(params, device: str) -> dict:
-    """Our knobs as `ChatterboxFlashT3.generate()`'s; the rest are its defaults. CUDA graphs
+    """Our knobs as the package's `generate()`s name them (T3's and `ChatterboxFlashTTS`'s);
+    the rest are its defaults. CUDA graphs
     where the engine can use them (FlashInfer on CUDA; the torch engine ignores them)."""
     return {
         "num_steps": params.steps,
@@ -264,7 +265,7 @@ def _decode_together(t3, rows: list[Row], run: Decoding) -> list[list[int]]:
     except Ended:
         out = torch.cat(seen, dim=1) if seen else torch.empty(len(rows), 0, dtype=torch.long)
         stopped = False
-    tokens = [_until_stop(out[i, :total].tolist()) for i, total in enumerate(totals)]
+    tokens = [until_stop(out[i, :total].tolist()) for i, total in enumerate(totals)]
     ended = all(len(t) < n for t, n in zip(tokens, totals, strict=True))
     _account(run.stats, watch, stopped and ended)
     return tokens
@@ -275,7 +276,8 @@ def forward_rows(params) -> int:
     return 2 if params.cfg_weight > 0 else 1
 
 
-def _until_stop(tokens: list[int]) -> list[int]:
+def until_stop(tokens: list[int]) -> list[int]:
+    """Up to T3's first stop token (the package's `_trim_to_eos`, before its codec filter)."""
     return tokens[: tokens.index(STOP)] if STOP in tokens else tokens
 
 
