@@ -322,6 +322,8 @@ def test_say_stream_batch_book_and_verify_on_flash(cli, flash, flash_checkpoint,
     made = report["provenance"]
     assert made["model"] == "flash" and made["t3_file"] == "t3_flash.safetensors"
     assert made["sampling"]["steps"] == 2 and made["sampling"]["block_size"] == 4
+    assert set(made["sampling"]) == set(FLASH.knobs)  # not top_k & co, which it never used
+    assert made["chatterbox-flash"] == "0.1.0"
     checked = cli("verify", out, "--json")
     assert checked.exit_code == 0 and json.loads(checked.stdout.splitlines()[0])["ok"]
     for stream in ((), ("--stream-tokens", "4")):
